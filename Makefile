@@ -1,0 +1,28 @@
+# Two commands for a fresh machine:  make demo  (run the default study area)  and  make test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## demo: run the planner on the embedded central-Shanghai area into out/shanghai-central (regenerated)
+demo: $(STAMP)
+	$(BIN)/lifecircle plan --out out/shanghai-central --force
+
+## test: the whole test suite (offline)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: performance goals against baselines measured in the same run (not pass/fail)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,168 @@
+"""Walking distance and minutes from every node and any point to the nearest facility.
+
+Facilities and query points sit on street edges, not on nodes: a facility at
+fraction ``t`` along edge ``(u, v)`` of length ``L``, ``d`` metres off the
+street, is a virtual source joined to ``u`` by ``d + t L`` and to ``v`` by
+``d + (1 - t) L``. One multi-source Dijkstra over the augmented graph
+(:func:`scipy.sparse.csgraph.dijkstra` with ``min_only=True``) gives every
+node's distance to the nearest facility of a tier and which facility that is.
+A query point on edge ``(u, v)`` then takes the better of its two ends, or
+the direct walk along the edge when a facility sits on the same edge.
+
+Distances are metres; a speed profile turns them into minutes, so one search
+per tier serves every profile. Beyond the search horizon a node is
+unreachable and gets ``inf`` metres (``NaN`` minutes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .network import Snap, WalkNetwork
+
+__all__ = ["NearestFacility", "augmented_graph", "nearest_facility", "point_distances"]
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-9  # csgraph treats stored zeros as missing edges; a facility exactly on a node needs a tiny weight
+
+
+@dataclass(frozen=True)
+class NearestFacility:
+    """Distance from every node to the nearest facility of one set.
+
+    Attributes
+    ----------
+    distance_m : numpy.ndarray
+        Metres per node; ``inf`` beyond the horizon or with no facility.
+    facility : numpy.ndarray of int
+        Row index (into the facility set) of the nearest facility; ``-1`` where unreachable.
+    edge, t, offset_m : numpy.ndarray
+        Where the facilities sit (see :class:`~planner.network.Snap`).
+    horizon_m : float
+        The search cut-off in metres.
+    """
+
+    distance_m: np.ndarray
+    facility: np.ndarray
+    edge: np.ndarray
+    t: np.ndarray
+    offset_m: np.ndarray
+    horizon_m: float
+
+
+def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray,
+                    offset_m: np.ndarray) -> sparse.csr_matrix:
+    """The street graph plus one virtual source node per facility (rows ``n .. n+F-1``).
+
+    Virtual nodes have outgoing arcs only, so no path passes through a facility.
+    """
+    n = network.n_nodes
+    f = len(edge)
+    length = network.length[edge]
+    rows = np.repeat(np.arange(n, n + f), 2)
+    cols = np.stack([network.u[edge], network.v[edge]], axis=1).ravel()
+    w = np.stack([offset_m + t * length, offset_m + (1.0 - t) * length], axis=1).ravel()
+    base = network.csr
+    extra = sparse.csr_matrix((np.maximum(w, _EPS), (rows, cols)), shape=(n + f, n + f))
+    grown = sparse.csr_matrix((base.data, base.indices,
+                               np.concatenate([base.indptr, np.full(f, base.indptr[-1])])), shape=(n + f, n + f))
+    return (grown + extra).tocsr()
+
+
+def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray,
+                     *, horizon_m: float = np.inf) -> NearestFacility:
+    """Distance from every node to the nearest of a set of edge-snapped facilities.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    edge, t, offset_m : array-like
+        Facility positions on the network (see :meth:`WalkNetwork.snap`).
+    horizon_m : float, default inf
+        Stop the search at this distance; farther nodes get ``inf``.
+
+    Returns
+    -------
+    NearestFacility
+    """
+    edge = np.asarray(edge, dtype=np.int64)
+    t = np.asarray(t, dtype=float)
+    offset_m = np.asarray(offset_m, dtype=float)
+    n = network.n_nodes
+    if len(edge) == 0:
+        return NearestFacility(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), edge, t, offset_m, horizon_m)
+    graph = augmented_graph(network, edge, t, offset_m)
+    sources = np.arange(n, n + len(edge))
+    dist, _, src = csgraph.dijkstra(graph, directed=True, indices=sources, limit=horizon_m,
+                                    min_only=True, return_predecessors=True)
+    dist = dist[:n]
+    src = src[:n].astype(np.int64)
+    facility = np.where(src >= n, src - n, -1)
+    facility[~np.isfinite(dist)] = -1
+    return NearestFacility(dist, facility, edge, t, offset_m, horizon_m)
+
+
+def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """Walking metres from snapped points to their nearest facility.
+
+    The walk counts the straight line from the point to its street edge, the
+    walk along the edge to either end (or straight to a facility on the same
+    edge), and the network distance from there.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    nearest : NearestFacility
+        From :func:`nearest_facility`.
+    points : Snap
+        From :meth:`WalkNetwork.snap`.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Metres (``inf`` when unreachable within the horizon or not snapped)
+        and the facility row index (``-1`` likewise).
+    """
+    m = len(points)
+    dist = np.full(m, np.inf)
+    fac = np.full(m, -1, dtype=np.int64)
+    ok = points.edge >= 0
+    e = points.edge[ok]
+    length = network.length[e]
+    u, v = network.u[e], network.v[e]
+    du = nearest.distance_m[u] + points.t[ok] * length
+    dv = nearest.distance_m[v] + (1.0 - points.t[ok]) * length
+    use_v = dv < du
+    best = np.where(use_v, dv, du)
+    best_fac = np.where(use_v, nearest.facility[v], nearest.facility[u])
+
+    # A facility on the same edge can be reached directly along it.
+    if len(nearest.edge):
+        p_idx = np.flatnonzero(ok)
+        pts = pd.DataFrame({"p": np.arange(len(p_idx)), "edge": e, "tp": points.t[ok]})
+        facs = pd.DataFrame({"f": np.arange(len(nearest.edge)), "edge": nearest.edge,
+                             "tf": nearest.t, "df": nearest.offset_m})
+        pair = pts.merge(facs, on="edge")
+        if len(pair):
+            direct = pair["df"].to_numpy() + np.abs(pair["tp"].to_numpy() - pair["tf"].to_numpy()) * \
+                network.length[pair["edge"].to_numpy()]
+            pair["direct"] = direct
+            pair = pair.sort_values("direct").drop_duplicates("p")
+            p = pair["p"].to_numpy()
+            better = pair["direct"].to_numpy() < best[p]
+            best[p[better]] = pair["direct"].to_numpy()[better]
+            best_fac[p[better]] = pair["f"].to_numpy()[better]
+
+    best = best + points.offset_m[ok]
+    reach = best <= nearest.horizon_m
+    best_fac = np.where(reach, best_fac, -1)
+    dist[ok] = np.where(reach, best, np.inf)
+    fac[ok] = best_fac
+    return dist, fac

@@ -1,0 +1,424 @@
+"""The walk network: street segments as arrays, built once and cached.
+
+A :class:`WalkNetwork` holds every walkable street segment between two
+consecutive OSM nodes as a straight edge in a metric CRS (the UTM zone of the
+study area), walkable in both directions. Keeping segments unsimplified makes
+snapping to edges and cutting isochrones at exact points simple and exact.
+The adjacency is a symmetric :class:`scipy.sparse.csr_matrix` of metres.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .osm import OsmExtract, read_osm
+
+__all__ = ["Snap", "WalkNetwork", "cache_dir", "load_network", "utm_crs"]
+
+log = logging.getLogger(__name__)
+
+_CACHE_VERSION = "walknet-1"
+
+
+def cache_dir() -> Path:
+    """Folder for cached networks: ``$LIFECIRCLE_CACHE_DIR`` or ``~/.cache/lifecircle``."""
+    env = os.environ.get("LIFECIRCLE_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "lifecircle"
+
+
+def utm_crs(lon: float, lat: float) -> str:
+    """Return the EPSG code of the WGS-84 UTM zone containing a point, e.g. ``"EPSG:32651"``."""
+    zone = int((lon + 180.0) // 6.0) + 1
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Points snapped to their nearest street edge.
+
+    Attributes
+    ----------
+    edge : numpy.ndarray of int
+        Index of the nearest edge (``-1`` where there is none).
+    t : numpy.ndarray of float
+        Position along the edge from its ``u`` end, 0..1.
+    offset_m : numpy.ndarray of float
+        Straight-line distance from the point to the edge, metres.
+    x, y : numpy.ndarray of float
+        The points in the network CRS.
+    """
+
+    edge: np.ndarray
+    t: np.ndarray
+    offset_m: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+
+@dataclass
+class WalkNetwork:
+    """Walkable street segments of one study area.
+
+    Attributes
+    ----------
+    x, y : numpy.ndarray
+        Node positions in ``crs`` (metres).
+    lon, lat : numpy.ndarray
+        Node positions in WGS-84.
+    osmid : numpy.ndarray of int64
+        OSM node ids.
+    u, v : numpy.ndarray of int32
+        Edge end nodes (each segment once; walkable both ways).
+    length : numpy.ndarray of float64
+        Edge lengths in metres.
+    crs : str
+        The metric CRS of ``x``/``y``.
+    meta : dict
+        Provenance and build report (source file, hash, dates, dropped counts).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    osmid: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    crs: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_osm_file(cls, path: str | Path, *, clip_to_bounds: bool = True,
+                      min_component_km: float = 2.0, keep_fragments: bool = False) -> "WalkNetwork":
+        """Build the walk network of an OSM XML file (uncached; see :func:`load_network`).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            ``.osm``, ``.osm.bz2`` or ``.osm.gz`` file.
+        clip_to_bounds : bool, default True
+            Drop segments leaving the file's ``<bounds>`` box when it has one
+            (API exports include whole ways that cross the box).
+        min_component_km : float, default 2.0
+            Connected parts with less street than this are fragments (a
+            dangling piece of a clipped way, an isolated courtyard); larger
+            parts, such as Pudong across the Huangpu, are kept and reported.
+        keep_fragments : bool, default False
+            Keep fragments too. Either way their count and size are logged.
+
+        Returns
+        -------
+        WalkNetwork
+        """
+        path = Path(path)
+        extract = read_osm(path)
+        net = cls.from_extract(extract, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km,
+                               keep_fragments=keep_fragments, name=path.name)
+        net.meta.update({"source": str(path), "source_name": path.name, "sha256": _sha256(path)})
+        return net
+
+    @classmethod
+    def from_extract(cls, extract: OsmExtract, *, clip_to_bounds: bool = True, min_component_km: float = 2.0,
+                     keep_fragments: bool = False, name: str = "OSM extract") -> "WalkNetwork":
+        """Build the walk network from a parsed :class:`~planner.osm.OsmExtract`."""
+        index = {int(n): i for i, n in enumerate(extract.node_ids)}
+        a_list: list[int] = []
+        b_list: list[int] = []
+        w_list: list[int] = []
+        ways_missing = 0
+        refs_missing = 0
+        for way_id, refs in extract.ways:
+            pos = [index.get(r, -1) for r in refs]
+            n_missing = sum(p < 0 for p in pos)
+            if n_missing:
+                ways_missing += 1
+                refs_missing += n_missing
+            for p, q in zip(pos[:-1], pos[1:]):
+                if p >= 0 and q >= 0 and p != q:
+                    a_list.append(p)
+                    b_list.append(q)
+                    w_list.append(way_id)
+        if ways_missing:
+            log.warning("%s: %d ways refer to %d nodes absent from the file (a clipped extract); "
+                        "their segments touching those nodes were dropped", name, ways_missing, refs_missing)
+        a = np.asarray(a_list, dtype=np.int64)
+        b = np.asarray(b_list, dtype=np.int64)
+        way = np.asarray(w_list, dtype=np.int64)
+
+        clipped = 0
+        if clip_to_bounds and extract.bounds is not None:
+            x0, y0, x1, y1 = extract.bounds
+            inside = (extract.lon >= x0) & (extract.lon <= x1) & (extract.lat >= y0) & (extract.lat <= y1)
+            keep = inside[a] & inside[b]
+            clipped = int((~keep).sum())
+            a, b, way = a[keep], b[keep], way[keep]
+            if clipped:
+                log.info("%s: %d segments outside <bounds> clipped away", name, clipped)
+        if len(a) == 0:
+            msg = f"{name}: no walkable street segments inside the extract"
+            raise ValueError(msg)
+
+        # Undirected, de-duplicated segments.
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        pairs, first = np.unique(np.stack([lo, hi], axis=1), axis=0, return_index=True)
+        way = way[first]
+        used, inverse = np.unique(pairs.ravel(), return_inverse=True)
+        u, v = inverse.reshape(-1, 2).T
+        lon, lat = extract.lon[used], extract.lat[used]
+        crs = utm_crs(float(np.mean(lon)), float(np.mean(lat)))
+        x, y = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+        x, y = np.asarray(x), np.asarray(y)
+        length = np.hypot(x[u] - x[v], y[u] - y[v])
+
+        net = cls(x=x, y=y, lon=lon, lat=lat, osmid=extract.node_ids[used],
+                  u=u.astype(np.int32), v=v.astype(np.int32), length=length, crs=crs,
+                  meta={"osm_timestamp": extract.timestamp, "ways_dropped": dict(extract.dropped),
+                        "ways_with_missing_nodes": ways_missing, "segments_clipped": clipped})
+        net.meta["edge_way_id"] = way
+        return net._drop_fragments(min_component_km=min_component_km, keep_fragments=keep_fragments, name=name)
+
+    def _drop_fragments(self, *, min_component_km: float, keep_fragments: bool, name: str) -> "WalkNetwork":
+        n_comp, labels = csgraph.connected_components(self.csr, directed=False)
+        comp_km = np.bincount(labels[self.u], weights=self.length, minlength=n_comp) / 1000.0
+        big = comp_km >= min_component_km
+        big[int(np.argmax(comp_km))] = True
+        small_nodes = ~big[labels]
+        small_edges = small_nodes[self.u]
+        report = {"components": int(n_comp), "kept_components": int(big.sum()) if not keep_fragments else int(n_comp),
+                  "kept_component_km": sorted((round(float(k), 1) for k in comp_km[big]), reverse=True),
+                  "fragments": int((~big).sum()), "fragment_nodes": int(small_nodes.sum()),
+                  "fragment_edges": int(small_edges.sum()),
+                  "fragment_km": round(float(self.length[small_edges].sum()) / 1000, 3),
+                  "fragments_kept": keep_fragments, "min_component_km": min_component_km}
+        self.meta["components"] = report
+        if big.sum() > 1:
+            log.warning("%s: the walk network has %d separate parts of at least %.1f km each (%s km); "
+                        "no walkable link joins them (e.g. a river without a foot bridge), so a facility "
+                        "serves only its own part", name, big.sum(), min_component_km,
+                        ", ".join(f"{k:g}" for k in report["kept_component_km"]))
+        if not (~big).any():
+            return self
+        if keep_fragments:
+            log.warning("%s: kept %d small street fragments (%d nodes, %.1f km) not connected to the rest",
+                        name, report["fragments"], report["fragment_nodes"], report["fragment_km"])
+            return self
+        log.warning("%s: dropped %d small street fragments under %.1f km each (%d nodes, %d segments, "
+                    "%.2f km of street in all)", name, report["fragments"], min_component_km,
+                    report["fragment_nodes"], report["fragment_edges"], report["fragment_km"])
+        return self.subset_nodes(~small_nodes)
+
+    def subset_nodes(self, keep: np.ndarray) -> "WalkNetwork":
+        """Return the network restricted to nodes where ``keep`` is True (and edges between them)."""
+        edge_keep = keep[self.u] & keep[self.v]
+        new_index = np.cumsum(keep) - 1
+        meta = dict(self.meta)
+        if "edge_way_id" in meta:
+            meta["edge_way_id"] = meta["edge_way_id"][edge_keep]
+        return WalkNetwork(
+            x=self.x[keep], y=self.y[keep], lon=self.lon[keep], lat=self.lat[keep], osmid=self.osmid[keep],
+            u=new_index[self.u[edge_keep]].astype(np.int32), v=new_index[self.v[edge_keep]].astype(np.int32),
+            length=self.length[edge_keep], crs=self.crs, meta=meta)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.x)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of street segments."""
+        return len(self.u)
+
+    @property
+    def total_km(self) -> float:
+        """Total street length in kilometres."""
+        return float(self.length.sum()) / 1000.0
+
+    @cached_property
+    def csr(self) -> sparse.csr_matrix:
+        """Symmetric adjacency in metres (zero-length segments get 1 mm so the solver keeps them)."""
+        w = np.maximum(self.length, 1e-3)
+        n = self.n_nodes
+        rows = np.concatenate([self.u, self.v])
+        cols = np.concatenate([self.v, self.u])
+        return sparse.csr_matrix((np.concatenate([w, w]), (rows, cols)), shape=(n, n))
+
+    @cached_property
+    def edge_lines(self) -> np.ndarray:
+        """Edge geometries as shapely LineStrings in ``crs``."""
+        coords = np.stack([np.stack([self.x[self.u], self.y[self.u]], axis=1),
+                           np.stack([self.x[self.v], self.y[self.v]], axis=1)], axis=1)
+        return shapely.linestrings(coords)
+
+    @cached_property
+    def _edge_tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.edge_lines)
+
+    @cached_property
+    def _to_metric(self) -> pyproj.Transformer:
+        return pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+
+    @cached_property
+    def _to_wgs84(self) -> pyproj.Transformer:
+        return pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+
+    def project(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """WGS-84 degrees to the network CRS."""
+        x, y = self._to_metric.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return np.asarray(x), np.asarray(y)
+
+    def unproject(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network CRS to WGS-84 degrees."""
+        lon, lat = self._to_wgs84.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        return np.asarray(lon), np.asarray(lat)
+
+    def bbox_wgs84(self) -> tuple[float, float, float, float]:
+        """``(minlon, minlat, maxlon, maxlat)`` of the nodes."""
+        return (float(self.lon.min()), float(self.lat.min()), float(self.lon.max()), float(self.lat.max()))
+
+    # --------------------------------------------------------------- snapping
+    def snap(self, lon: np.ndarray, lat: np.ndarray, *, max_distance: float | None = None) -> Snap:
+        """Snap WGS-84 points to their nearest street edge.
+
+        Parameters
+        ----------
+        lon, lat : array-like
+            WGS-84 degrees.
+        max_distance : float, optional
+            Points farther than this (metres) from every street get ``edge=-1``.
+
+        Returns
+        -------
+        Snap
+        """
+        x, y = self.project(np.atleast_1d(lon), np.atleast_1d(lat))
+        return self.snap_xy(x, y, max_distance=max_distance)
+
+    def snap_xy(self, x: np.ndarray, y: np.ndarray, *, max_distance: float | None = None) -> Snap:
+        """Snap points given in the network CRS to their nearest street edge (see :meth:`snap`)."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        n = len(x)
+        edge = np.full(n, -1, dtype=np.int64)
+        finite = np.isfinite(x) & np.isfinite(y)
+        if finite.any():
+            pts = shapely.points(x[finite], y[finite])
+            idx = self._edge_tree.query_nearest(pts, max_distance=max_distance, all_matches=False)
+            hit = np.flatnonzero(finite)[idx[0]]
+            edge[hit] = idx[1]
+        t = np.full(n, np.nan)
+        offset = np.full(n, np.nan)
+        ok = edge >= 0
+        e = edge[ok]
+        ax, ay = self.x[self.u[e]], self.y[self.u[e]]
+        dx, dy = self.x[self.v[e]] - ax, self.y[self.v[e]] - ay
+        seg2 = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tt = np.where(seg2 > 0, ((x[ok] - ax) * dx + (y[ok] - ay) * dy) / seg2, 0.0)
+        tt = np.clip(tt, 0.0, 1.0)
+        t[ok] = tt
+        offset[ok] = np.hypot(x[ok] - (ax + tt * dx), y[ok] - (ay + tt * dy))
+        return Snap(edge=edge, t=t, offset_m=offset, x=x, y=y)
+
+    # ------------------------------------------------------------ conversion
+    def to_networkx(self):
+        """Return an undirected :class:`networkx.Graph` with ``length`` edge weights (for checks)."""
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(range(self.n_nodes))
+        g.add_weighted_edges_from(zip(self.u.tolist(), self.v.tolist(), self.length.tolist()), weight="length")
+        return g
+
+    # ----------------------------------------------------------------- cache
+    def save(self, path: Path) -> None:
+        """Write the arrays and metadata to an ``.npz`` file."""
+        meta = {k: v for k, v in self.meta.items() if k != "edge_way_id"}
+        np.savez(path, x=self.x, y=self.y, lon=self.lon, lat=self.lat, osmid=self.osmid, u=self.u, v=self.v,
+                 length=self.length, edge_way_id=self.meta.get("edge_way_id", np.zeros(0, np.int64)),
+                 crs=np.array(self.crs), meta=np.array(json.dumps(meta)))
+
+    @classmethod
+    def load(cls, path: Path) -> "WalkNetwork":
+        """Read a network written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            meta["edge_way_id"] = z["edge_way_id"]
+            return cls(x=z["x"], y=z["y"], lon=z["lon"], lat=z["lat"], osmid=z["osmid"], u=z["u"], v=z["v"],
+                       length=z["length"], crs=str(z["crs"]), meta=meta)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_network(path: str | Path, *, clip_to_bounds: bool = True, min_component_km: float = 2.0,
+                 keep_fragments: bool = False, use_cache: bool = True) -> WalkNetwork:
+    """Load the walk network of an OSM file, from the on-disk cache when possible.
+
+    The cache key is the SHA-256 of the file's bytes plus the build options and
+    the builder's version, so an edited file or a changed rule rebuilds.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        OSM XML file.
+    clip_to_bounds, min_component_km, keep_fragments
+        See :meth:`WalkNetwork.from_osm_file`.
+    use_cache : bool, default True
+        Read and write the cache in :func:`cache_dir`.
+
+    Returns
+    -------
+    WalkNetwork
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"OSM file not found: {path}"
+        raise FileNotFoundError(msg)
+    digest = _sha256(path)
+    key = hashlib.sha256(f"{_CACHE_VERSION}|{digest}|{clip_to_bounds}|{min_component_km}|{keep_fragments}".encode()).hexdigest()[:24]
+    cached = cache_dir() / f"{key}.npz"
+    if use_cache and cached.is_file():
+        try:
+            net = WalkNetwork.load(cached)
+            net.meta["cache"] = "hit"
+            log.info("walk network of %s loaded from cache %s", path.name, cached)
+            return net
+        except (OSError, ValueError, KeyError) as exc:  # a damaged cache file is rebuilt, not fatal
+            log.warning("ignoring unreadable network cache %s (%s)", cached, exc)
+    net = WalkNetwork.from_osm_file(path, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km,
+                                    keep_fragments=keep_fragments)
+    net.meta["cache"] = "miss"
+    if use_cache:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp.npz")
+            net.save(tmp)
+            os.replace(tmp, cached)
+        except OSError as exc:
+            log.warning("could not write network cache %s (%s)", cached, exc)
+    return net

@@ -1,0 +1,202 @@
+"""Reading OpenStreetMap XML extracts and deciding which ways are walkable.
+
+The parser streams ``.osm`` / ``.osm.bz2`` / ``.osm.gz`` files with
+:func:`xml.etree.ElementTree.iterparse`, keeps every node's position and the
+node lists of walkable ways, and reports what it dropped and why.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import logging
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["OsmExtract", "read_osm", "walk_exclusion_reason"]
+
+log = logging.getLogger(__name__)
+
+#: highway values people do not walk along (OSMnx's walk filter excludes the same families).
+_NOT_WALKABLE_HIGHWAYS = frozenset({
+    "motorway", "motorway_link", "raceway", "bus_guideway", "busway", "construction",
+    "proposed", "planned", "abandoned", "disused", "escape", "platform", "elevator",
+})
+#: highway values for which a tunnel is a pedestrian underpass rather than a road tunnel.
+_FOOT_HIGHWAYS = frozenset({"footway", "pedestrian", "path", "steps", "living_street", "corridor"})
+_FOOT_ALLOWED = frozenset({"yes", "designated", "permissive"})
+_FOOT_FORBIDDEN = frozenset({"no", "private", "use_sidepath"})
+_ACCESS_FORBIDDEN = frozenset({"no", "private"})
+
+
+def walk_exclusion_reason(tags: dict[str, str]) -> str | None:
+    """Return why a way is not walkable, or None when people may walk along it.
+
+    Rules, in order: not a highway; a highway class closed to walkers
+    (motorways, construction, ...); ``foot=no|private|use_sidepath``;
+    urban expressways (``motorroad=yes`` or ``expressway=yes``, e.g. Shanghai's
+    elevated roads); road tunnels (``tunnel=yes|covered`` on a road without
+    explicit foot access: the river-crossing and Bund tunnels would otherwise
+    be walking shortcuts); ``access=no|private`` without foot access;
+    cycleways without foot access; and areas (``area=yes``).
+
+    Parameters
+    ----------
+    tags : dict
+        The way's OSM tags.
+
+    Returns
+    -------
+    str or None
+        A short reason such as ``"foot=no"``, or None.
+    """
+    highway = tags.get("highway")
+    if highway is None:
+        return "not a highway"
+    if highway in _NOT_WALKABLE_HIGHWAYS:
+        return f"highway={highway}"
+    foot = tags.get("foot", "")
+    if foot in _FOOT_FORBIDDEN:
+        return f"foot={foot}"
+    foot_ok = foot in _FOOT_ALLOWED
+    if not foot_ok and (tags.get("motorroad") == "yes" or tags.get("expressway") == "yes"):
+        return "expressway"
+    if not foot_ok and tags.get("tunnel") in {"yes", "covered"} and highway not in _FOOT_HIGHWAYS:
+        return "road tunnel"
+    if not foot_ok and tags.get("access") in _ACCESS_FORBIDDEN:
+        return f"access={tags['access']}"
+    if not foot_ok and highway == "cycleway":
+        return "cycleway without foot access"
+    if tags.get("area") == "yes":
+        return "area"
+    return None
+
+
+@dataclass
+class OsmExtract:
+    """Walkable ways of an OSM file and the positions of their nodes.
+
+    Attributes
+    ----------
+    node_ids : numpy.ndarray of int64
+        OSM ids of every node in the file.
+    lon, lat : numpy.ndarray of float64
+        Their WGS-84 positions, aligned with ``node_ids``.
+    ways : list of (int, list of int)
+        ``(way id, node ids)`` of walkable ways.
+    bounds : tuple or None
+        ``(minlon, minlat, maxlon, maxlat)`` from the file's ``<bounds>``.
+    dropped : collections.Counter
+        Highway ways left out, by reason.
+    timestamp : str or None
+        The export date (``osm_base`` or newest element timestamp).
+    """
+
+    node_ids: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    ways: list[tuple[int, list[int]]]
+    bounds: tuple[float, float, float, float] | None = None
+    dropped: Counter = field(default_factory=Counter)
+    timestamp: str | None = None
+
+
+def _open(path: Path):
+    if path.suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def read_osm(path: str | Path) -> OsmExtract:
+    """Read an OSM XML file and keep its walkable ways.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``.osm``, ``.osm.bz2`` or ``.osm.gz`` file.
+
+    Returns
+    -------
+    OsmExtract
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When the file is not OSM XML or has no walkable ways.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"OSM file not found: {path}"
+        raise FileNotFoundError(msg)
+    ids: list[int] = []
+    lons: list[float] = []
+    lats: list[float] = []
+    ways: list[tuple[int, list[int]]] = []
+    dropped: Counter = Counter()
+    bounds = None
+    timestamp = None
+    newest = ""
+    root_seen = False
+    try:
+        with _open(path) as fh:
+            for event, el in ET.iterparse(fh, events=("start", "end")):
+                if event == "start":
+                    if not root_seen:
+                        root_seen = True
+                        if el.tag != "osm":
+                            msg = f"{path}: not OSM XML (root element <{el.tag}>, expected <osm>)"
+                            raise ValueError(msg)
+                    continue
+                tag = el.tag
+                if tag == "node":
+                    ids.append(int(el.get("id")))
+                    lons.append(float(el.get("lon")))
+                    lats.append(float(el.get("lat")))
+                    newest = max(newest, el.get("timestamp") or "")
+                    el.clear()
+                elif tag == "way":
+                    tags = {t.get("k"): t.get("v") for t in el.iter("tag")}
+                    if "highway" in tags:
+                        reason = walk_exclusion_reason(tags)
+                        if reason is None:
+                            refs = [int(nd.get("ref")) for nd in el.iter("nd")]
+                            ways.append((int(el.get("id")), refs))
+                        else:
+                            dropped[reason] += 1
+                    newest = max(newest, el.get("timestamp") or "")
+                    el.clear()
+                elif tag == "bounds":
+                    bounds = tuple(float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat"))
+                elif tag == "meta":
+                    timestamp = el.get("osm_base")
+                elif tag == "relation":
+                    el.clear()
+    except ET.ParseError as exc:
+        msg = f"{path}: not readable as OSM XML ({exc})"
+        raise ValueError(msg) from None
+    except (OSError, EOFError) as exc:
+        msg = f"{path}: could not be read ({exc})"
+        raise ValueError(msg) from None
+    if not ways:
+        msg = f"{path}: no walkable highway ways found (dropped: {dict(dropped) or 'none'})"
+        raise ValueError(msg)
+    if dropped:
+        log.info("%s: left out %d non-walkable highway ways: %s", path.name, sum(dropped.values()),
+                 ", ".join(f"{k} {v}" for k, v in dropped.most_common()))
+    return OsmExtract(
+        node_ids=np.asarray(ids, dtype=np.int64),
+        lon=np.asarray(lons, dtype=float),
+        lat=np.asarray(lats, dtype=float),
+        ways=ways,
+        bounds=bounds,
+        dropped=dropped,
+        timestamp=timestamp or (newest or None),
+    )

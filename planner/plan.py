@@ -1,0 +1,230 @@
+"""One study area's planning run: network, facilities and walking access, built once.
+
+>>> from planner import Plan
+>>> plan = Plan.build()                                  # the default area  # doctest: +SKIP
+>>> plan.query([121.4737], [31.2304])                    # minutes per tier  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .access import NearestFacility, nearest_facility, point_distances
+from .area import StudyArea
+from .coords import to_wgs84
+from .facilities import load_facilities, snap_facilities
+from .isochrones import facility_isochrones, service_areas
+from .network import WalkNetwork
+from .tiers import Rules
+
+__all__ = ["Plan", "minutes_column"]
+
+log = logging.getLogger(__name__)
+
+
+def minutes_column(tier: str, profile: str, rules: Rules) -> str:
+    """Column name for minutes to a tier: ``minutes_station`` for the first (reference) profile,
+    ``minutes_station_elderly`` for the others."""
+    return f"minutes_{tier}" if profile == rules.profiles[0].key else f"minutes_{tier}_{profile}"
+
+
+@dataclass
+class Plan:
+    """Walking access to every tier of a study area.
+
+    Build with :meth:`build`; then :meth:`query` points, draw
+    :meth:`isochrones` and :meth:`service_areas`.
+
+    Attributes
+    ----------
+    area : StudyArea
+    rules : Rules
+        Tiers, profiles and bands in force (the area's, possibly overridden).
+    network : WalkNetwork
+    facilities : geopandas.GeoDataFrame
+        Validated and snapped, EPSG:4326.
+    nearest : dict of str to NearestFacility
+        Per tier, node distances to the nearest facility.
+    timings : dict of str to float
+        Seconds spent in each step.
+    """
+
+    area: StudyArea
+    rules: Rules
+    network: WalkNetwork
+    facilities: gpd.GeoDataFrame
+    nearest: dict[str, NearestFacility]
+    horizon_min: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, area: StudyArea | None = None, *, rules: Rules | None = None, skip_invalid: bool = False,
+              use_cache: bool = True) -> "Plan":
+        """Load the network and facilities and compute node access for every tier.
+
+        Parameters
+        ----------
+        area : StudyArea, optional
+            Default: the embedded central-Shanghai area.
+        rules : Rules, optional
+            Override the area's tiers, profiles and bands.
+        skip_invalid : bool, default False
+            Leave out bad facility rows (logged) instead of failing.
+        use_cache : bool, default True
+            Use the on-disk network cache.
+
+        Returns
+        -------
+        Plan
+        """
+        area = area or StudyArea.default()
+        rules = rules or area.rules
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        network = area.load_network(use_cache=use_cache)
+        timings["network_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        fac_cfg = area.section("facilities")
+        if "file" not in fac_cfg:
+            msg = f"{area.root / 'area.toml'}: [facilities] file is not set"
+            raise ValueError(msg)
+        tier_keys = [t.key for t in rules.tiers]
+        facilities = load_facilities(area.path(fac_cfg["file"]), tier_keys, crs=fac_cfg.get("crs"),
+                                     skip_invalid=skip_invalid)
+        facilities = snap_facilities(facilities, network, max_snap_m=float(fac_cfg.get("max_snap_m", 300.0)),
+                                     skip_invalid=skip_invalid)
+        facilities["illustrative"] = area.facilities_illustrative
+        timings["facilities_s"] = time.perf_counter() - t0
+
+        horizon_min = float(area.section("access").get("horizon_min", 60.0))
+        horizon_min = max(horizon_min, max(rules.bands), max(t.minutes for t in rules.tiers))
+        plan = cls(area=area, rules=rules, network=network, facilities=facilities, nearest={},
+                   horizon_min=horizon_min, timings=timings)
+        t0 = time.perf_counter()
+        plan.nearest = plan.compute_access(facilities)
+        timings["access_s"] = time.perf_counter() - t0
+        return plan
+
+    @property
+    def horizon_m(self) -> float:
+        """Search horizon in metres (the horizon in minutes at the fastest profile)."""
+        return self.horizon_min * max(p.metres_per_minute for p in self.rules.profiles)
+
+    def compute_access(self, facilities: gpd.GeoDataFrame) -> dict[str, NearestFacility]:
+        """Node distances to the nearest facility of each tier, one multi-source search per tier.
+
+        Parameters
+        ----------
+        facilities : geopandas.GeoDataFrame
+            Snapped facilities (any set: the plan's own, or a what-if variant).
+        """
+        out = {}
+        for tier in self.rules.tiers:
+            sel = (facilities["tier"] == tier.key).to_numpy()
+            if not sel.any():
+                log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
+            near = nearest_facility(self.network, facilities["edge"].to_numpy()[sel], facilities["t"].to_numpy()[sel],
+                                    facilities["snap_m"].to_numpy()[sel], horizon_m=self.horizon_m)
+            # map facility indices back to rows of the full table
+            rows = np.flatnonzero(sel)
+            fac = np.where(near.facility >= 0, rows[np.maximum(near.facility, 0)] if len(rows) else -1, -1)
+            out[tier.key] = NearestFacility(near.distance_m, fac, near.edge, near.t, near.offset_m, near.horizon_m)
+        return out
+
+    def node_minutes(self, tier: str, profile: str | None = None) -> np.ndarray:
+        """Minutes from every network node to the nearest facility of a tier (NaN if unreachable)."""
+        prof = self.rules.profile(profile or self.rules.profiles[0].key)
+        d = self.nearest[self.rules.tier(tier).key].distance_m
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(d), d / prof.metres_per_minute, np.nan)
+
+    def query(self, lon: Any, lat: Any, *, crs: str = "wgs84", max_snap_m: float = 500.0) -> pd.DataFrame:
+        """Walking minutes from points to the nearest facility of every tier, for every profile.
+
+        Parameters
+        ----------
+        lon, lat : array-like
+            Coordinates in degrees.
+        crs : {"wgs84", "gcj02", "bd09"}, default "wgs84"
+        max_snap_m : float, default 500
+            Points farther than this from every street get NaN minutes.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``lon``, ``lat`` (WGS-84), ``snap_distance_m``, then per tier
+            ``minutes_<tier>[_<profile>]``, ``covered_<tier>[_<profile>]`` and
+            ``nearest_<tier>`` (facility id of the nearest one, reference profile).
+        """
+        lon, lat = to_wgs84(np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)),
+                            crs)
+        snap = self.network.snap(lon, lat, max_distance=max_snap_m)
+        out = pd.DataFrame({"lon": lon, "lat": lat, "snap_distance_m": snap.offset_m})
+        ids = self.facilities["facility_id"].to_numpy()
+        for tier in self.rules.tiers:
+            dist, fac = point_distances(self.network, self.nearest[tier.key], snap)
+            for prof in self.rules.profiles:
+                col = minutes_column(tier.key, prof.key, self.rules)
+                with np.errstate(invalid="ignore"):
+                    minutes = np.where(np.isfinite(dist), dist / prof.metres_per_minute, np.nan)
+                out[col] = minutes
+                out[col.replace("minutes_", "covered_", 1)] = minutes <= tier.minutes
+            out[f"nearest_{tier.key}"] = np.where(fac >= 0, ids[np.maximum(fac, 0)], None)
+        return out
+
+    def isochrones(self, bands: tuple[float, ...] | None = None, *, method: str | None = None,
+                   corridor_m: float | None = None, profiles: tuple[str, ...] | None = None,
+                   progress: bool = True) -> gpd.GeoDataFrame:
+        """Isochrone polygons of every facility (see :func:`planner.isochrones.facility_isochrones`)."""
+        cfg = self.area.section("isochrones")
+        profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
+        return facility_isochrones(self.network, self.facilities, profs, bands or self.rules.bands,
+                                   method=method or cfg.get("method", "edges"),
+                                   corridor_m=float(corridor_m if corridor_m is not None else cfg.get("corridor_m", 50)),
+                                   progress=progress)
+
+    def service_areas(self, bands: tuple[float, ...] | None = None, *, method: str | None = None,
+                      corridor_m: float | None = None, profiles: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
+        """Dissolved service area per tier, band and profile (see :func:`planner.isochrones.service_areas`)."""
+        cfg = self.area.section("isochrones")
+        profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
+        return service_areas(self.network, self.facilities, self.nearest, profs, bands or self.rules.bands,
+                             method=method or cfg.get("method", "edges"),
+                             corridor_m=float(corridor_m if corridor_m is not None else cfg.get("corridor_m", 50)))
+
+    def summary(self) -> dict[str, Any]:
+        """Headline facts of the run, JSON-ready."""
+        net = self.network
+        comps = net.meta.get("components", {})
+        return {
+            "area": {"name": self.area.name, "title_zh": self.area.title_zh, "title_en": self.area.title_en,
+                     "bbox_wgs84": [round(v, 6) for v in net.bbox_wgs84()]},
+            "network": {"nodes": net.n_nodes, "edges": net.n_edges, "km": round(net.total_km, 1), "crs": net.crs,
+                        "source": net.meta.get("source_name"), "sha256": net.meta.get("sha256"),
+                        "osm_timestamp": net.meta.get("osm_timestamp"), "ways_dropped": net.meta.get("ways_dropped"),
+                        "components": comps, "cache": net.meta.get("cache"),
+                        "licence": "ODbL 1.0, © OpenStreetMap contributors"},
+            "facilities": {
+                "per_tier": {t.key: int((self.facilities["tier"] == t.key).sum()) for t in self.rules.tiers},
+                "illustrative": self.area.facilities_illustrative,
+                "source": self.facilities.attrs.get("source"),
+                "skipped_rows": self.facilities.attrs.get("skipped_rows", []),
+            },
+            "rules": {
+                "tiers": {t.key: {"minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en}
+                          for t in self.rules.tiers},
+                "profiles": {p.key: {"speed_mps": round(p.speed_mps, 4), "speed_kmh": round(p.speed_mps * 3.6, 3)}
+                             for p in self.rules.profiles},
+                "bands_min": list(self.rules.bands),
+                "horizon_min": self.horizon_min,
+            },
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,226 @@
+"""Service tiers and walking-speed profiles: the rules, kept as data.
+
+Defaults follow ``shared/docs/standards.md``: the "一心 / 一站 / 一点" tiers of
+the Shanghai community service system with 15 / 10 / 5 minute walking targets
+(GB 50180-2018 and the Shanghai 2016 15-minute life-circle guide), an adult
+speed of 4.5 km/h (the OSMnx example figure) and an elderly speed of 0.76 m/s
+(mean gait speed of adults 65+ at risk of mobility disability). Every figure
+can be overridden by a study area's TOML file or on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = [
+    "DEFAULT_BANDS",
+    "DEFAULT_PROFILES",
+    "DEFAULT_TIERS",
+    "Rules",
+    "SpeedProfile",
+    "Tier",
+    "parse_tier_overrides",
+    "profiles_from_config",
+    "tiers_from_config",
+]
+
+#: Default isochrone bands in minutes.
+DEFAULT_BANDS: tuple[float, ...] = (5.0, 10.0, 15.0)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One level of the community service system.
+
+    Parameters
+    ----------
+    key : str
+        Identifier used in files and column names (``center``, ``station``, ``point``).
+    minutes : float
+        Walking target: a resident is covered when the nearest facility of
+        this tier is at most this many minutes away.
+    name_zh, name_en : str
+        Display names.
+    population_served : tuple of int, optional
+        GB 50180-2018 population band one facility of this tier serves.
+    """
+
+    key: str
+    minutes: float
+    name_zh: str
+    name_en: str
+    population_served: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key.isidentifier():
+            msg = f"tier key {self.key!r} must be a plain identifier (letters, digits, _)"
+            raise ValueError(msg)
+        if not 0 < self.minutes <= 240:
+            msg = f"tier {self.key!r}: minutes must be in (0, 240], got {self.minutes}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SpeedProfile:
+    """A walking speed.
+
+    Parameters
+    ----------
+    key : str
+        Identifier (``adult``, ``elderly``).
+    speed_mps : float
+        Walking speed in metres per second.
+    name_zh, name_en : str
+        Display names.
+    """
+
+    key: str
+    speed_mps: float
+    name_zh: str = ""
+    name_en: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.speed_mps <= 3.0:
+            msg = (f"profile {self.key!r}: walking speed {self.speed_mps} m/s is outside "
+                   "0.1-3.0 m/s; give speed_kmh or speed_mps")
+            raise ValueError(msg)
+
+    @property
+    def metres_per_minute(self) -> float:
+        """Distance walked in one minute."""
+        return self.speed_mps * 60.0
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (
+    Tier("center", 15.0, "社区服务中心", "Community service center", (50_000, 100_000)),
+    Tier("station", 10.0, "家门口服务站", "Neighbourhood service station", (15_000, 25_000)),
+    Tier("point", 5.0, "家门口服务点", "Neighbourhood service point", (5_000, 12_000)),
+)
+
+DEFAULT_PROFILES: tuple[SpeedProfile, ...] = (
+    SpeedProfile("adult", 4.5 / 3.6, "成人", "Adult"),
+    SpeedProfile("elderly", 0.76, "老年人", "Elderly"),
+)
+
+
+def tiers_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tuple[Tier, ...]:
+    """Build tiers from a ``[tiers.<key>]`` TOML table, starting from the defaults.
+
+    Keys present in the defaults are updated field by field; new keys add tiers.
+
+    Parameters
+    ----------
+    config : mapping or None
+        ``{"station": {"minutes": 8}, ...}``.
+
+    Returns
+    -------
+    tuple of Tier
+    """
+    tiers = {t.key: t for t in DEFAULT_TIERS}
+    for key, spec in (config or {}).items():
+        spec = dict(spec)
+        unknown = set(spec) - {"minutes", "name_zh", "name_en", "population_served"}
+        if unknown:
+            msg = f"tier {key!r}: unknown setting(s) {sorted(unknown)}"
+            raise ValueError(msg)
+        if "population_served" in spec:
+            spec["population_served"] = tuple(int(x) for x in spec["population_served"])
+        if "minutes" in spec:
+            spec["minutes"] = float(spec["minutes"])
+        if key in tiers:
+            tiers[key] = replace(tiers[key], **spec)
+        else:
+            if "minutes" not in spec:
+                msg = f"new tier {key!r} needs 'minutes'"
+                raise ValueError(msg)
+            spec.setdefault("name_zh", key)
+            spec.setdefault("name_en", key)
+            tiers[key] = Tier(key=key, **spec)
+    return tuple(tiers.values())
+
+
+def profiles_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tuple[SpeedProfile, ...]:
+    """Build speed profiles from a ``[profiles.<key>]`` TOML table, starting from the defaults.
+
+    Each profile gives ``speed_kmh`` or ``speed_mps`` (not both).
+    """
+    profiles = {p.key: p for p in DEFAULT_PROFILES}
+    for key, spec in (config or {}).items():
+        spec = dict(spec)
+        if "speed_kmh" in spec and "speed_mps" in spec:
+            msg = f"profile {key!r}: give speed_kmh or speed_mps, not both"
+            raise ValueError(msg)
+        speed = spec.pop("speed_mps", None)
+        if "speed_kmh" in spec:
+            speed = float(spec.pop("speed_kmh")) / 3.6
+        unknown = set(spec) - {"name_zh", "name_en"}
+        if unknown:
+            msg = f"profile {key!r}: unknown setting(s) {sorted(unknown)}"
+            raise ValueError(msg)
+        base = profiles.get(key)
+        if base is None:
+            if speed is None:
+                msg = f"new profile {key!r} needs speed_kmh or speed_mps"
+                raise ValueError(msg)
+            profiles[key] = SpeedProfile(key, float(speed), spec.get("name_zh", key), spec.get("name_en", key))
+        else:
+            profiles[key] = replace(base, speed_mps=float(speed) if speed is not None else base.speed_mps, **spec)
+    return tuple(profiles.values())
+
+
+def parse_tier_overrides(items: Iterable[str], tiers: Iterable[Tier]) -> tuple[Tier, ...]:
+    """Apply ``"station=8"`` style overrides of tier minutes.
+
+    Parameters
+    ----------
+    items : iterable of str
+        Each ``"<tier>=<minutes>"``.
+    tiers : iterable of Tier
+        The tiers to update.
+
+    Returns
+    -------
+    tuple of Tier
+    """
+    by_key = {t.key: t for t in tiers}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in by_key:
+            msg = f"tier override {item!r}: expected <tier>=<minutes> with tier in {sorted(by_key)}"
+            raise ValueError(msg)
+        try:
+            minutes = float(value)
+        except ValueError:
+            msg = f"tier override {item!r}: {value!r} is not a number of minutes"
+            raise ValueError(msg) from None
+        by_key[key] = replace(by_key[key], minutes=minutes)
+    return tuple(by_key.values())
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Tiers and profiles of one study area, looked up by key."""
+
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    profiles: tuple[SpeedProfile, ...] = DEFAULT_PROFILES
+    bands: tuple[float, ...] = DEFAULT_BANDS
+
+    def tier(self, key: str) -> Tier:
+        """Return the tier with this key, or raise a KeyError naming the known ones."""
+        for t in self.tiers:
+            if t.key == key:
+                return t
+        msg = f"unknown tier {key!r}; known tiers: {', '.join(t.key for t in self.tiers)}"
+        raise KeyError(msg)
+
+    def profile(self, key: str) -> SpeedProfile:
+        """Return the profile with this key, or raise a KeyError naming the known ones."""
+        for p in self.profiles:
+            if p.key == key:
+                return p
+        msg = f"unknown profile {key!r}; known profiles: {', '.join(p.key for p in self.profiles)}"
+        raise KeyError(msg)
