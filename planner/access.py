@@ -42,9 +42,11 @@ class NearestFacility:
     distance_m : numpy.ndarray
         Metres per node; ``inf`` beyond the horizon or with no facility.
     facility : numpy.ndarray of int
-        Row index (into the facility set) of the nearest facility; ``-1`` where unreachable.
+        Id (``ids``) of the nearest facility; ``-1`` where unreachable.
     edge, t, offset_m : numpy.ndarray
         Where the facilities sit (see :class:`~planner.network.Snap`).
+    ids : numpy.ndarray of int
+        The caller's id of each facility (e.g. its row in a larger table).
     horizon_m : float
         The search cut-off in metres.
     """
@@ -54,6 +56,7 @@ class NearestFacility:
     edge: np.ndarray
     t: np.ndarray
     offset_m: np.ndarray
+    ids: np.ndarray
     horizon_m: float
 
 
@@ -77,7 +80,7 @@ def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray,
 
 
 def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray,
-                     *, horizon_m: float = np.inf) -> NearestFacility:
+                     *, ids: np.ndarray | None = None, horizon_m: float = np.inf) -> NearestFacility:
     """Distance from every node to the nearest of a set of edge-snapped facilities.
 
     Parameters
@@ -85,6 +88,8 @@ def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offs
     network : WalkNetwork
     edge, t, offset_m : array-like
         Facility positions on the network (see :meth:`WalkNetwork.snap`).
+    ids : array-like of int, optional
+        Id to report for each facility (default: its position, 0..F-1).
     horizon_m : float, default inf
         Stop the search at this distance; farther nodes get ``inf``.
 
@@ -95,18 +100,19 @@ def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offs
     edge = np.asarray(edge, dtype=np.int64)
     t = np.asarray(t, dtype=float)
     offset_m = np.asarray(offset_m, dtype=float)
+    ids = np.arange(len(edge)) if ids is None else np.asarray(ids, dtype=np.int64)
     n = network.n_nodes
     if len(edge) == 0:
-        return NearestFacility(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), edge, t, offset_m, horizon_m)
+        return NearestFacility(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), edge, t, offset_m, ids,
+                               horizon_m)
     graph = augmented_graph(network, edge, t, offset_m)
     sources = np.arange(n, n + len(edge))
     dist, _, src = csgraph.dijkstra(graph, directed=True, indices=sources, limit=horizon_m,
                                     min_only=True, return_predecessors=True)
     dist = dist[:n]
     src = src[:n].astype(np.int64)
-    facility = np.where(src >= n, src - n, -1)
-    facility[~np.isfinite(dist)] = -1
-    return NearestFacility(dist, facility, edge, t, offset_m, horizon_m)
+    facility = np.where((src >= n) & np.isfinite(dist), ids[np.clip(src - n, 0, len(ids) - 1)], -1)
+    return NearestFacility(dist, facility, edge, t, offset_m, ids, horizon_m)
 
 
 def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +134,7 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
     -------
     (numpy.ndarray, numpy.ndarray)
         Metres (``inf`` when unreachable within the horizon or not snapped)
-        and the facility row index (``-1`` likewise).
+        and the id of the nearest facility (``-1`` likewise).
     """
     m = len(points)
     dist = np.full(m, np.inf)
@@ -158,7 +164,7 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
             p = pair["p"].to_numpy()
             better = pair["direct"].to_numpy() < best[p]
             best[p[better]] = pair["direct"].to_numpy()[better]
-            best_fac[p[better]] = pair["f"].to_numpy()[better]
+            best_fac[p[better]] = nearest.ids[pair["f"].to_numpy()[better]]
 
     best = best + points.offset_m[ok]
     reach = best <= nearest.horizon_m

@@ -22,6 +22,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from .coords import CRS_NAMES, normalise_crs_name, to_wgs84
 from .network import WalkNetwork
@@ -107,8 +108,8 @@ def read_facility_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
         geom = gdf.geometry
         is_point = geom.geom_type == "Point"
         df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        df["lon"] = np.where(is_point, geom.x.where(is_point), np.nan)
-        df["lat"] = np.where(is_point, geom.y.where(is_point), np.nan)
+        df["lon"] = np.where(is_point, shapely.get_x(geom.values), np.nan)
+        df["lat"] = np.where(is_point, shapely.get_y(geom.values), np.nan)
         df["_geometry_type"] = geom.geom_type.fillna("missing").to_numpy()
         return df, True
     msg = f"{path}: unsupported facility file type {suffix!r}; use CSV, XLSX, GeoJSON or GeoPackage"

@@ -131,12 +131,9 @@ class Plan:
             sel = (facilities["tier"] == tier.key).to_numpy()
             if not sel.any():
                 log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
-            near = nearest_facility(self.network, facilities["edge"].to_numpy()[sel], facilities["t"].to_numpy()[sel],
-                                    facilities["snap_m"].to_numpy()[sel], horizon_m=self.horizon_m)
-            # map facility indices back to rows of the full table
-            rows = np.flatnonzero(sel)
-            fac = np.where(near.facility >= 0, rows[np.maximum(near.facility, 0)] if len(rows) else -1, -1)
-            out[tier.key] = NearestFacility(near.distance_m, fac, near.edge, near.t, near.offset_m, near.horizon_m)
+            out[tier.key] = nearest_facility(self.network, facilities["edge"].to_numpy()[sel],
+                                             facilities["t"].to_numpy()[sel], facilities["snap_m"].to_numpy()[sel],
+                                             ids=np.flatnonzero(sel), horizon_m=self.horizon_m)
         return out
 
     def node_minutes(self, tier: str, profile: str | None = None) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""The lifecircle command and the Plan object on a small real study area."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+
+from conftest import YANGPU
+from planner.area import StudyArea
+from planner.cli import main
+from planner.coords import wgs84_to_gcj02
+from planner.network import WalkNetwork
+from planner.plan import Plan
+
+
+@pytest.fixture(scope="module")
+def area_toml(tmp_path_factory):
+    """A study area on the Tongji/Siping extract with a few facilities of every tier."""
+    root = tmp_path_factory.mktemp("yangpu")
+    shutil.copy(YANGPU, root / "streets.osm.bz2")
+    net = WalkNetwork.from_osm_file(YANGPU)
+    rng = np.random.default_rng(1)
+    nodes = rng.choice(net.n_nodes, 7, replace=False)
+    tiers = ["center", "station", "station", "point", "point", "point", "point"]
+    lines = ["id,name,tier,lon,lat,services"] + [
+        f"X{i},设施{i},{t},{net.lon[n]:.7f},{net.lat[n]:.7f},elderly_care;meals" for i, (t, n) in enumerate(zip(tiers, nodes))]
+    (root / "facilities.csv").write_text("\n".join(lines), encoding="utf-8")
+    (root / "area.toml").write_text(
+        'name = "yangpu-test"\n[network]\nosm = "streets.osm.bz2"\n'
+        '[facilities]\nfile = "facilities.csv"\nillustrative = true\n[isochrones]\nbands = [5, 10]\n',
+        encoding="utf-8")
+    return root / "area.toml"
+
+
+def test_plan_writes_layers_and_summary(area_toml, tmp_path):
+    out = tmp_path / "run"
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
+    assert set(layers) == {"facilities", "isochrones", "service_areas"}
+    iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
+    assert len(iso) == 7 * 2 * 2  # facilities x bands x profiles
+    assert iso.crs.to_epsg() == 4326 and set(iso.band_min) == {5.0, 10.0}
+    sa = gpd.read_file(out / "plan.gpkg", layer="service_areas")
+    assert len(sa) == 3 * 2 * 2 and (sa.area_km2 > 0).all()
+    fac = gpd.read_file(out / "plan.gpkg", layer="facilities")
+    assert fac["illustrative"].all() and fac["services"].iloc[0] == "elderly_care;meals"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["facilities"]["per_tier"] == {"center": 1, "station": 2, "point": 4}
+    assert summary["facilities"]["illustrative"] is True
+    assert summary["network"]["licence"].startswith("ODbL")
+    assert summary["outputs"]["isochrones"] == 28
+
+
+def test_refuses_to_overwrite_without_force(area_toml, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    (out / "my-notes.txt").write_text("keep me")
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out)]) == 2
+    assert "already holds plan.gpkg, summary.json" in capsys.readouterr().err
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--force", "--no-progress",
+                 "--tier", "station=8", "--elderly-speed", "0.7", "--bands", "3,6"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["rules"]["tiers"]["station"]["minutes"] == 8
+    assert summary["rules"]["profiles"]["elderly"]["speed_mps"] == 0.7
+    assert summary["rules"]["bands_min"] == [3.0, 6.0]
+    assert (out / "my-notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "--area", "nowhere/area.toml"], "study-area file not found: nowhere/area.toml"),
+    (["plan", "--tier", "kiosk=5"], "tier override 'kiosk=5'"),
+    (["plan", "--tier", "station=soon"], "'soon' is not a number of minutes"),
+])
+def test_clear_errors(args, message, capsys, tmp_path):
+    assert main(["-q", *args, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_area_toml(tmp_path):
+    bad = tmp_path / "area.toml"
+    bad.write_text('[network]\nosm = "x.osm"\nspeed = 3\n')
+    with pytest.raises(ValueError, match=r"\[network\] has unknown key\(s\) \['speed'\]"):
+        StudyArea.from_toml(bad)
+    bad.write_text('[network]\nosm = "x.osm"\n')
+    with pytest.raises(FileNotFoundError, match="osm = 'x.osm': file not found"):
+        StudyArea.from_toml(bad)
+    bad.write_text("[network\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        StudyArea.from_toml(bad)
+
+
+def test_help_is_for_planners(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    text = capsys.readouterr().out
+    assert "center 15 min" in text and "--tier" in text and "--elderly-speed" in text
+
+
+def test_plan_query_at_facilities_and_in_gcj02(area_toml):
+    plan = Plan.build(StudyArea.from_toml(area_toml))
+    fac = plan.facilities
+    res = plan.query(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy())
+    for i, tier in enumerate(fac["tier"]):
+        assert res[f"minutes_{tier}"].iat[i] == pytest.approx(0.0, abs=1e-6)
+        assert res[f"nearest_{tier}"].iat[i] == fac["facility_id"].iat[i]
+        assert bool(res[f"covered_{tier}_elderly"].iat[i])
+    lon, lat = fac.geometry.x.to_numpy() + 0.001, fac.geometry.y.to_numpy()
+    wgs = plan.query(lon, lat)
+    gcj = plan.query(*wgs84_to_gcj02(lon, lat), crs="gcj02")
+    np.testing.assert_allclose(wgs["minutes_center"], gcj["minutes_center"], atol=1e-6)
+    # elderly minutes are adult minutes scaled by the speed ratio
+    ratio = plan.rules.profile("adult").speed_mps / plan.rules.profile("elderly").speed_mps
+    np.testing.assert_allclose(wgs["minutes_point_elderly"], wgs["minutes_point"] * ratio)
+    far = plan.query([116.4], [39.9])  # Beijing: nowhere near these streets
+    assert np.isnan(far["minutes_center"].iat[0]) and far["nearest_center"].iat[0] is None
