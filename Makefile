@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## bench: performance goals against baselines measured in the same run (not pass/fail)
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
