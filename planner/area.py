@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .network import WalkNetwork, load_network
-from .tiers import DEFAULT_BANDS, Rules, profiles_from_config, tiers_from_config
+from .tiers import DEFAULT_BANDS, Rules, profiles_from_config, services_from_config, tiers_from_config
 
 __all__ = ["DEFAULT_AREA", "StudyArea"]
 
@@ -45,11 +45,14 @@ DEFAULT_AREA = Path(__file__).resolve().parent.parent / "data" / "shanghai-centr
 _SECTIONS: dict[str, set[str]] = {
     "network": {"osm", "min_component_km", "keep_fragments", "clip_to_bounds"},
     "facilities": {"file", "crs", "illustrative", "max_snap_m", "note"},
-    "population": {"grid", "points", "polygons", "column", "elderly_share", "elderly_share_source", "note"},
+    "population": {"grid", "points", "polygons", "column", "elderly_column", "elderly_share",
+                   "elderly_share_source", "spacing_m", "note"},
     "isochrones": {"bands", "corridor_m", "method"},
     "access": {"horizon_min"},
     "tiers": None,
     "profiles": None,
+    "services": None,
+    "units": {"file", "name_column", "grid_km"},
     "provenance": None,
 }
 _TOP = {"name", "title_zh", "title_en", "description"}
@@ -118,7 +121,8 @@ class StudyArea:
         try:
             rules = Rules(tiers=tiers_from_config(config.get("tiers")),
                           profiles=profiles_from_config(config.get("profiles")),
-                          bands=tuple(float(b) for b in config.get("isochrones", {}).get("bands", DEFAULT_BANDS)))
+                          bands=tuple(float(b) for b in config.get("isochrones", {}).get("bands", DEFAULT_BANDS)),
+                          services=services_from_config(config.get("services")))
         except (ValueError, TypeError) as exc:
             msg = f"{path}: {exc}"
             raise ValueError(msg) from None
@@ -127,7 +131,7 @@ class StudyArea:
                    title_en=str(config.get("title_en", config.get("name", path.parent.name))),
                    root=path.parent.resolve(), config=config, rules=rules)
         for section, key in (("network", "osm"), ("facilities", "file"), ("population", "grid"),
-                             ("population", "points"), ("population", "polygons")):
+                             ("population", "points"), ("population", "polygons"), ("units", "file")):
             name = config.get(section, {}).get(key)
             if name is not None and not area.path(name).is_file():
                 msg = f"{path}: [{section}] {key} = {name!r}: file not found at {area.path(name)}"

@@ -16,14 +16,16 @@ from pathlib import Path
 from .area import DEFAULT_AREA, StudyArea
 from .outputs import prepare_output_dir, write_geopackage, write_summary
 from .plan import Plan
+from .report import write_report
 from .tiers import SpeedProfile, parse_tier_overrides
 
 log = logging.getLogger("planner")
 
 _PLAN_HELP = """\
 Compute walking access to community services for a study area and write:
-  plan.gpkg     layers facilities, isochrones, service_areas (WGS-84)
-  summary.json  network size, facilities per tier, rules used, timings
+  plan.gpkg     layers facilities, isochrones, service_areas, residents, units (WGS-84)
+  report.html   community check report (社区体检报告), readable offline
+  summary.json  headline figures, network size, facilities per tier, rules, timings
 
 Tiers (default walking targets): center 15 min (社区服务中心), station 10 min
 (家门口服务站), point 5 min (家门口服务点). Speeds: adult 4.5 km/h, elderly 0.76 m/s.
@@ -112,14 +114,25 @@ def run_plan(args: argparse.Namespace) -> int:
     plan.timings["service_areas_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    facilities = plan.facilities.drop(columns=["edge", "t"])
-    write_geopackage(out / "plan.gpkg", {"facilities": facilities, "isochrones": iso, "service_areas": areas})
+    layers = {"facilities": plan.facilities.drop(columns=["edge", "t"]), "isochrones": iso, "service_areas": areas}
+    if plan.residents is not None:
+        units = plan.units()
+        layers["residents"] = plan.residents.drop(columns=["edge", "t"])
+        layers["units"] = units
+        write_report(out / "report.html", plan, units, plan.equity())
+    write_geopackage(out / "plan.gpkg", layers)
     plan.timings["write_s"] = time.perf_counter() - t0
     plan.timings["total_s"] = time.perf_counter() - t_start
     summary = plan.summary()
-    summary["outputs"] = {"plan.gpkg": ["facilities", "isochrones", "service_areas"],
-                          "isochrones": len(iso), "service_areas": len(areas)}
+    summary["outputs"] = {"plan.gpkg": list(layers), "isochrones": len(iso), "service_areas": len(areas),
+                          "report.html": plan.residents is not None}
     write_summary(out / "summary.json", summary)
+    if plan.residents is not None:
+        head = summary["residents"]
+        for tier in plan.rules.tiers:
+            t = head["tiers"][tier.key][plan.rules.profiles[0].key]
+            log.info("%-8s %5.1f%% covered; %s residents (%s elderly) cannot walk to one in %g min", tier.key,
+                     100 * t["covered_share"], f"{t['people_without']:,}", f"{t['elderly_without']:,}", tier.minutes)
     log.info("done in %.1f s: %s", plan.timings["total_s"], out)
     return 0
 

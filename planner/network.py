@@ -30,7 +30,7 @@ __all__ = ["Snap", "WalkNetwork", "cache_dir", "load_network", "utm_crs"]
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = "walknet-1"
+_CACHE_VERSION = "walknet-2"
 
 
 def cache_dir() -> Path:
@@ -191,6 +191,7 @@ class WalkNetwork:
         net = cls(x=x, y=y, lon=lon, lat=lat, osmid=extract.node_ids[used],
                   u=u.astype(np.int32), v=v.astype(np.int32), length=length, crs=crs,
                   meta={"osm_timestamp": extract.timestamp, "ways_dropped": dict(extract.dropped),
+                        "bounds": list(extract.bounds) if extract.bounds else None,
                         "ways_with_missing_nodes": ways_missing, "segments_clipped": clipped})
         net.meta["edge_way_id"] = way
         return net._drop_fragments(min_component_km=min_component_km, keep_fragments=keep_fragments, name=name)
@@ -294,6 +295,17 @@ class WalkNetwork:
     def bbox_wgs84(self) -> tuple[float, float, float, float]:
         """``(minlon, minlat, maxlon, maxlat)`` of the nodes."""
         return (float(self.lon.min()), float(self.lat.min()), float(self.lon.max()), float(self.lat.max()))
+
+    def boundary_wgs84(self) -> shapely.Polygon:
+        """The area the street data covers: the file's ``<bounds>`` box, else the nodes' convex hull.
+
+        Outside it the network is not known (an extract cut by a box, a circle
+        or a polygon), so residents there cannot be assessed.
+        """
+        bounds = self.meta.get("bounds")
+        if bounds:
+            return shapely.box(*bounds)
+        return shapely.convex_hull(shapely.multipoints(np.stack([self.lon, self.lat], axis=1)))
 
     # --------------------------------------------------------------- snapping
     def snap(self, lon: np.ndarray, lat: np.ndarray, *, max_distance: float | None = None) -> Snap:

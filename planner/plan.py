@@ -19,9 +19,11 @@ import pandas as pd
 from .access import NearestFacility, nearest_facility, point_distances
 from .area import StudyArea
 from .coords import to_wgs84
+from .coverage import equity_table, headline, regular_grid, resident_coverage, unit_table
 from .facilities import load_facilities, snap_facilities
 from .isochrones import facility_isochrones, service_areas
 from .network import WalkNetwork
+from .residents import DEFAULT_ELDERLY_SHARE, read_population, residents_from_points, residents_from_zones
 from .tiers import Rules
 
 __all__ = ["Plan", "minutes_column"]
@@ -52,6 +54,10 @@ class Plan:
         Validated and snapped, EPSG:4326.
     nearest : dict of str to NearestFacility
         Per tier, node distances to the nearest facility.
+    service_nearest : dict of str to NearestFacility
+        Per service category, node distances to the nearest facility offering it.
+    residents : geopandas.GeoDataFrame or None
+        Resident points with coverage columns, when the area has population data.
     timings : dict of str to float
         Seconds spent in each step.
     """
@@ -62,6 +68,8 @@ class Plan:
     facilities: gpd.GeoDataFrame
     nearest: dict[str, NearestFacility]
     horizon_min: float
+    service_nearest: dict[str, NearestFacility] = field(default_factory=dict)
+    residents: gpd.GeoDataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -110,7 +118,12 @@ class Plan:
                    horizon_min=horizon_min, timings=timings)
         t0 = time.perf_counter()
         plan.nearest = plan.compute_access(facilities)
+        plan.service_nearest = plan.compute_service_access(facilities)
         timings["access_s"] = time.perf_counter() - t0
+        if area.section("population"):
+            t0 = time.perf_counter()
+            plan.residents = plan.cover(plan.place_residents())
+            timings["residents_s"] = time.perf_counter() - t0
         return plan
 
     @property
@@ -135,6 +148,63 @@ class Plan:
                                              facilities["t"].to_numpy()[sel], facilities["snap_m"].to_numpy()[sel],
                                              ids=np.flatnonzero(sel), horizon_m=self.horizon_m)
         return out
+
+    def compute_service_access(self, facilities: gpd.GeoDataFrame) -> dict[str, NearestFacility]:
+        """Node distances to the nearest facility offering each service category (any tier)."""
+        out = {}
+        offers = facilities["services"]
+        for rule in self.rules.services:
+            sel = offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)
+            out[rule.key] = nearest_facility(self.network, facilities["edge"].to_numpy()[sel],
+                                             facilities["t"].to_numpy()[sel], facilities["snap_m"].to_numpy()[sel],
+                                             ids=np.flatnonzero(sel), horizon_m=self.horizon_m)
+        return out
+
+    def place_residents(self) -> gpd.GeoDataFrame:
+        """Resident points from the area's ``[population]`` source (grid, polygons or points)."""
+        cfg = self.area.section("population")
+        column = cfg.get("column", "population")
+        share = float(cfg.get("elderly_share", DEFAULT_ELDERLY_SHARE))
+        elderly_col = cfg.get("elderly_column")
+        for key in ("grid", "polygons"):
+            if key in cfg:
+                zones = read_population(self.area.path(cfg[key]), column=column)
+                return residents_from_zones(self.network, zones, population_col=column, elderly_col=elderly_col,
+                                            elderly_share=share, spacing_m=float(cfg.get("spacing_m", 50.0)))
+        if "points" in cfg:
+            pts = read_population(self.area.path(cfg["points"]), column=column)
+            return residents_from_points(self.network, pts, population_col=column, elderly_col=elderly_col,
+                                         elderly_share=share)
+        msg = f"{self.area.root}: [population] needs grid, polygons or points"
+        raise ValueError(msg)
+
+    def cover(self, residents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Add coverage columns to resident points (see :func:`planner.coverage.resident_coverage`)."""
+        return resident_coverage(self.network, residents, self.nearest, self.rules, self.service_nearest)
+
+    def units(self) -> gpd.GeoDataFrame:
+        """Statistics per administrative unit (``[units] file``) or per regular grid cell."""
+        if self.residents is None:
+            msg = "the study area has no [population] source, so there are no residents to count"
+            raise ValueError(msg)
+        cfg = self.area.section("units")
+        if "file" in cfg:
+            units = gpd.read_file(self.area.path(cfg["file"]))
+            name = cfg.get("name_column", "name")
+            if name not in units.columns:
+                msg = f"{cfg['file']}: no unit name column {name!r} (columns: {', '.join(units.columns)})"
+                raise ValueError(msg)
+        else:
+            units = regular_grid(self.network.boundary_wgs84(), self.network.crs, float(cfg.get("grid_km", 1.0)))
+            name = "unit"
+        return unit_table(self.residents, self.facilities, units, self.rules, name_column=name)
+
+    def equity(self) -> pd.DataFrame:
+        """Distribution of minutes per tier, everyone and elderly (see :func:`planner.coverage.equity_table`)."""
+        if self.residents is None:
+            msg = "the study area has no [population] source"
+            raise ValueError(msg)
+        return equity_table(self.residents, self.rules)
 
     def node_minutes(self, tier: str, profile: str | None = None) -> np.ndarray:
         """Minutes from every network node to the nearest facility of a tier (NaN if unreachable)."""
@@ -223,5 +293,16 @@ class Plan:
                 "bands_min": list(self.rules.bands),
                 "horizon_min": self.horizon_min,
             },
+            "residents": self._residents_summary(),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+    def _residents_summary(self) -> dict[str, Any] | None:
+        if self.residents is None:
+            return None
+        attrs = self.residents.attrs
+        cfg = self.area.section("population")
+        return {**headline(self.residents, self.rules),
+                "source": attrs.get("source"), "population_in_source": round(attrs.get("population_in_source", 0)),
+                "elderly_share_assumed": attrs.get("elderly_share"),
+                "elderly_share_source": cfg.get("elderly_share_source"), "note": cfg.get("note")}

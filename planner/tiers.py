@@ -18,7 +18,9 @@ __all__ = [
     "DEFAULT_BANDS",
     "DEFAULT_PROFILES",
     "DEFAULT_TIERS",
+    "DEFAULT_SERVICES",
     "Rules",
+    "ServiceRule",
     "SpeedProfile",
     "Tier",
     "parse_tier_overrides",
@@ -99,6 +101,39 @@ DEFAULT_TIERS: tuple[Tier, ...] = (
     Tier("point", 5.0, "家门口服务点", "Neighbourhood service point", (5_000, 12_000)),
 )
 
+@dataclass(frozen=True)
+class ServiceRule:
+    """Within how many minutes a category of service should be reachable.
+
+    Parameters
+    ----------
+    key : str
+        Service key as facility files list it (e.g. ``elderly_care``).
+    minutes : float
+        Walking target for this service.
+    name_zh, name_en : str
+        Display names.
+    """
+
+    key: str
+    minutes: float
+    name_zh: str = ""
+    name_en: str = ""
+
+
+#: The "1+6+X" functions (Licheng) with targets from the Shanghai 2016 guide where it names one:
+#: elderly services in the 10-minute home-care circle, 0-3 childcare within 10 minutes; health,
+#: culture/sport and government affairs at the 15-minute tier (GB 50180's 15-minute facilities);
+#: meals within 10 minutes like the elderly services they mostly serve [check]. All configurable.
+DEFAULT_SERVICES: tuple[ServiceRule, ...] = (
+    ServiceRule("childcare", 10.0, "托育", "Childcare"),
+    ServiceRule("elderly_care", 10.0, "养老", "Elderly care"),
+    ServiceRule("health", 15.0, "健康", "Health"),
+    ServiceRule("meals", 10.0, "助餐", "Meals"),
+    ServiceRule("culture_sport", 15.0, "文体", "Culture and sport"),
+    ServiceRule("government_affairs", 15.0, "政务", "Government affairs"),
+)
+
 DEFAULT_PROFILES: tuple[SpeedProfile, ...] = (
     SpeedProfile("adult", 4.5 / 3.6, "成人", "Adult"),
     SpeedProfile("elderly", 0.76, "老年人", "Elderly"),
@@ -171,6 +206,20 @@ def profiles_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tupl
     return tuple(profiles.values())
 
 
+def services_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tuple[ServiceRule, ...]:
+    """Build service rules from a ``[services.<key>]`` TOML table, starting from the defaults."""
+    services = {s.key: s for s in DEFAULT_SERVICES}
+    for key, spec in (config or {}).items():
+        spec = dict(spec)
+        unknown = set(spec) - {"minutes", "name_zh", "name_en"}
+        if unknown or "minutes" not in spec and key not in services:
+            msg = f"service {key!r}: give minutes (and optionally name_zh, name_en); unknown: {sorted(unknown)}"
+            raise ValueError(msg)
+        base = services.get(key, ServiceRule(key, float(spec.get("minutes", 15)), key, key))
+        services[key] = replace(base, **{k: (float(v) if k == "minutes" else v) for k, v in spec.items()})
+    return tuple(services.values())
+
+
 def parse_tier_overrides(items: Iterable[str], tiers: Iterable[Tier]) -> tuple[Tier, ...]:
     """Apply ``"station=8"`` style overrides of tier minutes.
 
@@ -208,6 +257,7 @@ class Rules:
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
     profiles: tuple[SpeedProfile, ...] = DEFAULT_PROFILES
     bands: tuple[float, ...] = DEFAULT_BANDS
+    services: tuple[ServiceRule, ...] = DEFAULT_SERVICES
 
     def tier(self, key: str) -> Tier:
         """Return the tier with this key, or raise a KeyError naming the known ones."""

@@ -21,6 +21,38 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture(scope="session")
+def area_toml(tmp_path_factory):
+    """A study area on the Tongji/Siping extract: 7 facilities of every tier and a 2 x 2 population grid."""
+    import shutil
+
+    from planner.network import WalkNetwork
+
+    root = tmp_path_factory.mktemp("yangpu")
+    shutil.copy(YANGPU, root / "streets.osm.bz2")
+    net = WalkNetwork.from_osm_file(YANGPU)
+    rng = np.random.default_rng(1)
+    nodes = rng.choice(net.n_nodes, 7, replace=False)
+    tiers = ["center", "station", "station", "point", "point", "point", "point"]
+    lines = ["id,name,tier,lon,lat,services"] + [
+        f"X{i},设施{i},{t},{net.lon[n]:.7f},{net.lat[n]:.7f},elderly_care;meals"
+        for i, (t, n) in enumerate(zip(tiers, nodes))]
+    (root / "facilities.csv").write_text("\n".join(lines), encoding="utf-8")
+    x0, y0, x1, y1 = net.meta["bounds"]
+    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+    cells = ["cell_id,minlon,minlat,maxlon,maxlat,population",
+             f"1,{x0},{y0},{xm},{ym},12000", f"2,{xm},{y0},{x1},{ym},8000",
+             f"3,{x0},{ym},{xm},{y1},15000", f"4,{xm},{ym},{x1},{y1},5000"]
+    (root / "pop.csv").write_text("\n".join(cells), encoding="utf-8")
+    (root / "area.toml").write_text(
+        'name = "yangpu-test"\ntitle_zh = "同济四平测试区"\ntitle_en = "Tongji Siping test area"\n'
+        '[network]\nosm = "streets.osm.bz2"\n'
+        '[facilities]\nfile = "facilities.csv"\nillustrative = true\n[isochrones]\nbands = [5, 10]\n'
+        '[population]\ngrid = "pop.csv"\nelderly_share = 0.3\n[units]\ngrid_km = 0.5\n',
+        encoding="utf-8")
+    return root / "area.toml"
+
+
 def write_osm(path: Path, nodes: dict[int, tuple[float, float]], ways: list[tuple[int, list[int], dict]],
               bounds: tuple[float, float, float, float] | None = None) -> Path:
     """Write a tiny OSM XML file: nodes {id: (lon, lat)}, ways [(id, refs, tags)]."""

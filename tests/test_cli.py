@@ -10,7 +10,6 @@ import numpy as np
 import pyogrio
 import pytest
 
-from conftest import YANGPU
 from planner.area import StudyArea
 from planner.cli import main
 from planner.coords import wgs84_to_gcj02
@@ -18,30 +17,11 @@ from planner.network import WalkNetwork
 from planner.plan import Plan
 
 
-@pytest.fixture(scope="module")
-def area_toml(tmp_path_factory):
-    """A study area on the Tongji/Siping extract with a few facilities of every tier."""
-    root = tmp_path_factory.mktemp("yangpu")
-    shutil.copy(YANGPU, root / "streets.osm.bz2")
-    net = WalkNetwork.from_osm_file(YANGPU)
-    rng = np.random.default_rng(1)
-    nodes = rng.choice(net.n_nodes, 7, replace=False)
-    tiers = ["center", "station", "station", "point", "point", "point", "point"]
-    lines = ["id,name,tier,lon,lat,services"] + [
-        f"X{i},设施{i},{t},{net.lon[n]:.7f},{net.lat[n]:.7f},elderly_care;meals" for i, (t, n) in enumerate(zip(tiers, nodes))]
-    (root / "facilities.csv").write_text("\n".join(lines), encoding="utf-8")
-    (root / "area.toml").write_text(
-        'name = "yangpu-test"\n[network]\nosm = "streets.osm.bz2"\n'
-        '[facilities]\nfile = "facilities.csv"\nillustrative = true\n[isochrones]\nbands = [5, 10]\n',
-        encoding="utf-8")
-    return root / "area.toml"
-
-
 def test_plan_writes_layers_and_summary(area_toml, tmp_path):
     out = tmp_path / "run"
     assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
     layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
-    assert set(layers) == {"facilities", "isochrones", "service_areas"}
+    assert set(layers) == {"facilities", "isochrones", "service_areas", "residents", "units"}
     iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
     assert len(iso) == 7 * 2 * 2  # facilities x bands x profiles
     assert iso.crs.to_epsg() == 4326 and set(iso.band_min) == {5.0, 10.0}

@@ -1,0 +1,272 @@
+"""Coverage: who can walk to which tier and which service, and how fair the minutes are.
+
+Column names of the residents layer (``minutes_<tier>`` for the reference
+profile, ``minutes_<tier>_<profile>`` for the others):
+
+- ``minutes_center``, ``minutes_station``, ``minutes_point`` and their ``_elderly`` twins;
+- ``covered_<tier>`` (reference profile within the tier's target) and ``covered_<tier>_elderly``;
+- ``underserved`` (some tier missing) and ``missing_tiers`` (e.g. ``"station,point"``), and the
+  ``_elderly`` twins measured at the elderly speed;
+- ``missing_services`` / ``missing_services_elderly``: service categories out of reach.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .access import NearestFacility, point_distances
+from .network import Snap, WalkNetwork
+from .tiers import Rules
+
+__all__ = ["equity_table", "gini", "headline", "lorenz_curve", "resident_coverage", "unit_table",
+           "weighted_quantile"]
+
+log = logging.getLogger(__name__)
+
+
+def _suffix(profile: str, rules: Rules) -> str:
+    return "" if profile == rules.profiles[0].key else f"_{profile}"
+
+
+def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest: dict[str, NearestFacility],
+                      rules: Rules, service_nearest: dict[str, NearestFacility] | None = None) -> gpd.GeoDataFrame:
+    """Minutes to every tier for every profile, coverage flags and missing tiers and services.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    residents : geopandas.GeoDataFrame
+        From :mod:`planner.residents` (with ``edge``, ``t``, ``offset_m``).
+    nearest : dict of str to NearestFacility
+        Per tier.
+    rules : Rules
+    service_nearest : dict of str to NearestFacility, optional
+        Per service category.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``residents`` with the coverage columns added.
+    """
+    snap = Snap(residents["edge"].to_numpy(np.int64), residents["t"].to_numpy(float),
+                residents["offset_m"].to_numpy(float), np.empty(0), np.empty(0))
+    out = residents.copy()
+    for prof in rules.profiles:
+        sfx = _suffix(prof.key, rules)
+        keys = []
+        gaps = []
+        for tier in rules.tiers:
+            dist, _ = point_distances(network, nearest[tier.key], snap)
+            minutes = dist / prof.metres_per_minute
+            minutes[~np.isfinite(minutes)] = np.nan
+            covered = minutes <= tier.minutes
+            out[f"minutes_{tier.key}{sfx}"] = minutes
+            out[f"covered_{tier.key}{sfx}"] = covered
+            keys.append(tier.key)
+            gaps.append(~covered)
+        out[f"missing_tiers{sfx}"] = _join_flags(keys, gaps)
+        out[f"underserved{sfx}"] = np.logical_or.reduce(gaps)
+        if service_nearest:
+            keys, gaps = [], []
+            for rule in rules.services:
+                if rule.key not in service_nearest:
+                    continue
+                dist, _ = point_distances(network, service_nearest[rule.key], snap)
+                keys.append(rule.key)
+                gaps.append(~(dist / prof.metres_per_minute <= rule.minutes))
+            out[f"missing_services{sfx}"] = _join_flags(keys, gaps)
+    return out
+
+
+def _join_flags(keys: list[str], flags: list[np.ndarray]) -> np.ndarray:
+    """Comma-joined keys whose flag is set, per row (vectorised through a bit mask)."""
+    if not keys:
+        return np.array([], dtype=object)
+    mask = np.zeros(len(flags[0]), dtype=np.int64)
+    for bit, flag in enumerate(flags):
+        mask |= flag.astype(np.int64) << bit
+    codes, inverse = np.unique(mask, return_inverse=True)
+    labels = np.array([",".join(k for b, k in enumerate(keys) if code >> b & 1) for code in codes], dtype=object)
+    return labels[inverse]
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Quantile ``q`` (0..1) of ``values`` where each value counts ``weights`` times (NaNs ignored)."""
+    ok = np.isfinite(values) & (weights > 0)
+    if not ok.any():
+        return float("nan")
+    order = np.argsort(values[ok])
+    v, w = values[ok][order], weights[ok][order]
+    cum = np.cumsum(w) - 0.5 * w
+    return float(np.interp(q * w.sum(), cum, v))
+
+
+def lorenz_curve(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative population share against cumulative share of ``values`` (sorted ascending)."""
+    ok = np.isfinite(values) & (weights > 0)
+    order = np.argsort(values[ok])
+    v, w = values[ok][order], weights[ok][order]
+    pop = np.concatenate([[0.0], np.cumsum(w) / w.sum()]) if len(w) else np.array([0.0, 1.0])
+    total = (v * w).sum()
+    val = np.concatenate([[0.0], np.cumsum(v * w) / total]) if len(w) and total > 0 else pop
+    return pop, val
+
+
+def gini(values: np.ndarray, weights: np.ndarray) -> float:
+    """Population-weighted Gini coefficient of ``values`` (0 = everyone equal)."""
+    pop, val = lorenz_curve(values, weights)
+    return float(1.0 - np.sum(np.diff(pop) * (val[1:] + val[:-1])))
+
+
+def equity_table(residents: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """Distribution of walking minutes per tier, for everyone and for the elderly.
+
+    Everyone is weighted by ``population`` at the reference speed; the elderly by
+    ``elderly`` at each slower profile's speed. Unreachable residents are not in
+    the statistics; their share is given apart.
+    """
+    rows = []
+    for tier in rules.tiers:
+        for prof in rules.profiles:
+            sfx = _suffix(prof.key, rules)
+            group, weight = ("all", "population") if not sfx else (prof.key, "elderly")
+            m = residents[f"minutes_{tier.key}{sfx}"].to_numpy(float)
+            w = residents[weight].to_numpy(float)
+            reach = np.isfinite(m)
+            rows.append({"tier": tier.key, "group": group, "profile": prof.key, "people": w.sum(),
+                         "mean_min": float(np.average(m[reach], weights=w[reach])) if w[reach].sum() else np.nan,
+                         "median_min": weighted_quantile(m, w, 0.5), "p90_min": weighted_quantile(m, w, 0.9),
+                         "gini": gini(m, w), "unreachable_share": float(w[~reach].sum() / w.sum()) if w.sum() else 0,
+                         "covered_share": float(w[m <= tier.minutes].sum() / w.sum()) if w.sum() else 0})
+    return pd.DataFrame(rows)
+
+
+def headline(residents: pd.DataFrame, rules: Rules) -> dict:
+    """Headline figures: population, elderly, coverage per tier and profile, underserved, services."""
+    pop = residents["population"].to_numpy(float)
+    eld = residents["elderly"].to_numpy(float)
+    out: dict = {"population": round(float(pop.sum())), "elderly": round(float(eld.sum())),
+                 "resident_points": int(len(residents)), "tiers": {}, "services": {}}
+    ref = rules.profiles[0].key
+    for tier in rules.tiers:
+        entry = {}
+        for prof in rules.profiles:
+            sfx = _suffix(prof.key, rules)
+            cov = residents[f"covered_{tier.key}{sfx}"].to_numpy(bool)
+            entry[prof.key] = {"covered_share": round(float(pop[cov].sum() / pop.sum()), 4),
+                               "people_without": round(float(pop[~cov].sum())),
+                               "elderly_without": round(float(eld[~cov].sum())),
+                               "elderly_covered_share": round(float(eld[cov].sum() / eld.sum()), 4) if eld.sum() else None}
+        out["tiers"][tier.key] = entry
+    for prof in rules.profiles:
+        sfx = _suffix(prof.key, rules)
+        under = residents[f"underserved{sfx}"].to_numpy(bool)
+        out.setdefault("underserved", {})[prof.key] = {
+            "people": round(float(pop[under].sum())), "elderly": round(float(eld[under].sum())),
+            "share": round(float(pop[under].sum() / pop.sum()), 4)}
+    within = np.ones(len(residents), dtype=bool)
+    for tier in rules.tiers:
+        within &= residents[f"minutes_{tier.key}"].to_numpy(float) <= 15.0
+    out["within_15min_all_tiers_share"] = round(float(pop[within].sum() / pop.sum()), 4)
+    out["targets"] = {"national_85": out["within_15min_all_tiers_share"] >= 0.85,
+                      "shanghai_2035_99": out["within_15min_all_tiers_share"] >= 0.99}
+    if "missing_services" in residents.columns:
+        for rule in rules.services:
+            miss_all = residents["missing_services"].str.split(",").map(lambda g, k=rule.key: k in g).to_numpy(bool)
+            col = next((f"missing_services{_suffix(p.key, rules)}" for p in rules.profiles[1:]), "missing_services")
+            miss_eld = residents[col].str.split(",").map(lambda g, k=rule.key: k in g).to_numpy(bool)
+            out["services"][rule.key] = {
+                "minutes": rule.minutes, "name_zh": rule.name_zh, "name_en": rule.name_en,
+                "people_without_share": round(float(pop[miss_all].sum() / pop.sum()), 4),
+                "elderly_without_share": round(float(eld[miss_eld].sum() / eld.sum()), 4) if eld.sum() else None,
+                "elderly_profile": col.removeprefix("missing_services_") if col != "missing_services" else ref}
+    return out
+
+
+def regular_grid(boundary: shapely.Polygon, crs: str, cell_km: float = 1.0) -> gpd.GeoDataFrame:
+    """Square cells of ``cell_km`` in a metric CRS covering a WGS-84 boundary, clipped to it."""
+    b = gpd.GeoSeries([boundary], crs="EPSG:4326").to_crs(crs).iloc[0]
+    x0, y0, x1, y1 = b.bounds
+    size = cell_km * 1000
+    xs = np.arange(x0, x1, size)
+    ys = np.arange(y0, y1, size)
+    gx, gy = np.meshgrid(xs, ys)
+    cells = shapely.intersection(shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + size, gy.ravel() + size), b)
+    keep = ~shapely.is_empty(cells)
+    names = [f"R{r:02d}C{c:02d}" for r in range(len(ys)) for c in range(len(xs))]
+    return gpd.GeoDataFrame({"unit": np.asarray(names)[keep]}, geometry=cells[keep], crs=crs)
+
+
+def unit_table(residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+               rules: Rules, *, name_column: str = "unit") -> gpd.GeoDataFrame:
+    """Statistics per administrative unit (or grid cell).
+
+    Parameters
+    ----------
+    residents : geopandas.GeoDataFrame
+        With coverage columns (see :func:`resident_coverage`).
+    facilities : geopandas.GeoDataFrame
+    units : geopandas.GeoDataFrame
+        Polygons with a name column, any CRS.
+    rules : Rules
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326; per unit: population, elderly, area, covered shares per tier and
+        profile, facilities and people per facility per tier against GB 50180's band,
+        and the share within 15 minutes of every tier.
+    """
+    units = units.reset_index(drop=True)
+    crs = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
+    um = units.to_crs(crs)
+    which = _which_unit(residents.to_crs(crs).geometry.values, um.geometry.values)
+    fac_unit = _which_unit(facilities.to_crs(crs).geometry.values, um.geometry.values)
+    pop = residents["population"].to_numpy(float)
+    eld = residents["elderly"].to_numpy(float)
+    n = len(units)
+    ok = which >= 0
+
+    def per_unit(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        sel = ok if mask is None else ok & mask
+        return np.bincount(which[sel], weights=weights[sel], minlength=n)
+
+    table = pd.DataFrame({"unit": units[name_column].astype(str), "population": per_unit(pop),
+                          "elderly": per_unit(eld), "area_km2": um.area.to_numpy() / 1e6})
+    for tier in rules.tiers:
+        for prof in rules.profiles:
+            sfx = _suffix(prof.key, rules)
+            w = pop if not sfx else eld
+            cov = residents[f"covered_{tier.key}{sfx}"].to_numpy(bool)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                table[f"covered_{tier.key}{sfx}"] = per_unit(w, cov) / per_unit(w)
+        count = np.bincount(fac_unit[(fac_unit >= 0) & (facilities["tier"] == tier.key).to_numpy()], minlength=n)
+        table[f"facilities_{tier.key}"] = count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[f"people_per_{tier.key}"] = np.where(count > 0, table["population"] / np.maximum(count, 1), np.nan)
+        if tier.population_served:
+            lo, hi = tier.population_served
+            ppf = table[f"people_per_{tier.key}"]
+            table[f"gb50180_{tier.key}"] = np.select([count == 0, ppf > hi, ppf < lo], ["none", "over", "under"],
+                                                     "within")
+    table["facilities_per_km2"] = sum(table[f"facilities_{t.key}"] for t in rules.tiers) / table["area_km2"]
+    within = np.ones(len(residents), dtype=bool)
+    for tier in rules.tiers:
+        within &= residents[f"minutes_{tier.key}"].to_numpy(float) <= 15.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["within_15min_share"] = per_unit(pop, within) / per_unit(pop)
+    return gpd.GeoDataFrame(table, geometry=um.geometry.values, crs=crs).to_crs("EPSG:4326")
+
+
+def _which_unit(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Index of the polygon containing each point (-1 when none)."""
+    out = np.full(len(points), -1, dtype=np.int64)
+    p, g = shapely.STRtree(polygons).query(points, predicate="intersects")
+    first = np.unique(p, return_index=True)[1]
+    out[p[first]] = g[first]
+    return out

@@ -1,0 +1,258 @@
+"""Residents: population units placed where people live, on the street network.
+
+Population comes as zones (grid cells, residential compounds: polygons with a
+population) or as points (addresses, buildings). A zone's people are spread
+onto the streets inside it as resident points every ``spacing_m`` metres of
+street, each carrying a share in proportion to the street length it stands
+for, so coverage is computed along the streets people use rather than at a
+cell centroid. A zone with people but no street inside gets one resident point
+at its representative point (``placement = "zone_point"``).
+
+Only the part of a zone inside the study area counts (people are assumed
+evenly spread over the zone), so the residents' population equals the
+source's population inside the study area.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .network import WalkNetwork
+
+__all__ = ["PopulationError", "read_population", "residents_from_points", "residents_from_zones"]
+
+log = logging.getLogger(__name__)
+
+#: Share of residents aged 60+ in Shanghai, 7th census (2020): 23.4% (shared/docs/standards.md, to be confirmed
+#: against the census tables). Central districts are older than the city average, so this is a floor there.
+DEFAULT_ELDERLY_SHARE = 0.234
+
+_RESIDENT_COLUMNS = ["resident_id", "zone_id", "population", "elderly", "placement", "edge", "t", "offset_m"]
+
+
+class PopulationError(ValueError):
+    """A population source cannot be used; the message names the file, field and reason."""
+
+
+def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoDataFrame:
+    """Read a population file: GeoJSON/GeoPackage/Shapefile, or CSV of grid cells or points.
+
+    CSV files give either cell boxes (``minlon, minlat, maxlon, maxlat``) or
+    points (``lon, lat``), in WGS-84.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    column : str, default "population"
+        The population column.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326, with the population column numeric and checked.
+
+    Raises
+    ------
+    PopulationError
+        Missing column, negative or non-numeric values, coordinates that are not degrees.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"population file not found: {path}"
+        raise FileNotFoundError(msg)
+    if path.suffix.lower() == ".csv":
+        df = pd.read_csv(path)
+        cols = set(df.columns)
+        if {"minlon", "minlat", "maxlon", "maxlat"} <= cols:
+            geom = shapely.box(df["minlon"], df["minlat"], df["maxlon"], df["maxlat"])
+        elif {"lon", "lat"} <= cols:
+            geom = shapely.points(df["lon"], df["lat"])
+        else:
+            msg = (f"{path}: a population CSV needs cell columns minlon, minlat, maxlon, maxlat or point "
+                   f"columns lon, lat (columns are: {', '.join(map(str, df.columns))})")
+            raise PopulationError(msg)
+        gdf = gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
+    else:
+        try:
+            gdf = gpd.read_file(path)
+        except Exception as exc:  # pyogrio raises several error types for unreadable files
+            msg = f"{path}: not a readable spatial file ({exc})"
+            raise PopulationError(msg) from None
+    if gdf.crs is None:
+        msg = f"{path}: no coordinate reference system given; save it with one (e.g. EPSG:4326)"
+        raise PopulationError(msg)
+    if not gdf.crs.equals("EPSG:4326"):
+        log.info("%s: converting population from %s to WGS-84", path.name, gdf.crs.to_string())
+        gdf = gdf.to_crs("EPSG:4326")
+    x0, y0, x1, y1 = gdf.total_bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        msg = (f"{path}: coordinates ({x0:g}, {y0:g}, {x1:g}, {y1:g}) are not longitude/latitude degrees; "
+               "the file's declared coordinate system is wrong")
+        raise PopulationError(msg)
+    if column not in gdf.columns:
+        msg = f"{path}: no population column {column!r} (columns are: {', '.join(map(str, gdf.columns))})"
+        raise PopulationError(msg)
+    values = pd.to_numeric(gdf[column], errors="coerce")
+    bad = values.isna() | (values < 0)
+    if bad.any():
+        rows = (np.flatnonzero(bad.to_numpy()) + 2)[:10]
+        msg = (f"{path}: column {column!r} must hold non-negative numbers; bad value(s) in row(s) "
+               f"{', '.join(map(str, rows))}{' ...' if bad.sum() > 10 else ''} "
+               f"(e.g. {gdf[column][bad].iloc[0]!r})")
+        raise PopulationError(msg)
+    gdf[column] = values.astype(float)
+    gdf.attrs["source"] = str(path)
+    return gdf
+
+
+def _elderly(gdf: gpd.GeoDataFrame, population: np.ndarray, elderly_col: str | None,
+             elderly_share: float) -> np.ndarray:
+    if not 0 <= elderly_share <= 1:
+        msg = f"elderly share must be between 0 and 1, got {elderly_share}"
+        raise PopulationError(msg)
+    if elderly_col and elderly_col in gdf.columns:
+        values = pd.to_numeric(gdf[elderly_col], errors="coerce").to_numpy(dtype=float)
+        if elderly_col.endswith("share"):
+            return np.clip(values, 0, 1) * population
+        return np.minimum(values, population)
+    return population * elderly_share
+
+
+def _street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray, ...]:
+    """Points every ``spacing_m`` along every edge: (edge, t, x, y, metres represented)."""
+    n_per = np.maximum(1, np.ceil(network.length / spacing_m).astype(np.int64))
+    edge = np.repeat(np.arange(network.n_edges), n_per)
+    start = np.cumsum(n_per) - n_per
+    j = np.arange(len(edge)) - np.repeat(start, n_per)
+    t = (j + 0.5) / n_per[edge]
+    u, v = network.u[edge], network.v[edge]
+    x = network.x[u] + (network.x[v] - network.x[u]) * t
+    y = network.y[u] + (network.y[v] - network.y[u]) * t
+    return edge, t, x, y, network.length[edge] / n_per[edge]
+
+
+def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, population_col: str = "population",
+                         elderly_col: str | None = None, elderly_share: float = DEFAULT_ELDERLY_SHARE,
+                         spacing_m: float = 50.0, boundary: shapely.Polygon | None = None) -> gpd.GeoDataFrame:
+    """Spread zone populations onto the streets inside each zone.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    zones : geopandas.GeoDataFrame
+        Polygons with a population column (EPSG:4326; see :func:`read_population`).
+    population_col : str, default "population"
+    elderly_col : str, optional
+        Column of elderly counts, or of elderly shares when its name ends in ``share``.
+    elderly_share : float, default 0.234
+        Used when there is no elderly column.
+    spacing_m : float, default 50
+        Street length each resident point stands for (at most).
+    boundary : shapely.Polygon, optional
+        Study area in WGS-84; default :meth:`WalkNetwork.boundary_wgs84`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326 points with ``resident_id, zone_id, population, elderly, placement, edge, t, offset_m``.
+    """
+    if spacing_m <= 0:
+        msg = f"resident spacing must be positive, got {spacing_m}"
+        raise PopulationError(msg)
+    source = zones.attrs.get("source", "population")
+    if not zones.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        msg = f"{source}: zones must be polygons; use residents_from_points for point data"
+        raise PopulationError(msg)
+    boundary = boundary if boundary is not None else network.boundary_wgs84()
+    # The share of each zone inside the area is taken in degrees, where grid cells and extract boxes are
+    # aligned (over a zone of a few km the ratio differs from the metric one by far less than rounding).
+    zones = zones.to_crs("EPSG:4326")
+    inside_deg = shapely.intersection(zones.geometry.values, boundary)
+    area = shapely.area(zones.geometry.values)
+    frac = np.divide(shapely.area(inside_deg), area, out=np.zeros(len(zones)), where=area > 0)
+    inside = gpd.GeoSeries(inside_deg, crs="EPSG:4326").to_crs(network.crs).values
+    pop = zones[population_col].to_numpy(dtype=float) * frac
+    eld = _elderly(zones, zones[population_col].to_numpy(dtype=float), elderly_col, elderly_share) * frac
+    if pop.sum() <= 0:
+        msg = (f"{source}: no residents inside the study area: the population zones "
+               f"{tuple(round(v, 4) for v in zones.total_bounds)} do not overlap the street data "
+               f"{tuple(round(v, 4) for v in boundary.bounds)} (another city, or another coordinate system?)")
+        raise PopulationError(msg)
+
+    edge, t, x, y, weight = _street_samples(network, spacing_m)
+    tree = shapely.STRtree(inside)
+    pt_idx, zone_idx = tree.query(shapely.points(x, y), predicate="intersects")
+    first = np.unique(pt_idx, return_index=True)[1]  # a point on a shared border goes to one zone
+    pt_idx, zone_idx = pt_idx[first], zone_idx[first]
+    total = np.bincount(zone_idx, weights=weight[pt_idx], minlength=len(zones))
+    share = weight[pt_idx] / total[zone_idx]
+    street = pd.DataFrame({"zone": zone_idx, "population": pop[zone_idx] * share, "elderly": eld[zone_idx] * share,
+                           "placement": "street", "edge": edge[pt_idx], "t": t[pt_idx], "offset_m": 0.0,
+                           "x": x[pt_idx], "y": y[pt_idx]})
+
+    empty = np.flatnonzero((total == 0) & (pop > 0))
+    parts = [street[street.population > 0]]
+    if len(empty):
+        rep = shapely.point_on_surface(inside[empty])
+        snap = network.snap_xy(shapely.get_x(rep), shapely.get_y(rep))
+        parts.append(pd.DataFrame({"zone": empty, "population": pop[empty], "elderly": eld[empty],
+                                   "placement": "zone_point", "edge": snap.edge, "t": snap.t,
+                                   "offset_m": snap.offset_m, "x": snap.x, "y": snap.y}))
+        log.warning("%s: %d zone(s) with %.0f people have no street inside; each placed at one point "
+                    "(its walk onto the street counts)", source, len(empty), pop[empty].sum())
+    out = pd.concat(parts, ignore_index=True)
+    zone_ids = zones["cell_id"].to_numpy() if "cell_id" in zones.columns else np.arange(len(zones))
+    out["zone_id"] = zone_ids[out["zone"].to_numpy()]
+    log.info("%s: %.0f people (%.0f elderly) inside the study area placed as %d resident points",
+             source, pop.sum(), eld.sum(), len(out))
+    return _finish(out, network, {"source": source, "population_in_area": float(pop.sum()),
+                                  "population_in_source": float(zones[population_col].sum()),
+                                  "elderly_share": elderly_share if not elderly_col else None})
+
+
+def residents_from_points(network: WalkNetwork, points: gpd.GeoDataFrame, *, population_col: str = "population",
+                          elderly_col: str | None = None, elderly_share: float = DEFAULT_ELDERLY_SHARE,
+                          boundary: shapely.Polygon | None = None, max_snap_m: float = 500.0) -> gpd.GeoDataFrame:
+    """Residents from points (addresses, buildings) carrying a population.
+
+    Points outside the study area are left out (counted in the log); points
+    farther than ``max_snap_m`` from any street keep their population but
+    have no street (unreachable).
+    """
+    source = points.attrs.get("source", "population")
+    boundary = boundary if boundary is not None else network.boundary_wgs84()
+    if not points.geom_type.eq("Point").all():
+        msg = f"{source}: residents_from_points needs point geometries"
+        raise PopulationError(msg)
+    inside = shapely.contains_xy(boundary, points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
+    if not inside.any():
+        msg = (f"{source}: no residents inside the study area {tuple(round(v, 4) for v in boundary.bounds)}; "
+               f"the points span {tuple(round(v, 4) for v in points.total_bounds)}")
+        raise PopulationError(msg)
+    if (~inside).any():
+        log.warning("%s: %d point(s) with %.0f people outside the study area left out", source,
+                    int((~inside).sum()), points[population_col][~inside].sum())
+    pts = points[inside]
+    pop = pts[population_col].to_numpy(dtype=float)
+    snap = network.snap(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), max_distance=max_snap_m)
+    out = pd.DataFrame({"zone": np.arange(len(pts)), "population": pop,
+                        "elderly": _elderly(pts, pop, elderly_col, elderly_share), "placement": "point",
+                        "edge": snap.edge, "t": snap.t, "offset_m": snap.offset_m, "x": snap.x, "y": snap.y})
+    out["zone_id"] = pts.index.to_numpy()
+    return _finish(out, network, {"source": source, "population_in_area": float(pop.sum()),
+                                  "population_in_source": float(points[population_col].sum()),
+                                  "elderly_share": elderly_share if not elderly_col else None})
+
+
+def _finish(df: pd.DataFrame, network: WalkNetwork, attrs: dict) -> gpd.GeoDataFrame:
+    lon, lat = network.unproject(df["x"].to_numpy(), df["y"].to_numpy())
+    df["resident_id"] = np.arange(len(df))
+    gdf = gpd.GeoDataFrame(df[_RESIDENT_COLUMNS], geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    gdf.attrs.update(attrs)
+    return gdf

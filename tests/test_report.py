@@ -1,0 +1,71 @@
+"""The community check report, opened in a real headless browser with no network."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image as mpimg
+import pytest
+
+from browser import chromium_driver
+from planner.cli import main
+
+
+@pytest.fixture(scope="module")
+def run(area_toml, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "run"
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_report_first_screen_and_charts(run):
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    head = summary["residents"]
+    driver = chromium_driver(1280, 900)
+    try:
+        driver.get((run / "report.html").as_uri())
+        first_screen = driver.execute_script(
+            "return Array.from(document.querySelectorAll('h1, .warn, .findings li'))"
+            ".filter(e => e.getBoundingClientRect().top < window.innerHeight).map(e => e.innerText).join('\\n')")
+        # the first screen says how many residents and elderly lack each tier, and that facilities are illustrative
+        assert "ILLUSTRATIVE" in first_screen
+        assert f"About {head['population']:,} residents" in first_screen
+        for tier in ("center", "station", "point"):
+            t = head["tiers"][tier]["adult"]
+            assert f"{t['people_without']:,} residents ({t['elderly_without']:,} elderly) cannot reach" in first_screen
+        text = driver.execute_script("return document.body.innerText")
+        assert "社区体检报告" in text and "Data sources and assumptions" in text
+        assert "© OpenStreetMap contributors" in text
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+        assert len(images) == 3
+        for complete, width, alt in images:
+            assert complete and width > 100, alt
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        shot = run / "report-screenshot.png"
+        driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
+    pixels = mpimg.imread(shot)
+    assert pixels.std() > 0.05  # not a blank page
+
+
+def test_summary_headline_and_conservation(run):
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    head = summary["residents"]
+    # the 2 x 2 grid covers exactly the extract's <bounds>: all 40,000 people are inside
+    assert head["population"] == 40_000 and head["population_in_source"] == 40_000
+    assert head["elderly"] == 12_000
+    import geopandas as gpd
+
+    res = gpd.read_file(run / "plan.gpkg", layer="residents")
+    for col in ("population", "elderly", "minutes_center", "minutes_station", "minutes_point",
+                "minutes_center_elderly", "minutes_station_elderly", "minutes_point_elderly", "covered_center",
+                "covered_station", "covered_point", "underserved", "missing_tiers"):
+        assert col in res.columns, col
+    assert res["population"].sum() == pytest.approx(40_000)
+    without = res.loc[~res["covered_station"].astype(bool), "population"].sum()
+    assert head["tiers"]["station"]["adult"]["people_without"] == round(without)
+    units = gpd.read_file(run / "plan.gpkg", layer="units")
+    assert units["population"].sum() == pytest.approx(40_000, rel=1e-6)
