@@ -13,7 +13,9 @@ Cases
    (a) is timed on a sample of facilities and extrapolated (said so in the output).
 3. Isochrones of every facility of the default area (3 bands, edge-accurate and hull) and
    dissolved tier service areas.
-4. ``lifecircle plan`` on the default area, cold (empty network cache) and warm.
+4. Coverage of 1,000,000 resident points (all tiers x both profiles), after the network is built,
+   on the default area's network with its facilities.
+5. ``lifecircle plan`` on the default area, cold (empty network cache) and warm.
 """
 
 from __future__ import annotations
@@ -189,8 +191,28 @@ def bench_grid(quick: bool) -> None:
     del g
 
 
+def bench_coverage(plan: Plan, n: int) -> None:
+    import pandas as pd
+
+    from planner.coverage import resident_coverage
+
+    print(f"\n4. Coverage of {n:,} resident points on the default area (all tiers x both profiles, services)")
+    rng = np.random.default_rng(1)
+    res = pd.DataFrame({"population": rng.random(n) * 10, "elderly": rng.random(n) * 3,
+                        "edge": rng.integers(0, plan.network.n_edges, n), "t": rng.random(n),
+                        "offset_m": rng.random(n) * 30})
+    s, _ = timed(lambda: resident_coverage(plan.network, res, plan.nearest, plan.rules, plan.service_nearest),
+                 repeat=3)
+    line("resident_coverage (points already on their edges)", s)
+    lon0, lat0, lon1, lat1 = plan.network.bbox_wgs84()
+    lon, lat = rng.uniform(lon0, lon1, n), rng.uniform(lat0, lat1, n)
+    s, _ = timed(lambda: plan.query(lon, lat))
+    line("Plan.query from raw lon/lat (snapping to the nearest edge included)", s)
+    print(f"   peak memory so far: {peak_rss_mb():,.0f} MB")
+
+
 def bench_cli() -> None:
-    print("\n4. lifecircle plan on the default area (separate processes)")
+    print("\n5. lifecircle plan on the default area (separate processes)")
     exe = Path(sys.executable).parent / "lifecircle"
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, LIFECIRCLE_CACHE_DIR=str(Path(tmp) / "cache"))
@@ -209,6 +231,7 @@ def main() -> None:
     print(f"lifecircle benchmarks on {os.cpu_count()} cores (python {sys.version.split()[0]})")
     plan = bench_default_area(args.quick)
     bench_isochrones(plan)
+    bench_coverage(plan, 100_000 if args.quick else 1_000_000)
     bench_grid(args.quick)
     bench_cli()
 

@@ -56,30 +56,24 @@ def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest
     snap = Snap(residents["edge"].to_numpy(np.int64), residents["t"].to_numpy(float),
                 residents["offset_m"].to_numpy(float), np.empty(0), np.empty(0))
     out = residents.copy()
+    tier_m = {tier.key: point_distances(network, nearest[tier.key], snap)[0] for tier in rules.tiers}
+    services = [rule for rule in rules.services if service_nearest and rule.key in service_nearest]
+    service_m = {rule.key: point_distances(network, service_nearest[rule.key], snap)[0] for rule in services}
     for prof in rules.profiles:
         sfx = _suffix(prof.key, rules)
-        keys = []
         gaps = []
         for tier in rules.tiers:
-            dist, _ = point_distances(network, nearest[tier.key], snap)
-            minutes = dist / prof.metres_per_minute
+            minutes = tier_m[tier.key] / prof.metres_per_minute
             minutes[~np.isfinite(minutes)] = np.nan
             covered = minutes <= tier.minutes
             out[f"minutes_{tier.key}{sfx}"] = minutes
             out[f"covered_{tier.key}{sfx}"] = covered
-            keys.append(tier.key)
             gaps.append(~covered)
-        out[f"missing_tiers{sfx}"] = _join_flags(keys, gaps)
+        out[f"missing_tiers{sfx}"] = _join_flags([t.key for t in rules.tiers], gaps)
         out[f"underserved{sfx}"] = np.logical_or.reduce(gaps)
-        if service_nearest:
-            keys, gaps = [], []
-            for rule in rules.services:
-                if rule.key not in service_nearest:
-                    continue
-                dist, _ = point_distances(network, service_nearest[rule.key], snap)
-                keys.append(rule.key)
-                gaps.append(~(dist / prof.metres_per_minute <= rule.minutes))
-            out[f"missing_services{sfx}"] = _join_flags(keys, gaps)
+        if services:
+            out[f"missing_services{sfx}"] = _join_flags(
+                [r.key for r in services], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in services])
     return out
 
 
