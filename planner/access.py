@@ -26,7 +26,7 @@ from scipy.sparse import csgraph
 
 from .network import Snap, WalkNetwork
 
-__all__ = ["NearestFacility", "augmented_graph", "nearest_facility", "point_distances"]
+__all__ = ["NearestFacility", "augmented_graph", "coverage_sets", "nearest_facility", "point_distances"]
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +172,64 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
     dist[ok] = np.where(reach, best, np.inf)
     fac[ok] = best_fac
     return dist, fac
+
+
+def coverage_sets(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray, points: Snap,
+                  limit_m: float, *, chunk: int = 128) -> sparse.csr_matrix:
+    """Which sources reach which points within a walking distance.
+
+    One Dijkstra per source (in chunks, each cut off at ``limit_m``), with the
+    same edge-snapped walk as :func:`point_distances`.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    edge, t, offset_m : numpy.ndarray
+        Source positions (e.g. candidate sites).
+    points : Snap
+        Demand points.
+    limit_m : float
+        Walking metres within which a source covers a point.
+    chunk : int, default 128
+        Sources per Dijkstra call (memory: chunk x (nodes + points) floats).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of bool, shape (n_points, n_sources)
+    """
+    edge = np.asarray(edge, dtype=np.int64)
+    t = np.asarray(t, dtype=float)
+    offset_m = np.asarray(offset_m, dtype=float)
+    n, f = network.n_nodes, len(edge)
+    m = len(points)
+    if f == 0 or m == 0:
+        return sparse.csr_matrix((m, f), dtype=bool)
+    graph = augmented_graph(network, edge, t, offset_m)
+    ok = np.flatnonzero(points.edge >= 0)
+    pe = points.edge[ok]
+    length = network.length[pe]
+    along_u = points.t[ok] * length + points.offset_m[ok]
+    along_v = (1.0 - points.t[ok]) * length + points.offset_m[ok]
+    pu, pv = network.u[pe], network.v[pe]
+    rows, cols = [], []
+    for start in range(0, f, chunk):
+        idx = np.arange(start, min(start + chunk, f))
+        dist = csgraph.dijkstra(graph, directed=True, indices=n + idx, limit=limit_m)
+        reach = np.minimum(dist[:, pu] + along_u, dist[:, pv] + along_v) <= limit_m
+        r, c = np.nonzero(reach)
+        rows.append(ok[c])
+        cols.append(idx[r])
+    # a source on the point's own edge reaches it directly along the edge
+    pts = pd.DataFrame({"p": ok, "edge": pe, "tp": points.t[ok], "op": points.offset_m[ok]})
+    src = pd.DataFrame({"s": np.arange(f), "edge": edge, "ts": t, "os": offset_m})
+    pair = pts.merge(src, on="edge")
+    if len(pair):
+        direct = pair["op"] + pair["os"] + (pair["tp"] - pair["ts"]).abs() * network.length[pair["edge"].to_numpy()]
+        near = (direct <= limit_m).to_numpy()
+        rows.append(pair["p"].to_numpy()[near])
+        cols.append(pair["s"].to_numpy()[near])
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    out = sparse.csr_matrix((np.ones(len(r), dtype=bool), (r, c)), shape=(m, f))
+    out.sum_duplicates()
+    return out

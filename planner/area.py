@@ -53,6 +53,7 @@ _SECTIONS: dict[str, set[str]] = {
     "profiles": None,
     "services": None,
     "units": {"file", "name_column", "grid_km"},
+    "sites": {"file", "crs", "spacing_m", "use", "capacity", "weight"},
     "provenance": None,
 }
 _TOP = {"name", "title_zh", "title_en", "description"}
@@ -131,7 +132,7 @@ class StudyArea:
                    title_en=str(config.get("title_en", config.get("name", path.parent.name))),
                    root=path.parent.resolve(), config=config, rules=rules)
         for section, key in (("network", "osm"), ("facilities", "file"), ("population", "grid"),
-                             ("population", "points"), ("population", "polygons"), ("units", "file")):
+                             ("population", "points"), ("population", "polygons"), ("units", "file"), ("sites", "file")):
             name = config.get(section, {}).get(key)
             if name is not None and not area.path(name).is_file():
                 msg = f"{path}: [{section}] {key} = {name!r}: file not found at {area.path(name)}"

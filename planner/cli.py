@@ -13,6 +13,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
+
 from .area import DEFAULT_AREA, StudyArea
 from .outputs import prepare_output_dir, write_geopackage, write_summary
 from .plan import Plan
@@ -23,7 +26,8 @@ log = logging.getLogger("planner")
 
 _PLAN_HELP = """\
 Compute walking access to community services for a study area and write:
-  plan.gpkg     layers facilities, isochrones, service_areas, residents, units (WGS-84)
+  plan.gpkg     layers facilities, isochrones, service_areas, residents, units,
+                and candidates with --sites/--cover (WGS-84)
   report.html   community check report (社区体检报告), readable offline
   summary.json  headline figures, network size, facilities per tier, rules, timings
 
@@ -34,6 +38,8 @@ examples:
   lifecircle plan                                   # the embedded central-Shanghai area
   lifecircle plan --area my-district/area.toml --out results/my-district
   lifecircle plan --tier station=8 --elderly-speed 0.7 --bands 5,10,15,20
+  lifecircle plan --sites station=5,point=10          # best 5 new stations and 10 new points
+  lifecircle plan --cover station=0.99 --site-weight elderly
 """
 
 
@@ -47,6 +53,23 @@ def _bands(text: str) -> tuple[float, ...]:
         msg = f"--bands {text!r}: each band must be in (0, 240] minutes"
         raise argparse.ArgumentTypeError(msg)
     return bands
+
+
+def _tier_values(kind):
+    """Parser of ``"station=5,point=10"`` into ``{"station": 5, "point": 10}``."""
+    def parse(text: str) -> dict:
+        out = {}
+        for item in text.split(","):
+            key, sep, value = item.partition("=")
+            try:
+                out[key.strip()] = kind(value)
+            except ValueError:
+                sep = ""
+            if not sep or not key.strip():
+                msg = f"{text!r}: expected TIER=VALUE[,TIER=VALUE...], e.g. station=5,point=10"
+                raise argparse.ArgumentTypeError(msg) from None
+        return out
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bands", type=_bands, help="isochrone bands in minutes, e.g. 5,10,15")
     p.add_argument("--method", choices=["edges", "hull"], help="isochrone shape: street-accurate or convex hull")
     p.add_argument("--corridor-m", type=float, help="walking corridor half-width around streets (default 50 m)")
+    p.add_argument("--sites", type=_tier_values(int), default={}, metavar="TIER=K,...",
+                   help="propose K new sites per tier that cover the most underserved residents (MCLP)")
+    p.add_argument("--cover", type=_tier_values(float), default={}, metavar="TIER=SHARE,...",
+                   help="propose the fewest new sites bringing a tier's coverage to SHARE, e.g. station=0.99 (LSCP)")
+    p.add_argument("--site-weight", default="population",
+                   help="whom new sites should reach: population, elderly or mix:<share of population>")
+    p.add_argument("--site-profile", default=None, help="walking profile for new sites (default: adult)")
+    p.add_argument("--site-method", choices=["exact", "greedy"], default="exact",
+                   help="exact MILP (HiGHS) or greedy with swaps (large instances)")
+    p.add_argument("--site-time-limit", type=float, default=60.0, metavar="S",
+                   help="seconds per exact solve; the best solution found is kept with its gap (default 60)")
+    p.add_argument("--capacity", type=_tier_values(float), default={}, metavar="TIER=PEOPLE,...",
+                   help="most people one new site may serve, e.g. station=25000 (GB 50180's upper band)")
     p.add_argument("--skip-invalid-facilities", action="store_true",
                    help="leave out bad facility rows (each is logged) instead of stopping")
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
@@ -89,6 +125,23 @@ def _rules(area: StudyArea, args: argparse.Namespace):
         if key not in {p.key for p in profiles}:
             profiles.append(SpeedProfile(key, speed, key, key))
     return replace(rules, tiers=tiers, profiles=tuple(profiles), bands=args.bands or rules.bands)
+
+
+def _proposals(plan: Plan, args: argparse.Namespace) -> list:
+    """Site proposals asked for with --sites and --cover."""
+    asked = [(tier, {"k": k}) for tier, k in args.sites.items()]
+    asked += [(tier, {"target_share": share}) for tier, share in args.cover.items()]
+    if not asked:
+        return []
+    if plan.residents is None:
+        msg = "--sites/--cover need residents: the study area has no [population] source"
+        raise ValueError(msg)
+    t0 = time.perf_counter()
+    out = [plan.propose_sites(tier, weight=args.site_weight, profile=args.site_profile, method=args.site_method,
+                              capacity=args.capacity.get(tier), time_limit=args.site_time_limit, **kw)
+           for tier, kw in asked]
+    plan.timings["sites_s"] = time.perf_counter() - t0
+    return out
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -115,15 +168,20 @@ def run_plan(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     layers = {"facilities": plan.facilities.drop(columns=["edge", "t"]), "isochrones": iso, "service_areas": areas}
+    proposals = _proposals(plan, args)
+    if proposals:
+        layers["candidates"] = gpd.GeoDataFrame(pd.concat([p.sites for p in proposals], ignore_index=True),
+                                                crs="EPSG:4326")
     if plan.residents is not None:
         units = plan.units()
         layers["residents"] = plan.residents.drop(columns=["edge", "t"])
         layers["units"] = units
-        write_report(out / "report.html", plan, units, plan.equity())
+        write_report(out / "report.html", plan, units, plan.equity(), proposals)
     write_geopackage(out / "plan.gpkg", layers)
     plan.timings["write_s"] = time.perf_counter() - t0
     plan.timings["total_s"] = time.perf_counter() - t_start
     summary = plan.summary()
+    summary["sites"] = [p.summary() for p in proposals]
     summary["outputs"] = {"plan.gpkg": list(layers), "isochrones": len(iso), "service_areas": len(areas),
                           "report.html": plan.residents is not None}
     write_summary(out / "summary.json", summary)

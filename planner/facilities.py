@@ -122,6 +122,7 @@ def load_facilities(
     *,
     crs: str | None = None,
     skip_invalid: bool = False,
+    default_tier: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate a facility inventory.
 
@@ -136,6 +137,8 @@ def load_facilities(
         row. Default WGS-84.
     skip_invalid : bool, default False
         Leave out bad rows (logging each) instead of raising.
+    default_tier : str, optional
+        Tier of every row when the file has no tier column (otherwise the column is required).
 
     Returns
     -------
@@ -159,6 +162,9 @@ def load_facilities(
         raise ValueError(msg)
 
     tier_col = _find_column(df.columns, ("tier", "level", "层级"))
+    if tier_col is None and default_tier is not None:
+        df = df.assign(tier=default_tier)
+        tier_col = "tier"
     if tier_col is None:
         msg = f"{path}: no 'tier' column (columns are: {', '.join(map(str, df.columns))})"
         raise ValueError(msg)

@@ -23,6 +23,7 @@ from .coverage import equity_table, headline, regular_grid, resident_coverage, u
 from .facilities import load_facilities, snap_facilities
 from .isochrones import facility_isochrones, service_areas
 from .network import WalkNetwork
+from .sites import Proposal, candidates_from_file, intersection_candidates, propose
 from .residents import DEFAULT_ELDERLY_SHARE, read_population, residents_from_points, residents_from_zones
 from .tiers import Rules
 
@@ -205,6 +206,115 @@ class Plan:
             msg = "the study area has no [population] source"
             raise ValueError(msg)
         return equity_table(self.residents, self.rules)
+
+    def candidates(self, *, use: str | None = None, spacing_m: float | None = None) -> gpd.GeoDataFrame:
+        """Candidate sites: ``[sites] file`` of available sites, street intersections, or both.
+
+        Parameters
+        ----------
+        use : {"intersections", "file", "both"}, optional
+            Default: ``[sites] use``, else "file" when a file is given, else "intersections".
+        spacing_m : float, optional
+            Thinning of intersections (default ``[sites] spacing_m`` or 150 m).
+        """
+        cfg = self.area.section("sites")
+        use = use or cfg.get("use") or ("file" if "file" in cfg else "intersections")
+        if use not in {"intersections", "file", "both"}:
+            msg = f"[sites] use = {use!r}: choose intersections, file or both"
+            raise ValueError(msg)
+        parts = []
+        if use in {"file", "both"}:
+            if "file" not in cfg:
+                msg = "candidate sites from a file need [sites] file = \"<sites.csv>\" in the study area"
+                raise ValueError(msg)
+            parts.append(candidates_from_file(self.network, self.area.path(cfg["file"]), crs=cfg.get("crs")))
+        if use in {"intersections", "both"}:
+            parts.append(intersection_candidates(self.network, spacing_m=float(spacing_m or cfg.get("spacing_m", 150))))
+        out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+        out.attrs["unreachable"] = [u for p in parts for u in p.attrs.get("unreachable", [])]
+        return out
+
+    def propose_sites(self, tier: str, *, k: int | None = None, target_share: float | None = None,
+                      profile: str | None = None, weight: str = "population", candidates: gpd.GeoDataFrame | None = None,
+                      capacity: float | None = None, method: str = "exact", time_limit: float = 60.0) -> Proposal:
+        """New sites for a tier that cover the most underserved residents (see :func:`planner.sites.propose`).
+
+        Give ``k`` (maximal covering: the best ``k`` sites) or ``target_share`` (set covering: the fewest
+        sites bringing the tier's coverage to that share; 1.0 = every reachable resident).
+        """
+        if self.residents is None:
+            msg = "proposing sites needs residents: the study area has no [population] source"
+            raise ValueError(msg)
+        t = self.rules.tier(tier)
+        prof = self.rules.profile(profile or self.rules.profiles[0].key)
+        cands = candidates if candidates is not None else self.candidates()
+        if candidates is None and "tier" in cands.columns:
+            cands = cands[cands["tier"].isna() | cands["tier"].isin(["any", t.key])].reset_index(drop=True)
+        column = minutes_column(t.key, prof.key, self.rules).replace("minutes_", "covered_", 1)
+        return propose(self.network, self.residents, cands, tier=t.key, minutes=t.minutes, speed_mps=prof.speed_mps,
+                       profile=prof.key, covered_column=column, k=k, target_share=target_share, weight=weight,
+                       capacity=capacity, method=method, time_limit=time_limit)
+
+    def what_if(self, *, close: list[str] | None = None, open_sites: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
+        """Coverage before and after closing facilities and/or opening sites; the plan itself is unchanged.
+
+        Parameters
+        ----------
+        close : list of str, optional
+            Facility ids to close.
+        open_sites : geopandas.GeoDataFrame, optional
+            New facilities: points (EPSG:4326) with ``tier`` and optionally ``facility_id``, ``services``.
+
+        Returns
+        -------
+        dict
+            ``before`` and ``after`` headline figures, ``change`` per tier and profile
+            (people and elderly gaining or losing coverage), and ``residents`` after.
+        """
+        if self.residents is None:
+            msg = "a what-if comparison needs residents: the study area has no [population] source"
+            raise ValueError(msg)
+        close = list(close or [])
+        unknown = sorted(set(close) - set(self.facilities["facility_id"]))
+        if unknown:
+            msg = f"cannot close unknown facility id(s): {', '.join(unknown)}"
+            raise ValueError(msg)
+        facilities = self.facilities[~self.facilities["facility_id"].isin(close)]
+        if open_sites is not None and len(open_sites):
+            new = open_sites.to_crs("EPSG:4326").copy()
+            bad = sorted(set(new["tier"]) - {t.key for t in self.rules.tiers})
+            if bad:
+                msg = f"new sites have unknown tier(s) {bad}; known: {', '.join(t.key for t in self.rules.tiers)}"
+                raise ValueError(msg)
+            if "facility_id" not in new.columns:
+                new["facility_id"] = [f"NEW{i + 1}" for i in range(len(new))]
+            if "services" not in new.columns:
+                new["services"] = [[] for _ in range(len(new))]
+            snap = self.network.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy())
+            new["edge"], new["t"], new["snap_m"] = snap.edge, snap.t, snap.offset_m
+            facilities = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326")
+        facilities = facilities.reset_index(drop=True)
+        trial = Plan(area=self.area, rules=self.rules, network=self.network, facilities=facilities,
+                     nearest={}, horizon_min=self.horizon_min)
+        trial.nearest = trial.compute_access(facilities)
+        trial.service_nearest = trial.compute_service_access(facilities)
+        base_cols = [c for c in self.residents.columns if not c.startswith(("minutes_", "covered_", "missing_",
+                                                                               "underserved"))]
+        after = trial.cover(self.residents[base_cols])
+        pop = self.residents["population"].to_numpy(float)
+        eld = self.residents["elderly"].to_numpy(float)
+        change = {}
+        for tier in self.rules.tiers:
+            for prof in self.rules.profiles:
+                col = minutes_column(tier.key, prof.key, self.rules).replace("minutes_", "covered_", 1)
+                was, now = self.residents[col].to_numpy(bool), after[col].to_numpy(bool)
+                change[col] = {"gain_people": round(float(pop[now & ~was].sum())),
+                               "gain_elderly": round(float(eld[now & ~was].sum())),
+                               "loss_people": round(float(pop[was & ~now].sum())),
+                               "loss_elderly": round(float(eld[was & ~now].sum()))}
+        return {"closed": close, "opened": 0 if open_sites is None else len(open_sites),
+                "before": headline(self.residents, self.rules), "after": headline(after, self.rules),
+                "change": change, "residents": after}
 
     def node_minutes(self, tier: str, profile: str | None = None) -> np.ndarray:
         """Minutes from every network node to the nearest facility of a tier (NaN if unreachable)."""

@@ -132,7 +132,28 @@ def _findings(head: dict, plan) -> list[tuple[str, str]]:
     return out
 
 
-def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame) -> str:
+def _sites_section(proposals) -> list[str]:
+    parts = ["<h2 id=sites>建议新增站点 <span class=en>Where to build next</span></h2>"]
+    for p in proposals:
+        s = p.summary()
+        parts.append(f"<p>新增 <b>{s['sites']}</b> 处 {_esc(p.tier)}，可使 <b>{_n(s['new_population'])}</b> 名居民"
+                     f"（其中老年人 <b>{_n(s['new_elderly'])}</b> 人）新进入步行范围；覆盖率 {_pct(s['covered_share_before'])}"
+                     f" → {_pct(s['covered_share_after'])}。<br><span class=en>Adding these {s['sites']} {_esc(p.tier)}"
+                     f" sites covers {_n(s['new_population'])} more residents, {_n(s['new_elderly'])} of them elderly "
+                     f"(coverage {_pct(s['covered_share_before'])} → {_pct(s['covered_share_after'])}; {s['model']}, "
+                     f"{_esc(s['solver'])}, {_esc(s['status'])}, gap {100 * s['gap']:.2f}%"
+                     f"{'; the target was above what the candidates can reach' if s['target_capped'] else ''}).</span></p>")
+        parts.append("<table><tr><th>rank 排序</th><th>site 站点</th><th>new residents 新覆盖人口</th>"
+                     "<th>new elderly 新覆盖老年人</th><th>coverage 覆盖率</th><th>lon, lat</th></tr>")
+        for _, r in p.sites.head(25).iterrows():
+            parts.append(f"<tr><td>{r['rank']}</td><td>{_esc(r['candidate_id'])}</td><td>{_n(r['new_population'])}</td>"
+                         f"<td>{_n(r['new_elderly'])}</td><td>{_pct(r['covered_share'])}</td>"
+                         f"<td>{r.geometry.x:.5f}, {r.geometry.y:.5f}</td></tr>")
+        parts.append("</table>")
+    return parts
+
+
+def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=()) -> str:
     """The report as an HTML string.
 
     Parameters
@@ -143,6 +164,8 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame) -> str:
         From :meth:`Plan.units`.
     equity : pandas.DataFrame
         From :meth:`Plan.equity`.
+    proposals : sequence of planner.sites.Proposal, optional
+        Proposed new sites, shown in their own section.
     """
     summary = plan.summary()
     head = summary["residents"]
@@ -189,6 +212,9 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame) -> str:
                      f"<td>{_pct(svc['people_without_share'])}</td><td>{_pct(svc['elderly_without_share'])}</td></tr>")
     parts.append("</table>")
 
+    if proposals:
+        parts += _sites_section(proposals)
+
     parts.append("<h2>图表 <span class=en>Charts</span></h2>")
     for src, zh, en in ((_chart_minutes(res, plan), "步行时间分布", "Distribution of walking minutes, by tier"),
                         (_chart_units(units, plan), "各单元 15 分钟覆盖率", "Share within 15 minutes of all tiers, by unit"),
@@ -223,6 +249,6 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def write_report(path: str | Path, plan, units: pd.DataFrame, equity: pd.DataFrame) -> None:
+def write_report(path: str | Path, plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=()) -> None:
     """Write :func:`render_report` to a UTF-8 file."""
-    Path(path).write_text(render_report(plan, units, equity), encoding="utf-8")
+    Path(path).write_text(render_report(plan, units, equity, proposals), encoding="utf-8")

@@ -113,3 +113,24 @@ def _on_edges(net, edges, rng):
     x = net.x[net.u[edges]] + (net.x[net.v[edges]] - net.x[net.u[edges]]) * t
     y = net.y[net.u[edges]] + (net.y[net.v[edges]] - net.y[net.u[edges]]) * t
     return x + rng.normal(0, 3, len(edges)), y + rng.normal(0, 3, len(edges))
+
+
+def test_coverage_sets_match_point_distances(yangpu):
+    from planner.access import coverage_sets
+
+    rng = np.random.default_rng(21)
+    x0, x1 = yangpu.x.min(), yangpu.x.max()
+    y0, y1 = yangpu.y.min(), yangpu.y.max()
+    src = yangpu.snap_xy(rng.uniform(x0, x1, 9), rng.uniform(y0, y1, 9))
+    pts = yangpu.snap_xy(rng.uniform(x0, x1, 400), rng.uniform(y0, y1, 400))
+    same = yangpu.snap_xy(*_on_edges(yangpu, src.edge, rng))  # points sharing a source's edge
+    from planner.network import Snap
+
+    allpts = Snap(np.concatenate([pts.edge, same.edge]), np.concatenate([pts.t, same.t]),
+                  np.concatenate([pts.offset_m, same.offset_m]), np.zeros(409), np.zeros(409))
+    cover = coverage_sets(yangpu, src.edge, src.t, src.offset_m, allpts, 400.0, chunk=4).toarray()
+    for j in range(9):  # each source alone, through the independent reference
+        ref = reference_distances(yangpu, src.edge[j:j + 1], src.t[j:j + 1], src.offset_m[j:j + 1],
+                                  allpts.edge, allpts.t, allpts.offset_m)
+        np.testing.assert_array_equal(cover[:, j], ref <= 400.0)
+    assert cover.any()

@@ -1,0 +1,211 @@
+"""Where to build next: candidate sites, proposals per tier, and what-if comparisons.
+
+Glue between the plan (network, facilities, residents) and the array-level
+models of :mod:`planner.siting`: candidates come from a file of available
+sites (idle buildings, 闲置场所) or from street intersections thinned to a
+spacing; demand is the residents an existing facility of the tier leaves
+uncovered; a candidate covers a resident within the tier's walking target.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+
+from .access import coverage_sets
+from .facilities import load_facilities
+from .network import Snap, WalkNetwork
+from .siting import CoverageProblem, SitingResult
+
+__all__ = ["Proposal", "candidates_from_file", "intersection_candidates", "parse_weight", "propose"]
+
+log = logging.getLogger(__name__)
+
+
+def intersection_candidates(network: WalkNetwork, *, spacing_m: float = 150.0) -> gpd.GeoDataFrame:
+    """Street intersections (3 or more streets meet), thinned to about one per ``spacing_m`` square.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``candidate_id, source, edge, t, offset_m`` and point geometry (EPSG:4326).
+    """
+    if spacing_m <= 0:
+        msg = f"candidate spacing must be positive, got {spacing_m}"
+        raise ValueError(msg)
+    degree = np.bincount(network.u, minlength=network.n_nodes) + np.bincount(network.v, minlength=network.n_nodes)
+    nodes = np.flatnonzero(degree >= 3)
+    cells = np.stack([np.floor(network.x[nodes] / spacing_m), np.floor(network.y[nodes] / spacing_m)], axis=1)
+    _, first = np.unique(cells, axis=0, return_index=True)
+    nodes = nodes[np.sort(first)]
+    # each node as a position on one of its edges (t = 0 at u, 1 at v)
+    as_u = np.full(network.n_nodes, -1, dtype=np.int64)
+    as_u[network.u[::-1]] = np.arange(network.n_edges)[::-1]
+    as_v = np.full(network.n_nodes, -1, dtype=np.int64)
+    as_v[network.v[::-1]] = np.arange(network.n_edges)[::-1]
+    edge = np.where(as_u[nodes] >= 0, as_u[nodes], as_v[nodes])
+    t = np.where(as_u[nodes] >= 0, 0.0, 1.0)
+    return gpd.GeoDataFrame({"candidate_id": [f"N{n}" for n in network.osmid[nodes]], "source": "intersection",
+                             "edge": edge, "t": t, "offset_m": 0.0},
+                            geometry=gpd.points_from_xy(network.lon[nodes], network.lat[nodes]), crs="EPSG:4326")
+
+
+def candidates_from_file(network: WalkNetwork, path: str | Path, *, crs: str | None = None,
+                         max_snap_m: float = 300.0) -> gpd.GeoDataFrame:
+    """Available sites from a file (CSV/XLSX/GeoJSON/GeoPackage with lon/lat or points; a tier column is optional).
+
+    Sites farther than ``max_snap_m`` from any walkable street cannot be reached on
+    foot: they are reported (logged, and listed in ``attrs["unreachable"]``), not silently dropped.
+    """
+    sites = load_facilities(path, ("any", "center", "station", "point"), crs=crs, default_tier="any")
+    snap = network.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
+    far = snap.offset_m > max_snap_m
+    unreachable = [{"candidate_id": i, "row": int(r), "distance_m": round(float(d))}
+                   for i, r, d in zip(sites["facility_id"][far], sites["source_row"][far], snap.offset_m[far])]
+    for u in unreachable:
+        log.warning("%s: site %s (row %d) is %d m from the nearest walkable street: not reachable on foot, "
+                    "left out of the proposal", Path(path).name, u["candidate_id"], u["row"], u["distance_m"])
+    out = gpd.GeoDataFrame({"candidate_id": sites["facility_id"].to_numpy(), "source": f"file:{Path(path).name}",
+                            "tier": sites["tier"].to_numpy(), "edge": snap.edge, "t": snap.t,
+                            "offset_m": snap.offset_m}, geometry=sites.geometry.values, crs="EPSG:4326")[~far]
+    out.attrs["unreachable"] = unreachable
+    return out.reset_index(drop=True)
+
+
+def parse_weight(spec: str) -> tuple[float, float]:
+    """``"population"``, ``"elderly"`` or ``"mix:0.7"`` (0.7 x population + 0.3 x elderly) as two factors."""
+    if spec == "population":
+        return 1.0, 0.0
+    if spec == "elderly":
+        return 0.0, 1.0
+    if spec.startswith("mix:"):
+        try:
+            a = float(spec[4:])
+        except ValueError:
+            a = -1.0
+        if 0.0 <= a <= 1.0:
+            return a, 1.0 - a
+    msg = f"site weight {spec!r}: use population, elderly or mix:<share of population, 0..1>"
+    raise ValueError(msg)
+
+
+@dataclass
+class Proposal:
+    """Proposed new sites for one tier and profile.
+
+    Attributes
+    ----------
+    sites : geopandas.GeoDataFrame
+        Ranked sites: ``rank, tier, profile, candidate_id, source, new_population, new_elderly,
+        cumulative_population, covered_share`` (share of all residents covered for the tier
+        after adding sites 1..rank).
+    result : SitingResult
+        The solver's answer (objective, bound, gap, timing).
+    before_share : float
+        Covered share of residents for the tier before any new site.
+    """
+
+    sites: gpd.GeoDataFrame
+    result: SitingResult
+    tier: str
+    profile: str
+    model: str
+    before_share: float
+    candidates: int
+    unreachable: list
+
+    def summary(self) -> dict:
+        """JSON-ready description."""
+        r = self.result
+        return {"tier": self.tier, "profile": self.profile, "model": self.model, "candidates": self.candidates,
+                "unreachable_candidates": self.unreachable, "sites": len(self.sites),
+                "new_population": round(float(self.sites["new_population"].sum())),
+                "new_elderly": round(float(self.sites["new_elderly"].sum())),
+                "covered_share_before": round(self.before_share, 4),
+                "covered_share_after": round(float(self.sites["covered_share"].iloc[-1]), 4) if len(self.sites)
+                else round(self.before_share, 4),
+                "objective": r.objective, "bound": r.bound, "gap": round(r.gap, 6), "solver": r.solver,
+                "status": r.status, "seconds": round(r.seconds, 3),
+                "target_capped": bool(r.extra.get("target_capped", False))}
+
+
+def propose(network: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, *, tier: str,
+            minutes: float, speed_mps: float, profile: str, covered_column: str, k: int | None = None,
+            target_share: float | None = None, weight: str = "population", capacity: float | None = None,
+            method: str = "exact", time_limit: float = 60.0) -> Proposal:
+    """Propose new sites for one tier: ``k`` sites (MCLP) or enough for ``target_share`` (LSCP).
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    residents : geopandas.GeoDataFrame
+        With ``population``, ``elderly``, ``edge``, ``t``, ``offset_m`` and ``covered_column``.
+    candidates : geopandas.GeoDataFrame
+        From :func:`intersection_candidates` or :func:`candidates_from_file`.
+    tier, profile : str
+    minutes, speed_mps : float
+        Walking target and speed: a site covers residents within ``minutes`` at ``speed_mps``.
+    covered_column : str
+        Residents' flag of being covered by existing facilities (they are not demand).
+    k : int, optional
+        Number of new sites (maximal covering).
+    target_share : float, optional
+        Share of all residents' weight to reach (set covering); 1.0 = every reachable resident.
+    weight : str, default "population"
+        ``population``, ``elderly`` or ``mix:<a>``.
+    capacity : float, optional
+        Most people one new site may serve (exact MCLP only).
+    method : {"exact", "greedy"}, default "exact"
+    time_limit : float, default 60
+    """
+    if (k is None) == (target_share is None):
+        msg = "give either k (number of sites) or target_share (coverage to reach), not both"
+        raise ValueError(msg)
+    if target_share is not None and not 0 < target_share <= 1:
+        msg = f"target share must be in (0, 1], got {target_share}"
+        raise ValueError(msg)
+    a, b = parse_weight(weight)
+    pop = residents["population"].to_numpy(float)
+    eld = residents["elderly"].to_numpy(float)
+    w_all = a * pop + b * eld
+    covered = residents[covered_column].to_numpy(bool)
+    demand = np.flatnonzero(~covered & (residents["edge"].to_numpy() >= 0) & (w_all > 0))
+    pts = Snap(residents["edge"].to_numpy(np.int64)[demand], residents["t"].to_numpy(float)[demand],
+               residents["offset_m"].to_numpy(float)[demand], np.empty(0), np.empty(0))
+    cover = coverage_sets(network, candidates["edge"].to_numpy(), candidates["t"].to_numpy(),
+                          candidates["offset_m"].to_numpy(), pts, minutes * speed_mps * 60.0)
+    problem = CoverageProblem(w_all[demand], cover)
+    unreachable = list(candidates.attrs.get("unreachable", []))
+    if k is not None:
+        result = problem.mclp(k, method=method, capacity=capacity, time_limit=time_limit)
+        model = "MCLP"
+    else:
+        target = target_share * w_all.sum() - w_all[covered].sum()
+        result = problem.lscp(max(target, 0.0), time_limit=time_limit)
+        model = "LSCP"
+    # newly covered people per ranked site, in people and elderly whatever the weight
+    remaining = np.ones(len(demand), dtype=bool)
+    csc = cover.tocsc()
+    new_pop, new_eld = [], []
+    for j in result.sites:
+        hit = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        hit = hit[remaining[hit]]
+        remaining[hit] = False
+        new_pop.append(pop[demand][hit].sum())
+        new_eld.append(eld[demand][hit].sum())
+    before = pop[covered].sum() / pop.sum() if pop.sum() else 0.0
+    chosen = candidates.iloc[result.sites]
+    sites = gpd.GeoDataFrame({
+        "rank": np.arange(1, len(result.sites) + 1), "tier": tier, "profile": profile, "model": model,
+        "candidate_id": chosen["candidate_id"].to_numpy(), "source": chosen["source"].to_numpy(),
+        "new_population": np.round(new_pop, 1), "new_elderly": np.round(new_eld, 1),
+        "cumulative_population": np.round(np.cumsum(new_pop), 1),
+        "covered_share": (pop[covered].sum() + np.cumsum(new_pop)) / pop.sum() if len(new_pop) else [],
+    }, geometry=chosen.geometry.values, crs="EPSG:4326")
+    log.info("%s %s (%s): %d sites cover %.0f more residents (%.0f elderly); gap %.2g%% (%s, %.2f s)", model, tier,
+             profile, len(sites), sum(new_pop), sum(new_eld), 100 * result.gap, result.solver, result.seconds)
+    return Proposal(sites, result, tier, profile, model, float(before), len(candidates), unreachable)
