@@ -16,6 +16,8 @@ Cases
 4. Coverage of 1,000,000 resident points (all tiers x both profiles), after the network is built,
    on the default area's network with its facilities.
 5. ``lifecircle plan`` on the default area, cold (empty network cache) and warm.
+6. Location-allocation (MCLP): ours exact and greedy against spopt with PuLP/CBC
+   (``benchmarks/siting.py``).
 """
 
 from __future__ import annotations
@@ -226,14 +228,21 @@ def bench_cli() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller grid and sampled ego graphs")
+    parser.add_argument("--only", choices=["engine", "siting"], help="run only one part")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     print(f"lifecircle benchmarks on {os.cpu_count()} cores (python {sys.version.split()[0]})")
-    plan = bench_default_area(args.quick)
-    bench_isochrones(plan)
-    bench_coverage(plan, 100_000 if args.quick else 1_000_000)
-    bench_grid(args.quick)
-    bench_cli()
+    if args.only != "siting":
+        plan = bench_default_area(args.quick)
+        bench_isochrones(plan)
+        bench_coverage(plan, 100_000 if args.quick else 1_000_000)
+        bench_grid(args.quick)
+        bench_cli()
+    if args.only != "engine":
+        from benchmarks.siting import bench
+
+        print("\n6. Location-allocation against spopt")
+        bench(line, quick=args.quick)
 
 
 if __name__ == "__main__":
