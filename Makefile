@@ -20,7 +20,8 @@ demo: $(STAMP)
 
 ## browser: Debian's Chromium and its driver for the browser tests (and a CJK font for legible screenshots)
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  { fc-list 2>/dev/null | grep -qi wqy; } || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null; }
 

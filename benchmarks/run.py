@@ -214,15 +214,43 @@ def bench_coverage(plan: Plan, n: int) -> None:
 
 
 def bench_cli() -> None:
-    print("\n5. lifecircle plan on the default area (separate processes)")
+    print("\n5. lifecircle plan on the default area (separate processes), then map.html in headless Chromium")
     exe = Path(sys.executable).parent / "lifecircle"
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, LIFECIRCLE_CACHE_DIR=str(Path(tmp) / "cache"))
+        out = Path(tmp) / "out"
         for label in ("cold (empty network cache)", "warm (cached network)"):
             t0 = time.perf_counter()
-            subprocess.run([str(exe), "-q", "plan", "--out", str(Path(tmp) / "out"), "--force", "--no-progress"],
-                           check=True, env=env)
+            subprocess.run([str(exe), "-q", "plan", "--out", str(out), "--force", "--no-progress"],
+                           check=True, env=env, stderr=subprocess.DEVNULL)
             line(label, time.perf_counter() - t0)
+        print(f"   map.html {(out / 'map.html').stat().st_size / 1e6:.1f} MB (limit 15 MB)")
+        bench_map_load(out / "map.html")
+
+
+def bench_map_load(path: Path) -> None:
+    """Time until the map is interactive (load event, Leaflet map built) in headless Chromium, no network."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        from browser import chromium_driver
+
+        driver = chromium_driver(1280, 900)
+    except Exception as exc:  # pytest.skip raises a BaseException subclass outside pytest too
+        print(f"   map load: skipped ({exc})")
+        return
+    except BaseException as exc:  # noqa: B036
+        print(f"   map load: skipped ({exc})")
+        return
+    try:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            driver.get(path.as_uri())
+            driver.execute_script("return Object.keys(window).some(k => k.startsWith('map_'))")
+            times.append(time.perf_counter() - t0)
+        line("map.html interactive in headless Chromium (best of 3, limit 3 s)", min(times))
+    finally:
+        driver.quit()
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .area import DEFAULT_AREA, StudyArea
 from .outputs import prepare_output_dir, write_geopackage, write_summary
+from .maps import plan_map, save_map
 from .plan import Plan
 from .report import write_report
 from .tiers import SpeedProfile, parse_tier_overrides
@@ -29,6 +30,7 @@ Compute walking access to community services for a study area and write:
   plan.gpkg     layers facilities, isochrones, service_areas, residents, units,
                 and candidates with --sites/--cover (WGS-84)
   report.html   community check report (社区体检报告), readable offline
+  map.html      interactive map for officials; works with no network (basemap tiles need one)
   summary.json  headline figures, network size, facilities per tier, rules, timings
 
 Tiers (default walking targets): center 15 min (社区服务中心), station 10 min
@@ -106,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per exact solve; the best solution found is kept with its gap (default 60)")
     p.add_argument("--capacity", type=_tier_values(float), default={}, metavar="TIER=PEOPLE,...",
                    help="most people one new site may serve, e.g. station=25000 (GB 50180's upper band)")
+    p.add_argument("--basemap", choices=["osm", "light", "tianditu", "gaode", "none"], default="osm",
+                   help="basemap shown first; gaode shifts overlays to GCJ-02; tianditu needs TIANDITU_KEY")
+    p.add_argument("--map-cdn", action="store_true",
+                   help="link the map's JavaScript/CSS from CDNs (smaller file, needs internet to open)")
     p.add_argument("--skip-invalid-facilities", action="store_true",
                    help="leave out bad facility rows (each is logged) instead of stopping")
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
@@ -177,13 +183,21 @@ def run_plan(args: argparse.Namespace) -> int:
         layers["residents"] = plan.residents.drop(columns=["edge", "t"])
         layers["units"] = units
         write_report(out / "report.html", plan, units, plan.equity(), proposals)
+    t_map = time.perf_counter()
+    ref = plan.rules.profiles[0].key
+    the_map = plan_map(plan, units=layers.get("units"), proposals=proposals, basemap=args.basemap,
+                       isochrones=iso[iso["profile"] == ref], service_areas=areas[areas["profile"] == ref])
+    save_map(the_map, out / "map.html", embed_assets=not args.map_cdn)
+    plan.timings["map_s"] = time.perf_counter() - t_map
     write_geopackage(out / "plan.gpkg", layers)
     plan.timings["write_s"] = time.perf_counter() - t0
     plan.timings["total_s"] = time.perf_counter() - t_start
     summary = plan.summary()
     summary["sites"] = [p.summary() for p in proposals]
     summary["outputs"] = {"plan.gpkg": list(layers), "isochrones": len(iso), "service_areas": len(areas),
-                          "report.html": plan.residents is not None}
+                          "report.html": plan.residents is not None, "map.html": {
+                              "basemap": args.basemap, "assets_embedded": not args.map_cdn,
+                              "mb": round((out / "map.html").stat().st_size / 1e6, 2)}}
     write_summary(out / "summary.json", summary)
     if plan.residents is not None:
         head = summary["residents"]

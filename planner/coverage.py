@@ -170,16 +170,23 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
     out["targets"] = {"national_85": out["within_15min_all_tiers_share"] >= 0.85,
                       "shanghai_2035_99": out["within_15min_all_tiers_share"] >= 0.99}
     if "missing_services" in residents.columns:
+        eld_col = next((f"missing_services{_suffix(p.key, rules)}" for p in rules.profiles[1:]), "missing_services")
         for rule in rules.services:
-            miss_all = residents["missing_services"].str.split(",").map(lambda g, k=rule.key: k in g).to_numpy(bool)
-            col = next((f"missing_services{_suffix(p.key, rules)}" for p in rules.profiles[1:]), "missing_services")
-            miss_eld = residents[col].str.split(",").map(lambda g, k=rule.key: k in g).to_numpy(bool)
             out["services"][rule.key] = {
                 "minutes": rule.minutes, "name_zh": rule.name_zh, "name_en": rule.name_en,
-                "people_without_share": round(float(pop[miss_all].sum() / pop.sum()), 4),
-                "elderly_without_share": round(float(eld[miss_eld].sum() / eld.sum()), 4) if eld.sum() else None,
-                "elderly_profile": col.removeprefix("missing_services_") if col != "missing_services" else ref}
+                "people_without_share": round(_share_missing(residents["missing_services"], rule.key, pop), 4),
+                "elderly_without_share": round(_share_missing(residents[eld_col], rule.key, eld), 4) if eld.sum()
+                else None,
+                "elderly_profile": eld_col.removeprefix("missing_services_") if eld_col != "missing_services" else ref}
     return out
+
+
+def _share_missing(flags: pd.Series, key: str, weights: np.ndarray) -> float:
+    """Weighted share of rows whose comma-joined ``flags`` include ``key`` (evaluated once per distinct value)."""
+    codes, uniques = pd.factorize(flags)
+    has = np.array([key in str(u).split(",") for u in uniques], dtype=bool)
+    hit = has[codes] & (codes >= 0)
+    return float(weights[hit].sum() / weights.sum()) if weights.sum() else 0.0
 
 
 def regular_grid(boundary: shapely.Polygon, crs: str, cell_km: float = 1.0) -> gpd.GeoDataFrame:

@@ -14,7 +14,7 @@ __all__ = ["OUTPUT_FILES", "prepare_output_dir", "write_geopackage", "write_summ
 log = logging.getLogger(__name__)
 
 #: Files a plan run writes into its output folder.
-OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html")
+OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html", "map.html")
 
 
 def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
