@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -150,21 +149,16 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
     best_fac = np.where(use_v, nearest.facility[v], nearest.facility[u])
 
     # A facility on the same edge can be reached directly along it.
-    if len(nearest.edge):
-        p_idx = np.flatnonzero(ok)
-        pts = pd.DataFrame({"p": np.arange(len(p_idx)), "edge": e, "tp": points.t[ok]})
-        facs = pd.DataFrame({"f": np.arange(len(nearest.edge)), "edge": nearest.edge,
-                             "tf": nearest.t, "df": nearest.offset_m})
-        pair = pts.merge(facs, on="edge")
-        if len(pair):
-            direct = pair["df"].to_numpy() + np.abs(pair["tp"].to_numpy() - pair["tf"].to_numpy()) * \
-                network.length[pair["edge"].to_numpy()]
-            pair["direct"] = direct
-            pair = pair.sort_values("direct").drop_duplicates("p")
-            p = pair["p"].to_numpy()
-            better = pair["direct"].to_numpy() < best[p]
-            best[p[better]] = pair["direct"].to_numpy()[better]
-            best_fac[p[better]] = nearest.ids[pair["f"].to_numpy()[better]]
+    p_idx, f_idx = _same_edge_pairs(e, nearest.edge)
+    if len(p_idx):
+        direct = nearest.offset_m[f_idx] + np.abs(points.t[ok][p_idx] - nearest.t[f_idx]) * length[p_idx]
+        order = np.lexsort((direct, p_idx))  # per point, the nearest same-edge facility first
+        p_idx, f_idx, direct = p_idx[order], f_idx[order], direct[order]
+        first = np.r_[True, p_idx[1:] != p_idx[:-1]]
+        p_idx, f_idx, direct = p_idx[first], f_idx[first], direct[first]
+        better = direct < best[p_idx]
+        best[p_idx[better]] = direct[better]
+        best_fac[p_idx[better]] = nearest.ids[f_idx[better]]
 
     best = best + points.offset_m[ok]
     reach = best <= nearest.horizon_m
@@ -172,6 +166,22 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
     dist[ok] = np.where(reach, best, np.inf)
     fac[ok] = best_fac
     return dist, fac
+
+
+def _same_edge_pairs(point_edge: np.ndarray, source_edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (point, source) index pairs that lie on the same edge (sorted-array join, no pandas)."""
+    if len(point_edge) == 0 or len(source_edge) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(source_edge, kind="stable")
+    sorted_edges = source_edge[order]
+    lo = np.searchsorted(sorted_edges, point_edge, side="left")
+    hi = np.searchsorted(sorted_edges, point_edge, side="right")
+    counts = hi - lo
+    p_idx = np.repeat(np.arange(len(point_edge)), counts)
+    if len(p_idx) == 0:
+        return p_idx, p_idx
+    offsets = np.arange(len(p_idx)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return p_idx, order[np.repeat(lo, counts) + offsets]
 
 
 def coverage_sets(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray, points: Snap,
@@ -220,14 +230,12 @@ def coverage_sets(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_
         rows.append(ok[c])
         cols.append(idx[r])
     # a source on the point's own edge reaches it directly along the edge
-    pts = pd.DataFrame({"p": ok, "edge": pe, "tp": points.t[ok], "op": points.offset_m[ok]})
-    src = pd.DataFrame({"s": np.arange(f), "edge": edge, "ts": t, "os": offset_m})
-    pair = pts.merge(src, on="edge")
-    if len(pair):
-        direct = pair["op"] + pair["os"] + (pair["tp"] - pair["ts"]).abs() * network.length[pair["edge"].to_numpy()]
-        near = (direct <= limit_m).to_numpy()
-        rows.append(pair["p"].to_numpy()[near])
-        cols.append(pair["s"].to_numpy()[near])
+    p_idx, s_idx = _same_edge_pairs(pe, edge)
+    if len(p_idx):
+        direct = points.offset_m[ok][p_idx] + offset_m[s_idx] + np.abs(points.t[ok][p_idx] - t[s_idx]) * length[p_idx]
+        near = direct <= limit_m
+        rows.append(ok[p_idx[near]])
+        cols.append(s_idx[near])
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     out = sparse.csr_matrix((np.ones(len(r), dtype=bool), (r, c)), shape=(m, f))

@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out bad facility rows (each is logged) instead of stopping")
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    srv = sub.add_parser("serve", help="serve coverage checks over HTTP (FastAPI; docs at /docs)")
+    srv.add_argument("--area", type=Path, default=DEFAULT_AREA, help="study-area TOML file")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     return parser
 
 
@@ -219,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plan":
             return run_plan(args)
+        if args.command == "serve":
+            StudyArea.from_toml(args.area)  # fail fast, with a clear message, on a bad area file
+            from api.server import serve  # the HTTP face is loaded only by this entry point
+
+            serve(args.area, args.host, args.port, log_level="debug" if args.verbose else "info")
+            return 0
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         sys.stderr.write(f"lifecircle: error: {text}\n")

@@ -1,0 +1,113 @@
+"""The FastAPI application: middleware, error handling and routers, over one ServiceState."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from planner.plan import Plan
+
+from . import routes_access, routes_layers, routes_meta
+from .settings import Settings
+from .state import ServiceState
+
+log = logging.getLogger("api")
+
+_DESCRIPTION = """
+Walking access to community services (十五分钟社区生活圈) for one study area: minutes from any address to the
+nearest community service **center** (15 min), **station** (10 min) and **point** (5 min), at adult or elderly
+walking speed, measured along the streets. Coordinates are WGS-84 unless a request says `gcj02` or `bd09`;
+answers are always WGS-84. Street data © OpenStreetMap contributors (ODbL).
+"""
+
+
+def _field(loc) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def create_app(settings: Settings | None = None, *, plan: Plan | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+    plan : planner.plan.Plan, optional
+        An already built plan (tests); otherwise the settings' area is built at start-up.
+    """
+    settings = settings or Settings()
+    state = ServiceState(settings.area, plan)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.start()
+        yield
+
+    app = FastAPI(title="lifecircle — 15-minute community life-circle API", version="0.1.0",
+                  description=_DESCRIPTION, lifespan=lifespan)
+    app.state.lifecircle = state
+    app.state.settings = settings
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["*"])
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request.state.request_id = request_id
+        start = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            response = JSONResponse(status_code=413, content={"detail": [{
+                "field": "body", "reason": f"request body larger than {settings.max_body_bytes:,} bytes"}]})
+        else:
+            try:
+                response = await asyncio.wait_for(call_next(request), timeout=settings.request_timeout_s)
+            except asyncio.TimeoutError:
+                response = JSONResponse(status_code=503, content={"detail": [{
+                    "field": "request", "reason": f"took longer than {settings.request_timeout_s:g} s"}]})
+        response.headers["x-request-id"] = request_id
+        log.info(json.dumps({"request_id": request_id, "method": request.method, "path": request.url.path,
+                             "status": response.status_code,
+                             "ms": round(1000 * (time.perf_counter() - start), 2)}))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        details = []
+        for err in exc.errors():
+            reason = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                reason = f"invalid JSON: {err.get('ctx', {}).get('error', reason)}"
+            details.append({"field": _field(err.get("loc", ())), "reason": reason.removeprefix("Value error, ")})
+        return JSONResponse(status_code=422, content={"detail": details})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, list) else [{"field": "request", "reason": str(exc.detail)}]
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception):
+        log.exception("request %s failed", getattr(request.state, "request_id", "?"))
+        return JSONResponse(status_code=500, content={"detail": [{
+            "field": "server", "reason": "internal error; see the server log",
+            "request_id": getattr(request.state, "request_id", None)}]})
+
+    for router in (routes_meta.router, routes_access.router, routes_layers.router):
+        app.include_router(router)
+    return app

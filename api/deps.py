@@ -1,0 +1,21 @@
+"""Shared request dependencies."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from .state import ServiceState
+
+
+def ready_state(request: Request) -> ServiceState:
+    """The service state, or 503 while the study area is still loading (or failed to load)."""
+    state: ServiceState = request.app.state.lifecircle
+    if not state.ready:
+        reason = state.error or "the study area is still loading; see /ready"
+        raise HTTPException(status_code=503, detail=[{"field": "service", "reason": reason}])
+    return state
+
+
+def bad(field: str, reason: str) -> HTTPException:
+    """A 422 naming the field and the reason."""
+    return HTTPException(status_code=422, detail=[{"field": field, "reason": reason}])

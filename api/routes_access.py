@@ -1,0 +1,106 @@
+"""Coverage checks, isochrones and what-if comparisons."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+
+from planner.coords import to_wgs84
+from planner.isochrones import facility_isochrones
+from planner.plan import minutes_column
+
+from .deps import bad, ready_state
+from .schemas import ERRORS, CoverageRequest, CoverageResponse, IsochroneRequest, WhatIfRequest, WhatIfResponse
+from .state import ServiceState
+
+router = APIRouter(tags=["access"], responses=ERRORS)
+
+_MAX_SNAP_M = 500.0
+
+
+@router.post("/coverage", response_model=CoverageResponse, summary="Minutes from points to every tier")
+def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_state)) -> JSONResponse:
+    """Per point: minutes to the nearest facility of each tier (null when none is reachable), whether that is
+    within the tier's target, the nearest facility's id, the distance from the point to its street, and
+    whether the point lies in the study area at all (points outside are answered, not refused)."""
+    plan = state.plan
+    lon = np.fromiter((p.lon for p in body.points), float, len(body.points))
+    lat = np.fromiter((p.lat for p in body.points), float, len(body.points))
+    q = plan.query(lon, lat, crs=body.crs, max_snap_m=_MAX_SNAP_M)
+    inside = shapely.contains_xy(state.boundary, q["lon"].to_numpy(), q["lat"].to_numpy())
+    tiers = [t.key for t in plan.rules.tiers]
+    minutes = {}
+    covered = {}
+    nearest = {}
+    for t in plan.rules.tiers:
+        col = minutes_column(t.key, body.profile, plan.rules)
+        m = np.where(inside, q[col].to_numpy(), np.nan)
+        minutes[t.key] = [None if not np.isfinite(v) else round(float(v), 2) for v in m]
+        covered[t.key] = (m <= t.minutes).tolist()
+        nearest[t.key] = np.where(inside & np.isfinite(m), q[f"nearest_{t.key}"].to_numpy(), None).tolist()
+    snap = q["snap_distance_m"].to_numpy()
+    results = [{"id": p.id, "lon": round(float(q["lon"].iat[i]), 7), "lat": round(float(q["lat"].iat[i]), 7),
+                "inside_area": bool(inside[i]),
+                "snap_distance_m": round(float(snap[i]), 1) if np.isfinite(snap[i]) else None,
+                "minutes": {k: minutes[k][i] for k in tiers}, "covered": {k: covered[k][i] for k in tiers},
+                "nearest_facility": {k: nearest[k][i] for k in tiers}}
+               for i, p in enumerate(body.points)]
+    return JSONResponse({"profile": body.profile, "results": results})
+
+
+@router.post("/isochrones", summary="Walking isochrones from origins (GeoJSON)",
+             responses={200: {"content": {"application/geo+json": {}}}})
+def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state)) -> Response:
+    """One polygon per origin and band: the streets reachable within that many minutes, with a 50 m
+    walking corridor. Origins must lie within 500 m of a street of the study area."""
+    plan = state.plan
+    lon, lat = to_wgs84([o.lon for o in body.origins], [o.lat for o in body.origins], body.crs)
+    snap = plan.network.snap(lon, lat)
+    far = np.flatnonzero(~(snap.offset_m <= _MAX_SNAP_M))
+    if len(far):
+        i = int(far[0])
+        raise bad(f"origins[{i}]", f"({lon[i]:.5f}, {lat[i]:.5f}) is more than {_MAX_SNAP_M:g} m from any street "
+                                   "of the study area")
+    origins = gpd.GeoDataFrame({"facility_id": [f"origin-{i}" for i in range(len(lon))], "tier": "origin",
+                                "edge": snap.edge, "t": snap.t, "snap_m": snap.offset_m},
+                               geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    iso = facility_isochrones(plan.network, origins, [plan.rules.profile(body.profile)], tuple(body.bands),
+                              method=body.method, progress=False)
+    iso = iso.rename(columns={"facility_id": "origin"}).drop(columns=["tier"])
+    return Response(iso.to_json(drop_id=True), media_type="application/geo+json")
+
+
+@router.post("/what-if", response_model=WhatIfResponse, summary="Coverage change if facilities close or open")
+def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> dict:
+    """Before/after coverage per tier and profile; other clients keep being served the unchanged state."""
+    plan = state.plan
+    if plan.residents is None:
+        raise bad("body", "this study area has no population data to compare")
+    known = {t.key for t in plan.rules.tiers}
+    for i, site in enumerate(body.open):
+        if site.tier not in known:
+            raise bad(f"open[{i}].tier", f"{site.tier!r} is not one of {', '.join(sorted(known))}")
+    unknown = sorted(set(body.close) - set(plan.facilities["facility_id"]))
+    if unknown:
+        raise bad("close", f"unknown facility id(s): {', '.join(unknown[:20])}")
+    opened = None
+    if body.open:
+        lon, lat = to_wgs84([s.lon for s in body.open], [s.lat for s in body.open], body.crs)
+        opened = gpd.GeoDataFrame({"tier": [s.tier for s in body.open],
+                                   "facility_id": [s.id or f"NEW{i + 1}" for i, s in enumerate(body.open)]},
+                                  geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    out = plan.what_if(close=body.close, open_sites=opened)
+    tiers: dict = {}
+    for t in plan.rules.tiers:
+        for p in plan.rules.profiles:
+            col = minutes_column(t.key, p.key, plan.rules).replace("minutes_", "covered_", 1)
+            change = out["change"][col]
+            tiers.setdefault(t.key, {})[p.key] = {
+                "covered_share_before": out["before"]["tiers"][t.key][p.key]["covered_share"],
+                "covered_share_after": out["after"]["tiers"][t.key][p.key]["covered_share"], **change}
+    return {"closed": body.close, "opened": len(body.open), "tiers": json.loads(json.dumps(tiers))}

@@ -1,0 +1,76 @@
+"""The served study area: built once at start-up (in the background), then shared read-only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+
+from planner.area import StudyArea
+from planner.plan import Plan
+
+log = logging.getLogger("api")
+
+
+class ServiceState:
+    """Holds the plan of one study area and the layers derived from it.
+
+    The expensive build runs in a background thread so ``/health`` answers at
+    once and ``/ready`` says when queries can be served.
+    """
+
+    def __init__(self, area_path, plan: Plan | None = None):
+        self.area_path = area_path
+        self._plan = plan
+        self.error: str | None = None
+        self._lock = threading.RLock()  # a cached builder may use another cached layer
+        self._cache: dict = {}
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Build the plan in the background (no-op when already built)."""
+        if self._plan is not None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._build, name="plan-build", daemon=True)
+        self._thread.start()
+
+    def _build(self) -> None:
+        try:
+            plan = Plan.build(StudyArea.from_toml(self.area_path))
+            self._plan = plan
+            log.info("study area %s ready", plan.area.name)
+        except Exception as exc:  # reported by /ready; the service stays up to say so
+            log.exception("could not build the study area")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the build is over (for tests and the load benchmark)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.ready
+
+    @property
+    def ready(self) -> bool:
+        """Whether queries can be answered."""
+        return self._plan is not None
+
+    @property
+    def plan(self) -> Plan:
+        """The built plan (callers check :attr:`ready` first)."""
+        if self._plan is None:
+            msg = "the study area is still loading"
+            raise RuntimeError(msg)
+        return self._plan
+
+    def cached(self, key, build):
+        """Compute a derived layer once (thread-safe) and keep it."""
+        if key not in self._cache:
+            with self._lock:
+                if key not in self._cache:
+                    self._cache[key] = build()
+        return self._cache[key]
+
+    @cached_property
+    def boundary(self):
+        """Study-area polygon (WGS-84)."""
+        return self.plan.network.boundary_wgs84()

@@ -1,0 +1,181 @@
+"""The HTTP service through FastAPI's TestClient: every endpoint, answers checked against the library."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from planner.area import StudyArea
+from planner.coords import wgs84_to_gcj02
+from planner.plan import Plan
+
+
+@pytest.fixture(scope="module")
+def plan(area_toml) -> Plan:
+    return Plan.build(StudyArea.from_toml(area_toml))
+
+
+@pytest.fixture(scope="module")
+def client(plan, area_toml):
+    app = create_app(Settings(area=area_toml, max_body_bytes=2_000_000), plan=plan)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_health_ready_areas_tiers(client, plan):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"ready": True, "area": "yangpu-test"}
+    areas = client.get("/areas").json()
+    assert areas[0]["facilities"] == {"center": 1, "station": 2, "point": 4} and areas[0]["population"] == 40_000
+    tiers = client.get("/tiers").json()
+    assert [t["key"] for t in tiers["tiers"]] == ["center", "station", "point"]
+    assert {p["key"] for p in tiers["profiles"]} == {"adult", "elderly"}
+
+
+def test_ready_is_503_while_loading(area_toml):
+    app = create_app(Settings(area=area_toml))  # not started: no lifespan, nothing built
+    c = TestClient(app, raise_server_exceptions=False)
+    assert c.get("/ready").status_code == 503
+    r = c.post("/coverage", json={"points": [{"lon": 121.5, "lat": 31.28}]})
+    assert r.status_code == 503 and "still loading" in r.json()["detail"][0]["reason"]
+
+
+def test_coverage_matches_the_library(client, plan):
+    rng = np.random.default_rng(3)
+    x0, y0, x1, y1 = plan.network.bbox_wgs84()
+    lon, lat = rng.uniform(x0, x1, 200), rng.uniform(y0, y1, 200)
+    for profile in ("adult", "elderly"):
+        r = client.post("/coverage", json={"points": [{"lon": a, "lat": b, "id": str(i)} for i, (a, b)
+                                                      in enumerate(zip(lon, lat))], "profile": profile})
+        assert r.status_code == 200
+        results = r.json()["results"]
+        expected = plan.query(lon, lat)
+        sfx = "" if profile == "adult" else "_elderly"
+        for i, res in enumerate(results):
+            assert res["id"] == str(i) and res["inside_area"] is True
+            for tier in ("center", "station", "point"):
+                want = expected[f"minutes_{tier}{sfx}"].iat[i]
+                got = res["minutes"][tier]
+                assert (got is None and not np.isfinite(want)) or got == pytest.approx(want, abs=0.01)
+                assert res["covered"][tier] == bool(expected[f"covered_{tier}{sfx}"].iat[i])
+                assert res["nearest_facility"][tier] == (expected[f"nearest_{tier}"].iat[i] if got is not None
+                                                         else None)
+
+
+def test_coverage_hand_worked_at_a_facility_and_in_gcj02(client, plan):
+    fac = plan.facilities[plan.facilities["tier"] == "station"].iloc[0]
+    glon, glat = wgs84_to_gcj02(fac.geometry.x, fac.geometry.y)
+    for body in ({"points": [{"lon": fac.geometry.x, "lat": fac.geometry.y}]},
+                 {"points": [{"lon": float(glon), "lat": float(glat)}], "crs": "gcj02"}):
+        res = client.post("/coverage", json=body).json()["results"][0]
+        assert res["minutes"]["station"] == pytest.approx(0.0, abs=0.02)
+        assert res["nearest_facility"]["station"] == fac["facility_id"] and res["covered"]["station"]
+        assert res["lon"] == pytest.approx(fac.geometry.x, abs=1e-6)
+
+
+def test_points_outside_the_area_are_answered_per_point(client):
+    r = client.post("/coverage", json={"points": [{"lon": 116.4, "lat": 39.9, "id": "beijing"}]})
+    assert r.status_code == 200
+    res = r.json()["results"][0]
+    assert res["inside_area"] is False and res["minutes"] == {"center": None, "station": None, "point": None}
+    assert res["covered"] == {"center": False, "station": False, "point": False}
+
+
+@pytest.mark.parametrize(("body", "field", "reason"), [
+    ({"points": [{"lon": 31.28, "lat": 121.5}]}, "points[0]", "look swapped"),
+    ({"points": [{"lon": 200, "lat": 31}]}, "points[0].lon", "less than or equal to 180"),
+    ({"points": []}, "points", "at least 1"),
+    ({"points": [{"lon": 121.5, "lat": 31.28}], "profile": "child"}, "profile", "'adult' or 'elderly'"),
+    ({"points": [{"lon": 121.5, "lat": 31.28}], "crs": "utm"}, "crs", "'wgs84', 'gcj02' or 'bd09'"),
+    ({"points": [{"lon": 121.5, "lat": 31.28}] * 10_001}, "points", "at most 10000"),
+    ({"points": [{"lon": 121.5, "lat": 31.28, "path": "/etc/passwd"}]}, "points[0].path", "Extra inputs"),
+])
+def test_bad_coverage_requests_name_the_field(client, body, field, reason):
+    r = client.post("/coverage", json=body)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert any(d["field"] == field and reason in d["reason"] for d in detail), detail
+
+
+def test_invalid_json_and_oversized_body(client, area_toml, plan):
+    r = client.post("/coverage", content=b'{"points": [', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "invalid JSON" in r.json()["detail"][0]["reason"]
+    small = TestClient(create_app(Settings(area=area_toml, max_body_bytes=100), plan=plan))
+    r = small.post("/coverage", json={"points": [{"lon": 121.5, "lat": 31.28}] * 10})
+    assert r.status_code == 413 and "larger than 100 bytes" in r.json()["detail"][0]["reason"]
+    assert "traceback" not in r.text.lower()
+
+
+def test_request_ids_and_no_cors_by_default(client):
+    r = client.get("/health", headers={"x-request-id": "abc123", "origin": "https://example.org"})
+    assert r.headers["x-request-id"] == "abc123"
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_cors_when_configured(area_toml, plan):
+    c = TestClient(create_app(Settings(area=area_toml, cors_origins=["https://hotline.example"]), plan=plan))
+    r = c.get("/health", headers={"origin": "https://hotline.example"})
+    assert r.headers["access-control-allow-origin"] == "https://hotline.example"
+
+
+def test_isochrones(client, plan):
+    fac = plan.facilities.iloc[0]
+    r = client.post("/isochrones", json={"origins": [{"lon": fac.geometry.x, "lat": fac.geometry.y}],
+                                         "bands": [3, 6], "profile": "elderly"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    fc = r.json()
+    assert [f["properties"]["band_min"] for f in fc["features"]] == [3.0, 6.0]
+    assert fc["features"][0]["properties"]["area_km2"] < fc["features"][1]["properties"]["area_km2"]
+    bad = client.post("/isochrones", json={"origins": [{"lon": 116.4, "lat": 39.9}], "bands": [5]})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "origins[0]"
+    assert client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [90]}
+                       ).status_code == 422
+    assert client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [5] * 13}
+                       ).status_code == 422
+
+
+def test_layers(client, plan):
+    sa = client.get("/service-areas", params={"tier": "station", "band": 10}).json()
+    assert len(sa["features"]) == 1 and sa["features"][0]["properties"]["tier"] == "station"
+    assert client.get("/service-areas", params={"tier": "kiosk"}).status_code == 422
+    assert client.get("/service-areas", params={"band": 7}).status_code == 422
+    under = client.get("/underserved", params={"tier": "point", "limit": 50}).json()
+    assert 0 < len(under["features"]) <= 50
+    pops = [f["properties"]["population"] for f in under["features"]]
+    assert pops == sorted(pops, reverse=True)
+    cands = client.get("/candidates", params={"tier": "station", "k": 2}).json()
+    assert [f["properties"]["rank"] for f in cands["features"]] == [1, 2]
+    assert client.get("/candidates", params={"tier": "station", "k": 0}).status_code == 422
+
+
+def test_what_if_leaves_the_served_state_alone(client, plan):
+    before = client.post("/coverage", json={"points": [{"lon": 121.497, "lat": 31.285}]}).json()
+    center = plan.facilities.loc[plan.facilities["tier"] == "center", "facility_id"].iloc[0]
+    r = client.post("/what-if", json={"close": [center]})
+    assert r.status_code == 200
+    change = r.json()["tiers"]["center"]["adult"]
+    assert change["covered_share_after"] == 0.0 and change["loss_people"] > 0
+    after = client.post("/coverage", json={"points": [{"lon": 121.497, "lat": 31.285}]}).json()
+    assert after == before
+    assert client.post("/what-if", json={"close": ["nope"]}).json()["detail"][0]["field"] == "close"
+    r = client.post("/what-if", json={"open": [{"lon": 121.497, "lat": 31.285, "tier": "kiosk"}]})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "open[0].tier"
+
+
+def test_map_and_report_html(client):
+    m = client.get("/map")
+    assert m.status_code == 200 and "leaflet" in m.text.lower() and '<script src="http' not in m.text
+    rep = client.get("/report")
+    assert rep.status_code == 200 and "社区体检报告" in rep.text
+
+
+def test_openapi_has_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert "/coverage" in spec["paths"] and "/what-if" in spec["paths"]
+    text = json.dumps(spec)
+    assert "people-square" in text and "gcj02" in text
