@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench clean browser
+.PHONY: demo test bench bench-api clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 ## bench: performance goals against baselines measured in the same run (not pass/fail)
-bench: $(STAMP)
+bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+## bench-api: load test of a real lifecircle serve on 127.0.0.1 (30 s, 50 clients; wrk too when installed)
+bench-api: $(STAMP)
+	$(BIN)/python -m benchmarks.api_load
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -65,27 +65,6 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"])
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        request.state.request_id = request_id
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            response = JSONResponse(status_code=413, content={"detail": [{
-                "field": "body", "reason": f"request body larger than {settings.max_body_bytes:,} bytes"}]})
-        else:
-            try:
-                response = await asyncio.wait_for(call_next(request), timeout=settings.request_timeout_s)
-            except asyncio.TimeoutError:
-                response = JSONResponse(status_code=503, content={"detail": [{
-                    "field": "request", "reason": f"took longer than {settings.request_timeout_s:g} s"}]})
-        response.headers["x-request-id"] = request_id
-        log.info(json.dumps({"request_id": request_id, "method": request.method, "path": request.url.path,
-                             "status": response.status_code,
-                             "ms": round(1000 * (time.perf_counter() - start), 2)}))
-        return response
-
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         details = []
@@ -110,4 +89,68 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
 
     for router in (routes_meta.router, routes_access.router, routes_layers.router):
         app.include_router(router)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
     return app
+
+
+class GuardMiddleware:
+    """Request ids, body-size and time limits, and one structured log line per request (pure ASGI)."""
+
+    def __init__(self, app, *, max_body_bytes: int, timeout_s: float):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex[:16].encode())[:64].decode("latin-1")
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status = {"code": 500}
+        started = {"done": False}
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                started["done"] = True
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        length = headers.get(b"content-length")
+        received = {"bytes": 0}
+
+        async def receive_limited():
+            message = await receive()
+            if message["type"] == "http.request":
+                received["bytes"] += len(message.get("body", b""))
+                if received["bytes"] > self.max_body_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                raise _TooLarge
+            await asyncio.wait_for(self.app(scope, receive_limited, send_with_id), timeout=self.timeout_s)
+        except _TooLarge:
+            if not started["done"]:
+                await _json(send_with_id, 413, "body", f"request body larger than {self.max_body_bytes:,} bytes")
+        except asyncio.TimeoutError:
+            if not started["done"]:
+                await _json(send_with_id, 503, "request", f"took longer than {self.timeout_s:g} s")
+        if log.isEnabledFor(logging.INFO):
+            log.info(json.dumps({"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                                 "status": status["code"], "ms": round(1000 * (time.perf_counter() - start), 2)}))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _json(send, status: int, field: str, reason: str) -> None:
+    body = json.dumps({"detail": [{"field": field, "reason": reason}]}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from planner.coords import to_wgs84
@@ -23,28 +24,37 @@ router = APIRouter(tags=["access"], responses=ERRORS)
 _MAX_SNAP_M = 500.0
 
 
+_INLINE_POINTS = 64  # small requests (~1 ms) are answered on the event loop; larger ones in a worker thread
+
+
 @router.post("/coverage", response_model=CoverageResponse, summary="Minutes from points to every tier")
-def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_state)) -> JSONResponse:
+async def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_state)) -> JSONResponse:
     """Per point: minutes to the nearest facility of each tier (null when none is reachable), whether that is
     within the tier's target, the nearest facility's id, the distance from the point to its street, and
     whether the point lies in the study area at all (points outside are answered, not refused)."""
+    if len(body.points) <= _INLINE_POINTS:
+        return _coverage(body, state)
+    return await run_in_threadpool(_coverage, body, state)
+
+
+def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
     plan = state.plan
     lon = np.fromiter((p.lon for p in body.points), float, len(body.points))
     lat = np.fromiter((p.lat for p in body.points), float, len(body.points))
-    q = plan.query(lon, lat, crs=body.crs, max_snap_m=_MAX_SNAP_M)
-    inside = shapely.contains_xy(state.boundary, q["lon"].to_numpy(), q["lat"].to_numpy())
+    q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=_MAX_SNAP_M)
+    inside = shapely.contains_xy(state.boundary, q["lon"], q["lat"])
     tiers = [t.key for t in plan.rules.tiers]
     minutes = {}
     covered = {}
     nearest = {}
     for t in plan.rules.tiers:
         col = minutes_column(t.key, body.profile, plan.rules)
-        m = np.where(inside, q[col].to_numpy(), np.nan)
+        m = np.where(inside, q[col], np.nan)
         minutes[t.key] = [None if not np.isfinite(v) else round(float(v), 2) for v in m]
         covered[t.key] = (m <= t.minutes).tolist()
-        nearest[t.key] = np.where(inside & np.isfinite(m), q[f"nearest_{t.key}"].to_numpy(), None).tolist()
-    snap = q["snap_distance_m"].to_numpy()
-    results = [{"id": p.id, "lon": round(float(q["lon"].iat[i]), 7), "lat": round(float(q["lat"].iat[i]), 7),
+        nearest[t.key] = np.where(inside & np.isfinite(m), q[f"nearest_{t.key}"], None).tolist()
+    snap = q["snap_distance_m"]
+    results = [{"id": p.id, "lon": round(float(q["lon"][i]), 7), "lat": round(float(q["lat"][i]), 7),
                 "inside_area": bool(inside[i]),
                 "snap_distance_m": round(float(snap[i]), 1) if np.isfinite(snap[i]) else None,
                 "minutes": {k: minutes[k][i] for k in tiers}, "covered": {k: covered[k][i] for k in tiers},

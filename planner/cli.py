@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--area", type=Path, default=DEFAULT_AREA, help="study-area TOML file")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--workers", type=int, default=1, help="worker processes, e.g. one per core (default 1)")
     return parser
 
 
@@ -228,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             StudyArea.from_toml(args.area)  # fail fast, with a clear message, on a bad area file
             from api.server import serve  # the HTTP face is loaded only by this entry point
 
-            serve(args.area, args.host, args.port, log_level="debug" if args.verbose else "info")
+            serve(args.area, args.host, args.port, workers=args.workers,
+                  log_level="debug" if args.verbose else "warning" if args.quiet else "info")
             return 0
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)

@@ -339,12 +339,17 @@ class Plan:
         pandas.DataFrame
             ``lon``, ``lat`` (WGS-84), ``snap_distance_m``, then per tier
             ``minutes_<tier>[_<profile>]``, ``covered_<tier>[_<profile>]`` and
-            ``nearest_<tier>`` (facility id of the nearest one, reference profile).
+            ``nearest_<tier>`` (facility id of the nearest one).
         """
+        return pd.DataFrame(self.query_arrays(lon, lat, crs=crs, max_snap_m=max_snap_m))
+
+    def query_arrays(self, lon: Any, lat: Any, *, crs: str = "wgs84", max_snap_m: float = 500.0
+                     ) -> dict[str, np.ndarray]:
+        """:meth:`query` as a dict of arrays (no DataFrame: the fast path for single-point services)."""
         lon, lat = to_wgs84(np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)),
                             crs)
         snap = self.network.snap(lon, lat, max_distance=max_snap_m)
-        out = pd.DataFrame({"lon": lon, "lat": lat, "snap_distance_m": snap.offset_m})
+        out: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "snap_distance_m": snap.offset_m}
         ids = self.facilities["facility_id"].to_numpy()
         for tier in self.rules.tiers:
             dist, fac = point_distances(self.network, self.nearest[tier.key], snap)
