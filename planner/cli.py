@@ -117,6 +117,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    area = sub.add_parser("area", help="bring your own district: validate inputs, or download streets")
+    area_sub = area.add_subparsers(dest="area_command", required=True)
+    init = area_sub.add_parser("init", help="validate a district's files and write its study-area TOML",
+                               description="Checks the files (coordinate systems, columns, extents, facilities "
+                                           "near streets), prints a validation report, and writes area.toml "
+                                           "when nothing is wrong.")
+    init.add_argument("--osm", type=Path, required=True, help="OSM XML street file (.osm, .osm.bz2)")
+    init.add_argument("--facilities", type=Path, required=True, help="facility list: CSV, XLSX, GeoJSON, GPKG")
+    init.add_argument("--population", type=Path, help="population grid, polygons or points")
+    init.add_argument("--facilities-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
+                      help="coordinate system of the facility list (default wgs84)")
+    init.add_argument("--population-column", default="population")
+    init.add_argument("--name", help="short name of the area (default: the output folder's name)")
+    init.add_argument("--out", type=Path, default=Path("."), help="folder for area.toml (default: here)")
+    init.add_argument("--force", action="store_true", help="replace an existing area.toml")
+    fetch = area_sub.add_parser("fetch", help="download a district's walkable streets from OpenStreetMap (online)")
+    where = fetch.add_mutually_exclusive_group(required=True)
+    where.add_argument("--place", help='a place name, e.g. "松江区中山街道, 上海"')
+    where.add_argument("--bbox", help="west,south,east,north in degrees")
+    fetch.add_argument("--out", type=Path, required=True, help="OSM XML file to write")
+
     srv = sub.add_parser("serve", help="serve coverage checks over HTTP (FastAPI; docs at /docs)")
     srv.add_argument("--area", type=Path, default=DEFAULT_AREA, help="study-area TOML file")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -215,6 +236,47 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_area(args: argparse.Namespace) -> int:
+    """Run ``lifecircle area init`` or ``lifecircle area fetch``."""
+    if args.area_command == "fetch":
+        from .fetch import fetch_osm
+
+        bbox = None
+        if args.bbox:
+            try:
+                bbox = tuple(float(v) for v in args.bbox.split(","))
+            except ValueError:
+                bbox = ()
+            if len(bbox) != 4:
+                msg = f"--bbox {args.bbox!r}: give west,south,east,north in degrees"
+                raise ValueError(msg)
+        out = fetch_osm(args.out, place=args.place, bbox=bbox)
+        print(f"saved {out}; next: lifecircle area init --osm {out} --facilities ... --population ...")
+        return 0
+    from .residents import read_population
+    from .validate import check_inputs, write_area_toml
+
+    target = args.out / "area.toml"
+    if target.exists() and not args.force:
+        msg = f"{target} already exists; pass --force to replace it"
+        raise FileExistsError(msg)
+    check, _ = check_inputs(args.osm, args.facilities, args.population, facilities_crs=args.facilities_crs,
+                            population_column=args.population_column)
+    print(check.report())
+    if not check.ok:
+        return 2
+    kind = "grid"
+    if args.population is not None:
+        kind = "points" if read_population(args.population, column=args.population_column).geom_type.eq(
+            "Point").all() else "grid"
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_area_toml(target, name=args.name or args.out.resolve().name, osm=args.osm, facilities=args.facilities,
+                    facilities_crs=args.facilities_crs, population=args.population, population_kind=kind,
+                    population_column=args.population_column)
+    print(f"wrote {target}; run: lifecircle plan --area {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lifecircle`` command."""
     parser = build_parser()
@@ -225,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plan":
             return run_plan(args)
+        if args.command == "area":
+            return run_area(args)
         if args.command == "serve":
             StudyArea.from_toml(args.area)  # fail fast, with a clear message, on a bad area file
             from api.server import serve  # the HTTP face is loaded only by this entry point

@@ -1,0 +1,189 @@
+"""Checking a new district's inputs before a study area is written (``lifecircle area init``).
+
+The checks a planner would otherwise discover one failed run at a time: that
+the street file builds a walk network, that facility rows are complete and in
+range, that facility points sit on the streets (and whether they would if read
+as GCJ-02 or BD-09: web-map coordinates declared as WGS-84 are the usual
+mistake), and that the population covers the same place as the streets.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from .coords import gcj02_to_bd09, to_wgs84, wgs84_to_gcj02
+from .facilities import FacilityError, load_facilities
+from .network import WalkNetwork, load_network
+from .residents import PopulationError, read_population
+from .tiers import DEFAULT_TIERS
+
+__all__ = ["AreaCheck", "check_inputs", "write_area_toml"]
+
+log = logging.getLogger(__name__)
+
+_ON_STREET_M = 60.0  # a facility's median distance to a street above this is suspicious
+
+
+@dataclass
+class AreaCheck:
+    """What :func:`check_inputs` found: errors stop ``area init``, warnings do not."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    facilities_crs: str = "wgs84"
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing stops the study area from being written."""
+        return not self.errors
+
+    def report(self) -> str:
+        """A short report for the terminal."""
+        lines = ["Validation report 输入检查"]
+        lines += [f"  ok    {f}" for f in self.facts]
+        lines += [f"  WARN  {w}" for w in self.warnings]
+        lines += [f"  ERROR {e}" for e in self.errors]
+        lines.append("  -> inputs are usable" if self.ok else "  -> fix the errors above; nothing was written")
+        return "\n".join(lines)
+
+
+def _median_snap(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
+    return float(np.nanmedian(net.snap(lon, lat).offset_m)) if len(lon) else float("nan")
+
+
+def check_inputs(osm: Path, facilities: Path, population: Path | None = None, *,
+                 facilities_crs: str = "wgs84", population_column: str = "population") -> tuple[AreaCheck, WalkNetwork | None]:
+    """Validate a district's street, facility and population files.
+
+    Parameters
+    ----------
+    osm, facilities, population : pathlib.Path
+        The files (population optional).
+    facilities_crs : {"wgs84", "gcj02", "bd09"}, default "wgs84"
+        What the facility coordinates are declared to be.
+    population_column : str, default "population"
+
+    Returns
+    -------
+    (AreaCheck, WalkNetwork or None)
+    """
+    check = AreaCheck(facilities_crs=facilities_crs)
+    try:
+        net = load_network(osm)
+    except (OSError, ValueError) as exc:
+        check.errors.append(f"streets: {exc}")
+        return check, None
+    comps = net.meta.get("components", {})
+    check.facts.append(f"streets: {net.n_nodes:,} nodes, {net.total_km:,.1f} km walkable ({osm.name}); "
+                       f"{comps.get('fragments', 0)} small fragments dropped")
+    boundary = net.boundary_wgs84()
+
+    try:
+        fac = load_facilities(facilities, [t.key for t in DEFAULT_TIERS], crs=facilities_crs, skip_invalid=True)
+    except (FacilityError, ValueError, FileNotFoundError) as exc:
+        check.errors.append(f"facilities: {exc}")
+        fac = None
+    if fac is not None:
+        _check_facility_rows(facilities, facilities_crs, check)
+        if len(fac):
+            _check_facility_positions(net, fac, facilities, facilities_crs, check)
+    if population is not None:
+        _check_population(population, population_column, boundary, check)
+    return check, net
+
+
+def _check_facility_rows(path: Path, crs: str, check: AreaCheck) -> None:
+    try:
+        load_facilities(path, [t.key for t in DEFAULT_TIERS], crs=crs)
+    except FacilityError as exc:
+        for p in exc.problems[:20]:
+            check.errors.append(f"facilities: {p}")
+        if len(exc.problems) > 20:
+            check.errors.append(f"facilities: ... and {len(exc.problems) - 20} more rows")
+
+
+def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check: AreaCheck) -> None:
+    lon, lat = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
+    inside = shapely.contains_xy(net.boundary_wgs84(), lon, lat)
+    as_given = _median_snap(net, lon, lat)
+    counts = fac["tier"].value_counts().to_dict()
+    check.facts.append(f"facilities: {len(fac)} read ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
+                       f"declared {crs}; median {as_given:,.0f} m from a street")
+    for tier in DEFAULT_TIERS:
+        if tier.key not in counts:
+            check.warnings.append(f"facilities: no {tier.key} ({tier.name_en}) in the list: every resident will lack it")
+    if not inside.any():
+        check.errors.append(f"facilities: none of the {len(fac)} points lies in the street data's area "
+                            f"{tuple(round(v, 4) for v in net.boundary_wgs84().bounds)}: another city, or swapped "
+                            "longitude/latitude?")
+        return
+    if as_given <= _ON_STREET_M:
+        return
+    # Undo the declared conversion and try the other systems: which one puts the points on the streets?
+    raw = fac["source_crs"].iloc[0]
+    best, best_crs = as_given, crs
+    for other in ("wgs84", "gcj02", "bd09"):
+        if other == raw:
+            continue
+        back_lon, back_lat = lon, lat  # fac is WGS-84 after the declared conversion; rebuild the raw numbers
+        if raw == "gcj02":
+            back_lon, back_lat = wgs84_to_gcj02(lon, lat)
+        elif raw == "bd09":
+            back_lon, back_lat = gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+        olon, olat = to_wgs84(back_lon, back_lat, other)
+        m = _median_snap(net, olon, olat)
+        if m < best * 0.5:
+            best, best_crs = m, other
+    if best_crs != crs:
+        check.errors.append(f"facilities: the points lie a median {as_given:,.0f} m from the streets as {crs}, but "
+                            f"{best:,.0f} m if read as {best_crs}: the coordinates look like {best_crs.upper()}; "
+                            f"declare it (--facilities-crs {best_crs}, or a crs column)")
+        check.facilities_crs = best_crs
+    else:
+        check.warnings.append(f"facilities: a median {as_given:,.0f} m from the nearest street; check positions")
+
+
+def _check_population(path: Path, column: str, boundary, check: AreaCheck) -> None:
+    try:
+        pop = read_population(path, column=column)
+    except (PopulationError, FileNotFoundError, ValueError) as exc:
+        check.errors.append(f"population: {exc}")
+        return
+    extent = shapely.box(*pop.total_bounds)
+    overlap = extent.intersection(boundary).area / boundary.area if boundary.area else 0.0
+    check.facts.append(f"population: {len(pop)} features, {pop[column].sum():,.0f} people ({path.name}); "
+                       f"covers {100 * overlap:.0f}% of the street area")
+    if overlap == 0:
+        check.errors.append(f"population: covers {tuple(round(v, 4) for v in pop.total_bounds)}, which does not "
+                            f"overlap the streets {tuple(round(v, 4) for v in boundary.bounds)}: another city?")
+    elif overlap < 0.5:
+        check.warnings.append(f"population: covers only {100 * overlap:.0f}% of the street area")
+
+
+def write_area_toml(path: Path, *, name: str, osm: Path, facilities: Path, facilities_crs: str,
+                    population: Path | None, population_kind: str = "grid", population_column: str = "population",
+                    elderly_share: float = 0.234) -> Path:
+    """Write a study-area TOML (paths relative to it when they are beside or below it)."""
+    root = path.parent.resolve()
+
+    def rel(p: Path) -> str:
+        p = p.resolve()
+        try:
+            return p.relative_to(root).as_posix()
+        except ValueError:
+            return p.as_posix()
+
+    lines = [f'name = "{name}"', f'title_zh = "{name}"', f'title_en = "{name}"', "",
+             "[network]", f'osm = "{rel(osm)}"', "", "[facilities]", f'file = "{rel(facilities)}"',
+             f'crs = "{facilities_crs}"', "illustrative = false", ""]
+    if population is not None:
+        lines += ["[population]", f'{population_kind} = "{rel(population)}"', f'column = "{population_column}"',
+                  f"elderly_share = {elderly_share}", "", "[isochrones]", "bands = [5, 10, 15]", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,88 @@
+"""Bringing your own district: `lifecircle area init` on good and bad inputs, and Excel lists."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, YANGPU
+from planner.area import StudyArea
+from planner.cli import main
+from planner.coords import wgs84_to_gcj02
+from planner.network import WalkNetwork
+from planner.plan import Plan
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory, area_toml):
+    """Streets, a WGS-84 facility list and a population grid of the Tongji/Siping test area."""
+    root = tmp_path_factory.mktemp("district")
+    for name in ("streets.osm.bz2", "facilities.csv", "pop.csv"):
+        shutil.copy(area_toml.parent / name, root / name)
+    return root
+
+
+def _init(district, out, *extra, facilities="facilities.csv"):
+    return main(["-q", "area", "init", "--osm", str(district / "streets.osm.bz2"),
+                 "--facilities", str(district / facilities), "--population", str(district / "pop.csv"),
+                 "--out", str(out), *extra])
+
+
+def test_good_inputs_write_a_working_area(district, tmp_path, capsys):
+    out = tmp_path / "my-district"
+    assert _init(district, out) == 0
+    text = capsys.readouterr().out
+    assert "Validation report" in text and "inputs are usable" in text and "ERROR" not in text
+    area = StudyArea.from_toml(out / "area.toml")
+    plan = Plan.build(area)
+    assert plan.summary()["residents"]["population"] == 40_000
+    assert _init(district, out) == 2  # no silent overwrite
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_gcj02_declared_as_wgs84_is_detected(district, tmp_path, capsys):
+    fac = pd.read_csv(district / "facilities.csv")
+    fac["lon"], fac["lat"] = wgs84_to_gcj02(fac["lon"].to_numpy(), fac["lat"].to_numpy())
+    fac.to_csv(district / "fac_gcj.csv", index=False)
+    assert _init(district, tmp_path / "a", facilities="fac_gcj.csv") == 2
+    text = capsys.readouterr().out
+    assert "the coordinates look like GCJ02" in text and "--facilities-crs gcj02" in text
+    assert not (tmp_path / "a" / "area.toml").exists()
+    assert _init(district, tmp_path / "b", "--facilities-crs", "gcj02", facilities="fac_gcj.csv") == 0
+
+
+def test_swapped_lon_lat_and_missing_columns(district, tmp_path, capsys):
+    fac = pd.read_csv(district / "facilities.csv")
+    fac[["lon", "lat"]] = fac[["lat", "lon"]].to_numpy()
+    fac.to_csv(district / "fac_swapped.csv", index=False)
+    assert _init(district, tmp_path / "a", facilities="fac_swapped.csv") == 2
+    assert "longitude and latitude look swapped" in capsys.readouterr().out
+    fac.drop(columns=["tier"]).to_csv(district / "fac_notier.csv", index=False)
+    assert _init(district, tmp_path / "b", facilities="fac_notier.csv") == 2
+    assert "no 'tier' column" in capsys.readouterr().out
+
+
+def test_population_in_another_city(district, tmp_path, capsys):
+    shutil.copy(ROOT / "tests" / "data" / "songjiang_newcity_pop_grid_1km.geojson", district / "songjiang.geojson")
+    code = main(["-q", "area", "init", "--osm", str(district / "streets.osm.bz2"), "--facilities",
+                 str(district / "facilities.csv"), "--population", str(district / "songjiang.geojson"),
+                 "--out", str(tmp_path / "c")])
+    assert code == 2
+    assert "does not overlap the streets" in capsys.readouterr().out
+
+
+def test_excel_facility_list(district, tmp_path):
+    pytest.importorskip("openpyxl")
+    fac = pd.read_csv(district / "facilities.csv")
+    fac.to_excel(district / "facilities.xlsx", index=False)
+    assert _init(district, tmp_path / "x", facilities="facilities.xlsx") == 0
+    plan = Plan.build(StudyArea.from_toml(tmp_path / "x" / "area.toml"))
+    assert len(plan.facilities) == len(fac)
+
+
+def test_fetch_cli_checks_its_arguments(capsys, tmp_path):
+    assert main(["-q", "area", "fetch", "--bbox", "1,2,3", "--out", str(tmp_path / "x.osm")]) == 2
+    assert "west,south,east,north" in capsys.readouterr().err
