@@ -190,7 +190,6 @@ def bench_grid(quick: bool) -> None:
     ego_s, built, total = baseline_ego(g, tiers, net, mpm, minutes, sample=30)
     line(f"(a) networkx ego_graph per facility ({total:,} graphs)", ego_s * total / built, None,
          f"ours x{ego_s * total / built / ours:,.0f} faster (extrapolated from {built} graphs)")
-    del g
 
 
 def bench_coverage(plan: Plan, n: int) -> None:

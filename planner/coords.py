@@ -118,15 +118,22 @@ def gcj02_to_wgs84(
     """
     g_lon = np.asarray(lon, dtype=float)
     g_lat = np.asarray(lat, dtype=float)
-    w_lon, w_lat = g_lon.copy(), g_lat.copy()
+    return _invert(wgs84_to_gcj02, g_lon, g_lat, g_lon.copy(), g_lat.copy(), tol=tol, max_iter=max_iter)
+
+
+def _invert(forward, t_lon: np.ndarray, t_lat: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, tol: float,
+            max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``forward(lon, lat) == (t_lon, t_lat)`` by fixed-point iteration from a starting guess.
+
+    The offsets are small and smooth, so each step moves the guess by the remaining error.
+    """
     for _ in range(max_iter):
-        f_lon, f_lat = wgs84_to_gcj02(w_lon, w_lat)
-        d_lon, d_lat = g_lon - f_lon, g_lat - f_lat
-        w_lon = w_lon + d_lon
-        w_lat = w_lat + d_lat
+        f_lon, f_lat = forward(lon, lat)
+        d_lon, d_lat = t_lon - f_lon, t_lat - f_lat
+        lon, lat = lon + d_lon, lat + d_lat
         if np.nanmax(np.abs(np.concatenate([np.ravel(d_lon), np.ravel(d_lat)])), initial=0.0) < tol:
             break
-    return w_lon, w_lat
+    return lon, lat
 
 
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -152,14 +159,7 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-12, max_ite
     y = b_lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(max_iter):
-        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
-        d_lon, d_lat = b_lon - f_lon, b_lat - f_lat
-        g_lon, g_lat = g_lon + d_lon, g_lat + d_lat
-        if np.nanmax(np.abs(np.concatenate([np.ravel(d_lon), np.ravel(d_lat)])), initial=0.0) < tol:
-            break
-    return g_lon, g_lat
+    return _invert(gcj02_to_bd09, b_lon, b_lat, z * np.cos(theta), z * np.sin(theta), tol=tol, max_iter=max_iter)
 
 
 def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[np.ndarray, np.ndarray]:

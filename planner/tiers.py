@@ -101,6 +101,7 @@ DEFAULT_TIERS: tuple[Tier, ...] = (
     Tier("point", 5.0, "家门口服务点", "Neighbourhood service point", (5_000, 12_000)),
 )
 
+
 @dataclass(frozen=True)
 class ServiceRule:
     """Within how many minutes a category of service should be reachable.

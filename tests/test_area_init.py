@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, YANGPU
+from conftest import ROOT
 from planner.area import StudyArea
 from planner.cli import main
 from planner.coords import wgs84_to_gcj02
-from planner.network import WalkNetwork
 from planner.plan import Plan
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 from planner.area import StudyArea
 from planner.cli import main
 from planner.coords import wgs84_to_gcj02
-from planner.network import WalkNetwork
 from planner.plan import Plan
 
 

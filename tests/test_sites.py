@@ -7,7 +7,6 @@ import json
 import geopandas as gpd
 import numpy as np
 import pytest
-import shapely
 
 from planner.area import StudyArea
 from planner.cli import main
