@@ -18,6 +18,7 @@ import pandas as pd
 
 from .area import DEFAULT_AREA, StudyArea
 from .outputs import prepare_output_dir, write_geopackage, write_summary
+from .isochrones import dissolve_isochrones
 from .maps import plan_map, save_map
 from .plan import Plan
 from .report import write_report
@@ -196,7 +197,7 @@ def run_plan(args: argparse.Namespace) -> int:
     iso = plan.isochrones(method=args.method, corridor_m=args.corridor_m, progress=not args.no_progress)
     plan.timings["isochrones_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    areas = plan.service_areas(method=args.method, corridor_m=args.corridor_m)
+    areas = dissolve_isochrones(iso, plan.network.crs)  # the union of the facilities' isochrones
     plan.timings["service_areas_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

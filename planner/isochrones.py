@@ -26,7 +26,7 @@ from .access import NearestFacility, augmented_graph
 from .network import WalkNetwork
 from .tiers import SpeedProfile
 
-__all__ = ["facility_isochrones", "reach_lines", "service_areas"]
+__all__ = ["dissolve_isochrones", "facility_isochrones", "reach_lines", "service_areas"]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ _WORKERS = min(4, os.cpu_count() or 1)
 
 
 def reach_lines(network: WalkNetwork, dist: np.ndarray, budget: float, own_row: np.ndarray,
-                own_edge: np.ndarray, own_t: np.ndarray, own_offset: np.ndarray, own_xy: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+                own_edge: np.ndarray, own_t: np.ndarray, own_offset: np.ndarray, own_xy: np.ndarray,
+                *, ends: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Street pieces reachable within a distance budget.
 
     Parameters
@@ -52,6 +52,8 @@ def reach_lines(network: WalkNetwork, dist: np.ndarray, budget: float, own_row: 
         snapped position (a row may have several, e.g. a whole tier).
     own_xy : numpy.ndarray, shape (m, 2)
         Origin positions in the network CRS (for the path onto the street).
+    ends : tuple of numpy.ndarray, optional
+        ``(dist[:, u], dist[:, v])`` when already gathered (several budgets on the same distances).
 
     Returns
     -------
@@ -59,8 +61,7 @@ def reach_lines(network: WalkNetwork, dist: np.ndarray, budget: float, own_row: 
         Row of each piece and the pieces themselves.
     """
     u, v, length = network.u, network.v, network.length
-    du = dist[:, u]
-    dv = dist[:, v]
+    du, dv = ends if ends is not None else (dist[:, u], dist[:, v])
     rows, edges = np.nonzero((du < budget) | (dv < budget))
     L = length[edges]
     ru = np.clip(budget - du[rows, edges], 0.0, L)
@@ -199,10 +200,12 @@ def facility_isochrones(network: WalkNetwork, facilities: gpd.GeoDataFrame, prof
         idx = np.arange(start, min(start + chunk, f))
         dist = csgraph.dijkstra(graph, directed=True, indices=n + idx, limit=horizon)[:, :n]
         local = np.arange(len(idx))
+        ends = (dist[:, network.u], dist[:, network.v])
         for prof in profiles:
             for band in bands:
                 budget = band * prof.metres_per_minute
-                rows, lines = reach_lines(network, dist, budget, local, edge[idx], t[idx], off[idx], fxy[idx])
+                rows, lines = reach_lines(network, dist, budget, local, edge[idx], t[idx], off[idx], fxy[idx],
+                                          ends=ends)
                 polys = _polygons(rows, lines, len(idx), method=method, corridor_m=corridor_m)
                 for j, i in enumerate(idx):
                     if polys[j] is None:
@@ -267,6 +270,40 @@ def service_areas(network: WalkNetwork, facilities: gpd.GeoDataFrame, nearest: d
                       corridor_m=corridor_m)
     keep = [i for i, g in enumerate(polys) if g is not None]
     return _finish([records[i] for i in keep], [polys[i] for i in keep], network, cols)
+
+
+def dissolve_isochrones(isochrones: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
+    """Service areas as the union of already computed facility isochrones (same result, far less work).
+
+    The dissolved reach of a tier is the union of its facilities' reaches, so when every facility's
+    isochrones exist this avoids buffering every street piece again.
+
+    Parameters
+    ----------
+    isochrones : geopandas.GeoDataFrame
+        From :func:`facility_isochrones`.
+    crs : str
+        Metric CRS for the union and the areas (the network's).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        As :func:`service_areas`.
+    """
+    cols = ["tier", "profile", "band_min", "facilities", "area_km2", "geometry"]
+    if isochrones.empty:
+        return gpd.GeoDataFrame(columns=cols, geometry="geometry", crs="EPSG:4326")
+    metric = isochrones.to_crs(crs)
+    keys, groups = [], []
+    for key, group in metric.groupby(["tier", "profile", "band_min"], sort=True):
+        keys.append({"tier": key[0], "profile": key[1], "band_min": key[2],
+                     "facilities": int(group["facility_id"].nunique())})
+        groups.append(group.geometry.values)
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        geoms = list(pool.map(shapely.union_all, groups))
+    gdf = gpd.GeoDataFrame(pd.DataFrame(keys), geometry=np.asarray(geoms, dtype=object), crs=crs)
+    gdf["area_km2"] = gdf.geometry.area / 1e6
+    return gdf.to_crs("EPSG:4326")[cols]
 
 
 def _finish(records: list[dict], geoms: list, network: WalkNetwork, cols: list[str]) -> gpd.GeoDataFrame:

@@ -104,6 +104,25 @@ def test_service_area_is_the_union_of_facility_isochrones(yangpu_case):
         assert shapely.symmetric_difference(union, row.geometry).area < 1e-3 * row.geometry.area
 
 
+def test_dissolving_isochrones_gives_the_service_areas(yangpu_case):
+    from planner.isochrones import dissolve_isochrones
+
+    net, fac = yangpu_case
+    nearest = {}
+    for tier in ("station", "point"):
+        sel = (fac.tier == tier).to_numpy()
+        nearest[tier] = nearest_facility(net, fac.edge.to_numpy()[sel], fac.t.to_numpy()[sel],
+                                         fac.snap_m.to_numpy()[sel], horizon_m=2000)
+    iso = facility_isochrones(net, fac, PROFILES, (5, 10), corridor_m=20, progress=False)
+    direct = service_areas(net, fac, nearest, PROFILES, (5, 10), corridor_m=20).to_crs(net.crs)
+    dissolved = dissolve_isochrones(iso, net.crs).to_crs(net.crs)
+    assert len(dissolved) == len(direct) == 2 * 2 * 2
+    key = ["tier", "profile", "band_min"]
+    for (_, a), (_, b) in zip(direct.sort_values(key).iterrows(), dissolved.sort_values(key).iterrows()):
+        assert (a.tier, a.profile, a.band_min, a.facilities) == (b.tier, b.profile, b.band_min, b.facilities)
+        assert shapely.symmetric_difference(a.geometry, b.geometry).area < 1e-3 * a.geometry.area
+
+
 def test_hull_covers_edges_method(yangpu_case):
     net, fac = yangpu_case
     edges = facility_isochrones(net, fac, PROFILES[:1], (10,), corridor_m=20, progress=False)
