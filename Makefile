@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-## demo: run the planner on the embedded central-Shanghai area into out/shanghai-central (regenerated)
+## demo: the embedded central-Shanghai area, with 5 proposed stations and 10 points, into out/shanghai-central (regenerated)
 demo: $(STAMP)
-	$(BIN)/lifecircle plan --out out/shanghai-central --force
+	$(BIN)/lifecircle plan --out out/shanghai-central --force --sites station=5,point=10
 
 ## browser: Debian's Chromium and its driver for the browser tests (and a CJK font for legible screenshots)
 browser:

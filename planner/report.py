@@ -132,11 +132,12 @@ def _findings(head: dict, plan) -> list[tuple[str, str]]:
     return out
 
 
-def _sites_section(proposals) -> list[str]:
+def _sites_section(proposals, plan) -> list[str]:
     parts = ["<h2 id=sites>建议新增站点 <span class=en>Where to build next</span></h2>"]
     for p in proposals:
         s = p.summary()
-        parts.append(f"<p>新增 <b>{s['sites']}</b> 处 {_esc(p.tier)}，可使 <b>{_n(s['new_population'])}</b> 名居民"
+        tier = plan.rules.tier(p.tier)
+        parts.append(f"<p>新增 <b>{s['sites']}</b> 处{_esc(tier.name_zh)}，可使 <b>{_n(s['new_population'])}</b> 名居民"
                      f"（其中老年人 <b>{_n(s['new_elderly'])}</b> 人）新进入步行范围；覆盖率 {_pct(s['covered_share_before'])}"
                      f" → {_pct(s['covered_share_after'])}。<br><span class=en>Adding these {s['sites']} {_esc(p.tier)}"
                      f" sites covers {_n(s['new_population'])} more residents, {_n(s['new_elderly'])} of them elderly "
@@ -178,7 +179,7 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=())
                         "positions of Shanghai's community service facilities.</span>")
     note = area.section("population").get("note")
     if note:
-        warnings.append(f"人口为估算数据。<span class=en>Population is an estimate: {_esc(note)}</span>")
+        warnings.append(f"人口说明：{_esc(note)}<br><span class=en>About the population data: {_esc(note)}</span>")
     parts = [f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>社区体检报告 Community check report — "
              f"{_esc(area.title_en)}</title><style>{_CSS}</style></head><body><main>",
              f"<h1>社区体检报告 · {_esc(area.title_zh)}</h1><div class=en>Community check report · "
@@ -213,7 +214,7 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=())
     parts.append("</table>")
 
     if proposals:
-        parts += _sites_section(proposals)
+        parts += _sites_section(proposals, plan)
 
     parts.append("<h2>图表 <span class=en>Charts</span></h2>")
     for src, zh, en in ((_chart_minutes(res, plan), "步行时间分布", "Distribution of walking minutes, by tier"),
