@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from .area import DEFAULT_AREA, StudyArea
-from .outputs import prepare_output_dir, write_geopackage, write_summary
+from .outputs import layer_descriptions, prepare_output_dir, write_geopackage, write_summary
 from .isochrones import dissolve_isochrones
 from .maps import plan_map, save_map
 from .plan import Plan
@@ -217,7 +217,8 @@ def run_plan(args: argparse.Namespace) -> int:
                        isochrones=iso[iso["profile"] == ref], service_areas=areas[areas["profile"] == ref])
     save_map(the_map, out / "map.html", embed_assets=not args.map_cdn)
     plan.timings["map_s"] = time.perf_counter() - t_map
-    write_geopackage(out / "plan.gpkg", layers)
+    write_geopackage(out / "plan.gpkg", layers,
+                     layer_descriptions(plan.summary(), area.section("population").get("note")))
     plan.timings["write_s"] = time.perf_counter() - t0
     plan.timings["total_s"] = time.perf_counter() - t_start
     summary = plan.summary()

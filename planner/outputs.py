@@ -9,7 +9,7 @@ from typing import Any
 
 import geopandas as gpd
 
-__all__ = ["OUTPUT_FILES", "prepare_output_dir", "write_geopackage", "write_summary"]
+__all__ = ["OUTPUT_FILES", "layer_descriptions", "prepare_output_dir", "write_geopackage", "write_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,55 @@ def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """Write several GeoDataFrames as layers of one GeoPackage."""
+def layer_descriptions(summary: dict[str, Any], population_note: str | None = None) -> dict[str, str]:
+    """Where each output layer comes from: sources, dates, licences, and whether it is illustrative or estimated.
+
+    Parameters
+    ----------
+    summary : dict
+        :meth:`planner.plan.Plan.summary`.
+    population_note : str, optional
+        The study area's note on its population source.
+    """
+    net = summary["network"]
+    streets = (f"walking distances on OpenStreetMap streets ({net.get('source')}, data of "
+               f"{net.get('osm_timestamp') or 'unknown date'}; {net.get('licence')})")
+    fac = summary["facilities"]
+    fac_text = (f"facilities from {Path(str(fac.get('source'))).name}"
+                + ("; ILLUSTRATIVE: not real positions" if fac.get("illustrative") else ""))
+    res = summary.get("residents") or {}
+    pop_text = (f"population from {Path(str(res.get('source'))).name} (ESTIMATE"
+                + (f": {population_note}" if population_note else "") + f"); elderly share assumed "
+                f"{res.get('elderly_share_assumed')}") if res else "no population"
+    return {
+        "facilities": fac_text,
+        "isochrones": f"computed by lifecircle: {streets}; {fac_text}",
+        "service_areas": f"computed by lifecircle: {streets}; {fac_text}",
+        "residents": f"{pop_text}, placed on streets; {streets}; {fac_text}",
+        "units": f"aggregated residents: {pop_text}; {fac_text}",
+        "candidates": f"proposed sites computed by lifecircle (location-allocation): {streets}; {pop_text}",
+    }
+
+
+def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame],
+                     descriptions: dict[str, str] | None = None) -> None:
+    """Write several GeoDataFrames as layers of one GeoPackage.
+
+    Each layer's description (shown by QGIS and in ``gpkg_contents``) says where it comes
+    from, and a ``layer_sources`` table repeats them for tools that do not show descriptions.
+    """
+    import pandas as pd
+    import pyogrio
+
     path = Path(path)
+    descriptions = descriptions or {}
     for name, gdf in layers.items():
-        _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        options = {"DESCRIPTION": descriptions[name]} if name in descriptions else None
+        pyogrio.write_dataframe(_gpkg_ready(gdf), path, layer=name, driver="GPKG", layer_options=options)
         log.info("wrote layer %s (%d features) to %s", name, len(gdf), path)
+    if descriptions:
+        table = pd.DataFrame({"layer": list(layers), "source": [descriptions.get(n, "") for n in layers]})
+        pyogrio.write_dataframe(table, path, layer="layer_sources", driver="GPKG")
 
 
 def write_summary(path: str | Path, summary: dict[str, Any]) -> None:

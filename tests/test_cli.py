@@ -19,7 +19,14 @@ def test_plan_writes_layers_and_summary(area_toml, tmp_path):
     out = tmp_path / "run"
     assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
     layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
-    assert set(layers) == {"facilities", "isochrones", "service_areas", "residents", "units"}
+    assert set(layers) == {"facilities", "isochrones", "service_areas", "residents", "units", "layer_sources"}
+    # every layer says where it comes from, and the illustrative/estimated ones say so
+    described = {n: pyogrio.read_info(out / "plan.gpkg", layer=n)["layer_metadata"]["DESCRIPTION"]
+                 for n in layers if n != "layer_sources"}
+    assert all("ILLUSTRATIVE" in d for d in described.values())
+    assert "ESTIMATE" in described["residents"] and "OpenStreetMap" in described["isochrones"]
+    sources = pyogrio.read_dataframe(out / "plan.gpkg", layer="layer_sources")
+    assert set(sources["layer"]) == set(described)
     iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
     assert len(iso) == 7 * 2 * 2  # facilities x bands x profiles
     assert iso.crs.to_epsg() == 4326 and set(iso.band_min) == {5.0, 10.0}
