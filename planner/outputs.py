@@ -69,8 +69,9 @@ def layer_descriptions(summary: dict[str, Any], population_note: str | None = No
     fac_text = (f"facilities from {Path(str(fac.get('source'))).name}"
                 + ("; ILLUSTRATIVE: not real positions" if fac.get("illustrative") else ""))
     res = summary.get("residents") or {}
-    pop_text = (f"population from {Path(str(res.get('source'))).name} (ESTIMATE"
-                + (f": {population_note}" if population_note else "") + f"); elderly share assumed "
+    note = population_note or ""
+    estimate = note if "ESTIMATE" in note.upper() else ("ESTIMATE: " + note if note else "ESTIMATE")
+    pop_text = (f"population from {Path(str(res.get('source'))).name} ({estimate}); elderly share assumed "
                 f"{res.get('elderly_share_assumed')}") if res else "no population"
     return {
         "facilities": fac_text,
