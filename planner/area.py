@@ -46,7 +46,7 @@ _SECTIONS: dict[str, set[str]] = {
     "network": {"osm", "min_component_km", "keep_fragments", "clip_to_bounds"},
     "facilities": {"file", "crs", "illustrative", "max_snap_m", "note"},
     "population": {"grid", "points", "polygons", "column", "elderly_column", "elderly_share",
-                   "elderly_share_source", "spacing_m", "note"},
+                   "elderly_share_source", "spacing_m", "weights", "note"},
     "isochrones": {"bands", "corridor_m", "method"},
     "access": {"horizon_min"},
     "tiers": None,

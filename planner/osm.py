@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OsmExtract", "read_osm", "walk_exclusion_reason"]
+__all__ = ["OsmExtract", "buildings_frame", "read_osm", "walk_exclusion_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class OsmExtract:
         Highway ways left out, by reason.
     timestamp : str or None
         The export date (``osm_base`` or newest element timestamp).
+    buildings : list of (int, list of int, float)
+        Closed building ways: ``(way id, node ids, levels)``; levels 1 when untagged.
     """
 
     node_ids: np.ndarray
@@ -103,6 +105,7 @@ class OsmExtract:
     bounds: tuple[float, float, float, float] | None = None
     dropped: Counter = field(default_factory=Counter)
     timestamp: str | None = None
+    buildings: list[tuple[int, list[int], float]] = field(default_factory=list)
 
 
 def _open(path: Path):
@@ -140,6 +143,7 @@ def read_osm(path: str | Path) -> OsmExtract:
     lons: list[float] = []
     lats: list[float] = []
     ways: list[tuple[int, list[int]]] = []
+    buildings: list[tuple[int, list[int], float]] = []
     dropped: Counter = Counter()
     bounds = None
     timestamp = None
@@ -171,6 +175,10 @@ def read_osm(path: str | Path) -> OsmExtract:
                             ways.append((int(el.get("id")), refs))
                         else:
                             dropped[reason] += 1
+                    elif "building" in tags and tags["building"] != "no":
+                        refs = [int(nd.get("ref")) for nd in el.iter("nd")]
+                        if len(refs) >= 4 and refs[0] == refs[-1]:
+                            buildings.append((int(el.get("id")), refs, _levels(tags.get("building:levels"))))
                     newest = max(newest, el.get("timestamp") or "")
                     el.clear()
                 elif tag == "bounds":
@@ -199,4 +207,34 @@ def read_osm(path: str | Path) -> OsmExtract:
         bounds=bounds,
         dropped=dropped,
         timestamp=timestamp or (newest or None),
+        buildings=buildings,
     )
+
+
+def _levels(value: str | None) -> float:
+    """``building:levels`` as a number (1 when missing or unreadable, at least 1)."""
+    try:
+        return max(1.0, float(str(value).split(";")[0]))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def buildings_frame(path: str | Path):
+    """Building footprints of an OSM file as a GeoDataFrame (EPSG:4326) with ``levels``; may be empty.
+
+    Footprints with nodes missing from the file (a clipped extract) are left out.
+    """
+    import geopandas as gpd
+    import shapely
+
+    extract = read_osm(path)
+    index = {int(n): i for i, n in enumerate(extract.node_ids)}
+    polys, levels, ids = [], [], []
+    for way_id, refs, lv in extract.buildings:
+        pos = [index.get(r, -1) for r in refs]
+        if min(pos) < 0:
+            continue
+        polys.append(shapely.polygons(np.stack([extract.lon[pos], extract.lat[pos]], axis=1)))
+        levels.append(lv)
+        ids.append(way_id)
+    return gpd.GeoDataFrame({"building_id": ids, "levels": levels}, geometry=polys, crs="EPSG:4326")

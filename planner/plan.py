@@ -23,8 +23,9 @@ from .coverage import equity_table, headline, regular_grid, resident_coverage, u
 from .facilities import load_facilities, snap_facilities
 from .isochrones import facility_isochrones, service_areas
 from .network import WalkNetwork
-from .sites import Proposal, candidates_from_file, intersection_candidates, propose
+from .osm import buildings_frame
 from .residents import DEFAULT_ELDERLY_SHARE, read_population, residents_from_points, residents_from_zones
+from .sites import Proposal, candidates_from_file, intersection_candidates, propose
 from .tiers import Rules
 
 __all__ = ["Plan", "minutes_column"]
@@ -167,11 +168,22 @@ class Plan:
         column = cfg.get("column", "population")
         share = float(cfg.get("elderly_share", DEFAULT_ELDERLY_SHARE))
         elderly_col = cfg.get("elderly_column")
+        weights = cfg.get("weights", "auto")
+        if weights not in {"auto", "streets", "buildings"}:
+            msg = f"[population] weights = {weights!r}: use auto, streets or buildings"
+            raise ValueError(msg)
         for key in ("grid", "polygons"):
             if key in cfg:
                 zones = read_population(self.area.path(cfg[key]), column=column)
+                buildings = None
+                if weights != "streets":
+                    buildings = buildings_frame(self.area.path(self.area.section("network")["osm"]))
+                    if weights == "buildings" and buildings.empty:
+                        msg = "[population] weights = \"buildings\", but the OSM file has no building footprints"
+                        raise ValueError(msg)
                 return residents_from_zones(self.network, zones, population_col=column, elderly_col=elderly_col,
-                                            elderly_share=share, spacing_m=float(cfg.get("spacing_m", 50.0)))
+                                            elderly_share=share, spacing_m=float(cfg.get("spacing_m", 50.0)),
+                                            buildings=buildings)
         if "points" in cfg:
             pts = read_population(self.area.path(cfg["points"]), column=column)
             return residents_from_points(self.network, pts, population_col=column, elderly_col=elderly_col,

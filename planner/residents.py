@@ -139,8 +139,9 @@ def _street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray,
 
 def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, population_col: str = "population",
                          elderly_col: str | None = None, elderly_share: float = DEFAULT_ELDERLY_SHARE,
-                         spacing_m: float = 50.0, boundary: shapely.Polygon | None = None) -> gpd.GeoDataFrame:
-    """Spread zone populations onto the streets inside each zone.
+                         spacing_m: float = 50.0, boundary: shapely.Polygon | None = None,
+                         buildings: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Spread zone populations onto the buildings, or else the streets, inside each zone.
 
     Parameters
     ----------
@@ -156,6 +157,11 @@ def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, popul
         Street length each resident point stands for (at most).
     boundary : shapely.Polygon, optional
         Study area in WGS-84; default :meth:`WalkNetwork.boundary_wgs84`.
+    buildings : geopandas.GeoDataFrame, optional
+        Building footprints with ``levels`` (see :func:`planner.osm.buildings_frame`). A zone with
+        buildings inside shares its people among them by floor area (footprint x levels), one
+        resident point per building (``placement = "building"``, its walk to the street counted);
+        zones without buildings use the streets.
 
     Returns
     -------
@@ -185,19 +191,42 @@ def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, popul
                f"{tuple(round(v, 4) for v in boundary.bounds)} (another city, or another coordinate system?)")
         raise PopulationError(msg)
 
-    edge, t, x, y, weight = _street_samples(network, spacing_m)
     tree = shapely.STRtree(inside)
+    parts = []
+    by_building = np.zeros(len(zones), dtype=bool)
+    if buildings is not None and len(buildings):
+        bm = buildings.to_crs(network.crs)
+        floor = shapely.area(bm.geometry.values) * bm["levels"].to_numpy(float)
+        spot = shapely.point_on_surface(bm.geometry.values)
+        b_idx, z_idx = tree.query(spot, predicate="intersects")
+        first = np.unique(b_idx, return_index=True)[1]
+        b_idx, z_idx = b_idx[first], z_idx[first]
+        b_total = np.bincount(z_idx, weights=floor[b_idx], minlength=len(zones))
+        by_building = (b_total > 0) & (pop > 0)
+        keep = by_building[z_idx] & (floor[b_idx] > 0)
+        b_idx, z_idx = b_idx[keep], z_idx[keep]
+        share = floor[b_idx] / b_total[z_idx]
+        snap = network.snap_xy(shapely.get_x(spot[b_idx]), shapely.get_y(spot[b_idx]))
+        parts.append(pd.DataFrame({"zone": z_idx, "population": pop[z_idx] * share, "elderly": eld[z_idx] * share,
+                                   "placement": "building", "edge": snap.edge, "t": snap.t,
+                                   "offset_m": snap.offset_m, "x": snap.x, "y": snap.y}))
+        log.info("%s: %d zone(s) spread by the floor area of %d buildings", source, int(by_building.sum()),
+                 len(b_idx))
+
+    edge, t, x, y, weight = _street_samples(network, spacing_m)
     pt_idx, zone_idx = tree.query(shapely.points(x, y), predicate="intersects")
     first = np.unique(pt_idx, return_index=True)[1]  # a point on a shared border goes to one zone
     pt_idx, zone_idx = pt_idx[first], zone_idx[first]
+    on_street = ~by_building[zone_idx]
+    pt_idx, zone_idx = pt_idx[on_street], zone_idx[on_street]
     total = np.bincount(zone_idx, weights=weight[pt_idx], minlength=len(zones))
     share = weight[pt_idx] / total[zone_idx]
     street = pd.DataFrame({"zone": zone_idx, "population": pop[zone_idx] * share, "elderly": eld[zone_idx] * share,
                            "placement": "street", "edge": edge[pt_idx], "t": t[pt_idx], "offset_m": 0.0,
                            "x": x[pt_idx], "y": y[pt_idx]})
 
-    empty = np.flatnonzero((total == 0) & (pop > 0))
-    parts = [street[street.population > 0]]
+    empty = np.flatnonzero((total == 0) & (pop > 0) & ~by_building)
+    parts.append(street[street.population > 0])
     if len(empty):
         rep = shapely.point_on_surface(inside[empty])
         snap = network.snap_xy(shapely.get_x(rep), shapely.get_y(rep))
@@ -213,7 +242,8 @@ def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, popul
              source, pop.sum(), eld.sum(), len(out))
     return _finish(out, network, {"source": source, "population_in_area": float(pop.sum()),
                                   "population_in_source": float(zones[population_col].sum()),
-                                  "elderly_share": elderly_share if not elderly_col else None})
+                                  "elderly_share": elderly_share if not elderly_col else None,
+                                  "zones_by_buildings": int(by_building.sum())})
 
 
 def residents_from_points(network: WalkNetwork, points: gpd.GeoDataFrame, *, population_col: str = "population",

@@ -182,3 +182,23 @@ def test_empty_tier_is_named(area_toml, tmp_path, caplog):
     assert "no facilities of tier 'center' (Community service center): every resident lacks it" in caplog.text
     assert not plan.residents["covered_center"].any()
     assert plan.summary()["residents"]["tiers"]["center"]["adult"]["people_without"] == 40_000
+
+
+def test_people_follow_building_floor_area(yangpu):
+    from planner.osm import buildings_frame
+
+    buildings = buildings_frame(YANGPU)
+    cells = _cells(yangpu, [1000.0, 2000.0, 3000.0, 4000.0])
+    res = residents_from_zones(yangpu, cells, buildings=buildings)
+    assert res["population"].sum() == pytest.approx(6000.0, rel=1e-9)  # still conserved
+    in_buildings = res[res.placement == "building"]
+    assert len(in_buildings) > 50 and (in_buildings["offset_m"] >= 0).all()
+    # hand check in one cell: each building's share is its floor area over the cell's total
+    bm = buildings.to_crs(yangpu.crs)
+    floor = bm.area.to_numpy() * bm["levels"].to_numpy()
+    spots = shapely.point_on_surface(buildings.geometry.values)
+    cell = cells.geometry.iloc[0]
+    mine = shapely.contains(cell, spots)
+    got = res[(res.placement == "building") & shapely.contains_xy(cell, res.geometry.x, res.geometry.y)]
+    if mine.sum():
+        assert got["population"].max() == pytest.approx(1000.0 * floor[mine].max() / floor[mine].sum(), rel=1e-6)
