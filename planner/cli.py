@@ -200,23 +200,25 @@ def run_plan(args: argparse.Namespace) -> int:
     areas = dissolve_isochrones(iso, plan.network.crs)  # the union of the facilities' isochrones
     plan.timings["service_areas_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
     layers = {"facilities": plan.facilities.drop(columns=["edge", "t"]), "isochrones": iso, "service_areas": areas}
     proposals = _proposals(plan, args)
     if proposals:
         layers["candidates"] = gpd.GeoDataFrame(pd.concat([p.sites for p in proposals], ignore_index=True),
                                                 crs="EPSG:4326")
+    t0 = time.perf_counter()
     if plan.residents is not None:
         units = plan.units()
         layers["residents"] = plan.residents.drop(columns=["edge", "t"])
         layers["units"] = units
         write_report(out / "report.html", plan, units, plan.equity(), proposals)
+    plan.timings["report_s"] = time.perf_counter() - t0
     t_map = time.perf_counter()
     ref = plan.rules.profiles[0].key
     the_map = plan_map(plan, units=layers.get("units"), proposals=proposals, basemap=args.basemap,
                        isochrones=iso[iso["profile"] == ref], service_areas=areas[areas["profile"] == ref])
     save_map(the_map, out / "map.html", embed_assets=not args.map_cdn)
     plan.timings["map_s"] = time.perf_counter() - t_map
+    t0 = time.perf_counter()
     write_geopackage(out / "plan.gpkg", layers,
                      layer_descriptions(plan.summary(), area.section("population").get("note")))
     plan.timings["write_s"] = time.perf_counter() - t0

@@ -26,7 +26,7 @@ from scipy.sparse import csgraph
 
 from .osm import OsmExtract, read_osm
 
-__all__ = ["Snap", "WalkNetwork", "cache_dir", "load_network", "utm_crs"]
+__all__ = ["Snap", "WalkNetwork", "cache_dir", "file_digest", "load_network", "utm_crs"]
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +377,11 @@ class WalkNetwork:
             meta["edge_way_id"] = z["edge_way_id"]
             return cls(x=z["x"], y=z["y"], lon=z["lon"], lat=z["lat"], osmid=z["osmid"], u=z["u"], v=z["v"],
                        length=z["length"], crs=str(z["crs"]), meta=meta)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (the key of on-disk caches)."""
+    return _sha256(Path(path))
 
 
 def _sha256(path: Path) -> str:

@@ -219,22 +219,46 @@ def _levels(value: str | None) -> float:
         return 1.0
 
 
-def buildings_frame(path: str | Path):
+def buildings_frame(path: str | Path, *, use_cache: bool = True):
     """Building footprints of an OSM file as a GeoDataFrame (EPSG:4326) with ``levels``; may be empty.
 
-    Footprints with nodes missing from the file (a clipped extract) are left out.
+    Footprints with nodes missing from the file (a clipped extract) are left out. Like the walk
+    network, the result is cached on disk, keyed by the file's content.
     """
     import geopandas as gpd
     import shapely
 
+    from .network import cache_dir, file_digest
+
+    path = Path(path)
+    cached = cache_dir() / f"buildings-{_BUILDINGS_VERSION}-{file_digest(path)[:24]}.npz"
+    if use_cache and cached.is_file():
+        with np.load(cached) as z:
+            rings = shapely.linearrings(z["coords"], indices=z["ring"]) if len(z["coords"]) else []
+            polys = shapely.polygons(rings) if len(z["coords"]) else []
+            return gpd.GeoDataFrame({"building_id": z["ids"], "levels": z["levels"]}, geometry=polys, crs="EPSG:4326")
     extract = read_osm(path)
     index = {int(n): i for i, n in enumerate(extract.node_ids)}
-    polys, levels, ids = [], [], []
+    coords, ring, levels, ids = [], [], [], []
     for way_id, refs, lv in extract.buildings:
         pos = [index.get(r, -1) for r in refs]
         if min(pos) < 0:
             continue
-        polys.append(shapely.polygons(np.stack([extract.lon[pos], extract.lat[pos]], axis=1)))
+        coords.append(np.stack([extract.lon[pos], extract.lat[pos]], axis=1))
+        ring.append(np.full(len(pos), len(ids)))
         levels.append(lv)
         ids.append(way_id)
+    coords_a = np.concatenate(coords) if coords else np.zeros((0, 2))
+    ring_a = np.concatenate(ring) if ring else np.zeros(0, dtype=np.int64)
+    if use_cache:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cached, coords=coords_a, ring=ring_a, levels=np.asarray(levels, float),
+                     ids=np.asarray(ids, np.int64))
+        except OSError as exc:
+            log.warning("could not write the buildings cache %s (%s)", cached, exc)
+    polys = shapely.polygons(shapely.linearrings(coords_a, indices=ring_a)) if len(coords_a) else []
     return gpd.GeoDataFrame({"building_id": ids, "levels": levels}, geometry=polys, crs="EPSG:4326")
+
+
+_BUILDINGS_VERSION = "1"

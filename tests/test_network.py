@@ -141,3 +141,15 @@ def test_copy_of_fixture_gives_same_network(tmp_path):
     shutil.copy(YANGPU, copy)
     a, b = WalkNetwork.from_osm_file(YANGPU), WalkNetwork.from_osm_file(copy)
     assert a.n_edges == b.n_edges and a.meta["sha256"] == b.meta["sha256"]
+
+
+def test_buildings_are_read_and_cached():
+    from planner.osm import buildings_frame
+
+    first = buildings_frame(YANGPU)
+    again = buildings_frame(YANGPU)  # from the cache
+    fresh = buildings_frame(YANGPU, use_cache=False)
+    assert len(first) == len(again) == len(fresh) > 200
+    assert first.geometry.equals(fresh.geometry) and again.geometry.equals(fresh.geometry)
+    assert (fresh["levels"] >= 1).all() and fresh["levels"].max() == 21  # a tagged tower
+    assert fresh.is_valid.all()
