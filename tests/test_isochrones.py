@@ -61,6 +61,16 @@ def yangpu_case(tmp_path_factory):
 PROFILES = (SpeedProfile("adult", 1.25), SpeedProfile("elderly", 0.76))
 
 
+def _nearest_by_tier(net, fac):
+    """Node distances to the nearest station and point of the test facilities."""
+    out = {}
+    for tier in ("station", "point"):
+        sel = (fac.tier == tier).to_numpy()
+        out[tier] = nearest_facility(net, fac.edge.to_numpy()[sel], fac.t.to_numpy()[sel],
+                                     fac.snap_m.to_numpy()[sel], horizon_m=2000)
+    return out
+
+
 def test_facility_isochrones_contain_reachable_points(yangpu_case):
     net, fac = yangpu_case
     iso = facility_isochrones(net, fac, PROFILES, (5, 10), corridor_m=20, progress=False)
@@ -91,11 +101,7 @@ def test_facility_isochrones_contain_reachable_points(yangpu_case):
 
 def test_service_area_is_the_union_of_facility_isochrones(yangpu_case):
     net, fac = yangpu_case
-    nearest = {}
-    for tier in ("station", "point"):
-        sel = (fac.tier == tier).to_numpy()
-        nearest[tier] = nearest_facility(net, fac.edge.to_numpy()[sel], fac.t.to_numpy()[sel],
-                                         fac.snap_m.to_numpy()[sel], horizon_m=2000)
+    nearest = _nearest_by_tier(net, fac)
     sa = service_areas(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20).to_crs(net.crs)
     iso = facility_isochrones(net, fac, PROFILES[:1], (5, 10), corridor_m=20, progress=False).to_crs(net.crs)
     assert len(sa) == 4
@@ -108,11 +114,7 @@ def test_dissolving_isochrones_gives_the_service_areas(yangpu_case):
     from planner.isochrones import dissolve_isochrones
 
     net, fac = yangpu_case
-    nearest = {}
-    for tier in ("station", "point"):
-        sel = (fac.tier == tier).to_numpy()
-        nearest[tier] = nearest_facility(net, fac.edge.to_numpy()[sel], fac.t.to_numpy()[sel],
-                                         fac.snap_m.to_numpy()[sel], horizon_m=2000)
+    nearest = _nearest_by_tier(net, fac)
     iso = facility_isochrones(net, fac, PROFILES, (5, 10), corridor_m=20, progress=False)
     direct = service_areas(net, fac, nearest, PROFILES, (5, 10), corridor_m=20).to_crs(net.crs)
     dissolved = dissolve_isochrones(iso, net.crs).to_crs(net.crs)
