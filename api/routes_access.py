@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -113,4 +111,4 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
             tiers.setdefault(t.key, {})[p.key] = {
                 "covered_share_before": out["before"]["tiers"][t.key][p.key]["covered_share"],
                 "covered_share_after": out["after"]["tiers"][t.key][p.key]["covered_share"], **change}
-    return {"closed": body.close, "opened": len(body.open), "tiers": json.loads(json.dumps(tiers))}
+    return {"closed": body.close, "opened": len(body.open), "tiers": tiers}

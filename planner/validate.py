@@ -84,28 +84,22 @@ def check_inputs(osm: Path, facilities: Path, population: Path | None = None, *,
                        f"{comps.get('fragments', 0)} small fragments dropped")
     boundary = net.boundary_wgs84()
 
+    tiers = [t.key for t in DEFAULT_TIERS]
+    fac = None
     try:
-        fac = load_facilities(facilities, [t.key for t in DEFAULT_TIERS], crs=facilities_crs, skip_invalid=True)
-    except (FacilityError, ValueError, FileNotFoundError) as exc:
+        fac = load_facilities(facilities, tiers, crs=facilities_crs)
+    except FacilityError as exc:  # report every bad row, then check the positions of the good ones
+        check.errors += [f"facilities: {p}" for p in exc.problems[:20]]
+        if len(exc.problems) > 20:
+            check.errors.append(f"facilities: ... and {len(exc.problems) - 20} more rows")
+        fac = load_facilities(facilities, tiers, crs=facilities_crs, skip_invalid=True)
+    except (ValueError, FileNotFoundError) as exc:
         check.errors.append(f"facilities: {exc}")
-        fac = None
-    if fac is not None:
-        _check_facility_rows(facilities, facilities_crs, check)
-        if len(fac):
-            _check_facility_positions(net, fac, facilities, facilities_crs, check)
+    if fac is not None and len(fac):
+        _check_facility_positions(net, fac, facilities, facilities_crs, check)
     if population is not None:
         _check_population(population, population_column, boundary, check)
     return check, net
-
-
-def _check_facility_rows(path: Path, crs: str, check: AreaCheck) -> None:
-    try:
-        load_facilities(path, [t.key for t in DEFAULT_TIERS], crs=crs)
-    except FacilityError as exc:
-        for p in exc.problems[:20]:
-            check.errors.append(f"facilities: {p}")
-        if len(exc.problems) > 20:
-            check.errors.append(f"facilities: ... and {len(exc.problems) - 20} more rows")
 
 
 def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check: AreaCheck) -> None:
