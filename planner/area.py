@@ -40,7 +40,7 @@ from .tiers import DEFAULT_BANDS, Rules, profiles_from_config, services_from_con
 __all__ = ["DEFAULT_AREA", "StudyArea"]
 
 #: The embedded default study area (central Shanghai).
-DEFAULT_AREA = Path(__file__).resolve().parent.parent / "data" / "shanghai-central" / "area.toml"
+from .resources import DEFAULT_AREA
 
 _SECTIONS: dict[str, set[str]] = {
     "network": {"osm", "min_component_km", "keep_fragments", "clip_to_bounds"},
