@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
+
+# CI services set CI (CI=true): browser tests then fail instead of skipping (tests/browser.py), and
+# hypothesis runs derandomized.
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+try:  # hypothesis comes with schemathesis (dev extra); test_api_fuzz.py skips without it
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover
+    _hypothesis_settings = None
+else:
+    # Both on hypothesis' own defaults, never on whatever profile hypothesis auto-loaded (it loads its built-in
+    # "ci" when it sees any of several CI variables, even CI set to "" or "false").
+    _default = _hypothesis_settings.get_profile("default")
+    # CI: the same examples on every run, so a failure is reproducible and not a flake; print_blob gives the
+    # @reproduce_failure line for anything that fails.
+    _hypothesis_settings.register_profile("ci", _default, derandomize=True, deadline=None, print_blob=True,
+                                          database=None)
+    # locally: fresh random examples each run (hypothesis' defaults), to keep finding new cases
+    _hypothesis_settings.register_profile("dev", _default)
+    _hypothesis_settings.load_profile("ci" if IN_CI else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "data" / "fixtures"

@@ -11,6 +11,7 @@ from planner.network import WalkNetwork
 from replay_server import ReplayServer
 
 
+@pytest.mark.slow
 def test_fetch_by_place_builds_a_walk_network(tmp_path):
     with ReplayServer() as server:
         out = fetch_osm(tmp_path / "siping.osm", place="四平路街道, 上海",

@@ -60,6 +60,8 @@ return [circles, markers, layers, document.querySelectorAll('.leaflet-control-la
 """
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_map_renders_offline_in_chromium(run):
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     n_fac = sum(summary["facilities"]["per_tier"].values())

@@ -18,6 +18,7 @@ def run(area_toml, tmp_path_factory):
     return out
 
 
+@pytest.mark.browser
 def test_report_first_screen_and_charts(run):
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     head = summary["residents"]
