@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from planner.area import StudyArea
+from planner.errors import LifecircleError
 from planner.plan import Plan
 
 from . import routes_access, routes_layers, routes_meta
@@ -39,6 +42,42 @@ def _field(loc) -> str:
     return out or "body"
 
 
+def _publish_area_enums(app: FastAPI, area: StudyArea | Path) -> None:
+    """OpenAPI lists the served area's own tiers and profiles as the allowed values (read from its TOML file,
+    so the schema is right before the network is built); requests are checked against the same lists."""
+    try:
+        rules = area.rules if isinstance(area, StudyArea) else StudyArea.from_toml(area).rules
+    except LifecircleError:  # /ready reports the problem once the build fails on it
+        return
+    enums = {"profile": [p.key for p in rules.profiles], "tier": [t.key for t in rules.tiers]}
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                for param in op.get("parameters", []):
+                    if param.get("name") in enums:
+                        _set_enum(param.setdefault("schema", {}), enums[param["name"]])
+        for model in schema.get("components", {}).get("schemas", {}).values():
+            for name, prop in model.get("properties", {}).items():
+                if name in enums:
+                    _set_enum(prop, enums[name])
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _set_enum(prop: dict, values: list[str]) -> None:
+    """Put ``enum`` on the string branch of a (possibly nullable) property schema."""
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "string":
+            branch["enum"] = values
+
+
 def create_app(settings: Settings | None = None, *, plan: Plan | None = None) -> FastAPI:
     """Build the service.
 
@@ -60,6 +99,7 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
                   description=_DESCRIPTION, lifespan=lifespan)
     app.state.lifecircle = state
     app.state.settings = settings
+    _publish_area_enums(app, plan.area if plan is not None else settings.area)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

@@ -16,6 +16,17 @@ def ready_state(request: Request) -> ServiceState:
     return state
 
 
+def profile_key(state: ServiceState, key: str | None, field: str = "profile") -> str:
+    """The key of a walking profile of the served area (its everyone profile when ``key`` is None), or a 422."""
+    rules = state.plan.rules
+    if key is None:
+        return rules.everyone.key
+    known = [p.key for p in rules.profiles]
+    if key not in known:
+        raise bad(field, f"{key!r} is not one of {', '.join(known)}")
+    return key
+
+
 def bad(field: str, reason: str) -> HTTPException:
     """A 422 naming the field and the reason."""
     return HTTPException(status_code=422, detail=[{"field": field, "reason": reason}])

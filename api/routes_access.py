@@ -10,10 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from planner.coords import to_wgs84
+from planner import columns as col
 from planner.isochrones import facility_isochrones
-from planner.plan import minutes_column
+from planner.scenario import what_if as plan_what_if
 
-from .deps import bad, ready_state
+from .deps import bad, profile_key, ready_state
 from .schemas import ERRORS, CoverageRequest, CoverageResponse, IsochroneRequest, WhatIfRequest, WhatIfResponse
 from .state import ServiceState
 
@@ -37,6 +38,7 @@ async def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_st
 
 def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
     plan = state.plan
+    profile = profile_key(state, body.profile)
     lon = np.fromiter((p.lon for p in body.points), float, len(body.points))
     lat = np.fromiter((p.lat for p in body.points), float, len(body.points))
     q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=_MAX_SNAP_M)
@@ -46,11 +48,10 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
     covered = {}
     nearest = {}
     for t in plan.rules.tiers:
-        col = minutes_column(t.key, body.profile, plan.rules)
-        m = np.where(inside, q[col], np.nan)
+        m = np.where(inside, q[col.minutes(t.key, profile)], np.nan)
         minutes[t.key] = [None if not np.isfinite(v) else round(float(v), 2) for v in m]
         covered[t.key] = (m <= t.minutes).tolist()
-        nearest[t.key] = np.where(inside & np.isfinite(m), q[f"nearest_{t.key}"], None).tolist()
+        nearest[t.key] = np.where(inside & np.isfinite(m), q[col.nearest(t.key)], None).tolist()
     snap = q["snap_distance_m"]
     results = [{"id": p.id, "lon": round(float(q["lon"][i]), 7), "lat": round(float(q["lat"][i]), 7),
                 "inside_area": bool(inside[i]),
@@ -58,7 +59,7 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
                 "minutes": {k: minutes[k][i] for k in tiers}, "covered": {k: covered[k][i] for k in tiers},
                 "nearest_facility": {k: nearest[k][i] for k in tiers}}
                for i, p in enumerate(body.points)]
-    return JSONResponse({"profile": body.profile, "results": results})
+    return JSONResponse({"profile": profile, "results": results})
 
 
 @router.post("/isochrones", summary="Walking isochrones from origins (GeoJSON)",
@@ -67,6 +68,7 @@ def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state
     """One polygon per origin and band: the streets reachable within that many minutes, with a 50 m
     walking corridor. Origins must lie within 500 m of a street of the study area."""
     plan = state.plan
+    profile = profile_key(state, body.profile)
     lon, lat = to_wgs84([o.lon for o in body.origins], [o.lat for o in body.origins], body.crs)
     snap = plan.network.snap(lon, lat)
     far = np.flatnonzero(~(snap.offset_m <= _MAX_SNAP_M))
@@ -77,7 +79,7 @@ def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state
     origins = gpd.GeoDataFrame({"facility_id": [f"origin-{i}" for i in range(len(lon))], "tier": "origin",
                                 "edge": snap.edge, "t": snap.t, "snap_m": snap.offset_m},
                                geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-    iso = facility_isochrones(plan.network, origins, [plan.rules.profile(body.profile)], tuple(body.bands),
+    iso = facility_isochrones(plan.network, origins, [plan.rules.profile(profile)], tuple(body.bands),
                               method=body.method, progress=False)
     iso = iso.rename(columns={"facility_id": "origin"}).drop(columns=["tier"])
     return Response(iso.to_json(drop_id=True), media_type="application/geo+json")
@@ -102,13 +104,12 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
         opened = gpd.GeoDataFrame({"tier": [s.tier for s in body.open],
                                    "facility_id": [s.id or f"NEW{i + 1}" for i, s in enumerate(body.open)]},
                                   geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-    out = plan.what_if(close=body.close, open_sites=opened)
+    scenario = plan_what_if(plan, close=body.close, open_sites=opened)
+    before, after = scenario.before, scenario.after
     tiers: dict = {}
     for t in plan.rules.tiers:
         for p in plan.rules.profiles:
-            col = minutes_column(t.key, p.key, plan.rules).replace("minutes_", "covered_", 1)
-            change = out["change"][col]
             tiers.setdefault(t.key, {})[p.key] = {
-                "covered_share_before": out["before"]["tiers"][t.key][p.key]["covered_share"],
-                "covered_share_after": out["after"]["tiers"][t.key][p.key]["covered_share"], **change}
+                "covered_share_before": before["tiers"][t.key][p.key]["covered_share"],
+                "covered_share_after": after["tiers"][t.key][p.key]["covered_share"], **scenario.change[t.key][p.key]}
     return {"closed": body.close, "opened": len(body.open), "tiers": tiers}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from planner.maps import inline_assets, plan_map
+from planner.plan import Plan
 from planner.report import render_report
 
 from .deps import ready_state
@@ -59,7 +62,7 @@ def tiers(state: ServiceState = Depends(ready_state)) -> dict:
 @router.get("/map", response_class=HTMLResponse, summary="The interactive map (self-contained HTML)")
 def the_map(state: ServiceState = Depends(ready_state)) -> HTMLResponse:
     """The same map ``lifecircle plan`` writes, built once."""
-    html = state.cached("map", lambda: inline_assets(plan_map(state.plan, units=_units(state)).get_root().render()))
+    html = state.cached("map", lambda: inline_assets(plan_map(_with_layers(state)).get_root().render()))
     return HTMLResponse(html)
 
 
@@ -70,11 +73,14 @@ def the_report(state: ServiceState = Depends(ready_state)) -> HTMLResponse:
     if plan.residents is None:
         return HTMLResponse("<p>This study area has no population data, so there is no report.</p>",
                             status_code=404)
-    html = state.cached("report", lambda: render_report(plan, _units(state), plan.equity()))
+    html = state.cached("report", lambda: render_report(plan))
     return HTMLResponse(html)
 
 
-def _units(state: ServiceState):
-    if state.plan.residents is None:
-        return None
-    return state.cached("units", state.plan.units)
+def _with_layers(state: ServiceState) -> Plan:
+    """The served plan with the isochrones and service areas the map draws (computed once, here in the service)."""
+    plan = state.plan
+    everyone = plan.rules.everyone.key
+    iso = state.cached("isochrones_drawn", lambda: plan.compute_isochrones(profiles=[everyone]))
+    areas = state.cached("service_areas", plan.compute_service_areas)
+    return replace(plan, isochrones=iso, service_areas=areas[areas["profile"] == everyone])

@@ -42,7 +42,8 @@ class CoverageRequest(BaseModel):
         "profile": "adult", "crs": "wgs84"}]})
 
     points: list[QueryPoint] = Field(..., min_length=1, max_length=10_000)
-    profile: Literal["adult", "elderly"] = Field("adult", description="Walking speed profile")
+    profile: str | None = Field(None, max_length=50, description="Walking profile (GET /tiers lists them); "
+                                "default: the profile measured for everyone")
     crs: Crs = Field("wgs84", description="Coordinate system of the points (answers are WGS-84)")
 
 
@@ -74,7 +75,7 @@ class IsochroneRequest(BaseModel):
 
     origins: list[LonLat] = Field(..., min_length=1, max_length=100)
     bands: list[float] = Field([5, 10, 15], min_length=1, max_length=12)
-    profile: Literal["adult", "elderly"] = "adult"
+    profile: str | None = Field(None, max_length=50, description="Walking profile (GET /tiers lists them)")
     crs: Crs = "wgs84"
     method: Literal["edges", "hull"] = "edges"
 

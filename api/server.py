@@ -27,3 +27,4 @@ def serve(area: Path, host: str = "127.0.0.1", port: int = 8000, *, workers: int
                     log_level=log_level, access_log=False)
         return
     uvicorn.run(create_app(Settings(area=Path(area))), host=host, port=port, log_level=log_level, access_log=False)
+

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.area import DEFAULT_AREA
+from planner.resources import DEFAULT_AREA
 
 
 def _env_list(name: str) -> list[str]:

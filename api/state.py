@@ -7,6 +7,7 @@ import threading
 from functools import cached_property
 
 from planner.area import StudyArea
+from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
 log = logging.getLogger("api")
@@ -36,7 +37,7 @@ class ServiceState:
 
     def _build(self) -> None:
         try:
-            plan = Plan.build(StudyArea.from_toml(self.area_path))
+            plan = run(StudyArea.from_toml(self.area_path), RunOptions(isochrones="none"))
             self._plan = plan
             log.info("study area %s ready", plan.area.name)
         except Exception as exc:  # reported by /ready; the service stays up to say so

@@ -17,15 +17,20 @@ unreachable and gets ``inf`` metres (``NaN`` minutes).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
 from .network import Snap, WalkNetwork
+from .tiers import Rules
 
-__all__ = ["NearestFacility", "augmented_graph", "coverage_sets", "nearest_facility", "point_distances"]
+__all__ = ["Access", "NearestFacility", "augmented_graph", "compute_access", "coverage_sets", "nearest_facility",
+           "point_distances"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,61 @@ def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offs
     src = src[:n].astype(np.int64)
     facility = np.where((src >= n) & np.isfinite(dist), ids[np.clip(src - n, 0, len(ids) - 1)], -1)
     return NearestFacility(dist, facility, edge, t, offset_m, ids, horizon_m)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Walking access of one facility set: node distances to the nearest facility of every tier and service.
+
+    Attributes
+    ----------
+    tiers : mapping of str to NearestFacility
+        Per tier key.
+    services : mapping of str to NearestFacility
+        Per service key: the nearest facility offering that service, of any tier.
+    horizon_min : float
+        Search horizon in minutes at the fastest profile.
+    """
+
+    tiers: Mapping[str, NearestFacility]
+    services: Mapping[str, NearestFacility]
+    horizon_min: float
+
+
+def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules, horizon_min: float) -> Access:
+    """One multi-source search per tier and per service category.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    facilities : pandas.DataFrame
+        Snapped facilities (``tier``, ``services``, ``edge``, ``t``, ``snap_m``): the plan's own, or a
+        what-if variant.
+    rules : Rules
+    horizon_min : float
+        Minutes; raised to the largest band or tier target when smaller.
+
+    Returns
+    -------
+    Access
+    """
+    horizon_min = max(horizon_min, max(rules.bands), max(t.minutes for t in rules.tiers))
+    horizon_m = horizon_min * max(p.metres_per_minute for p in rules.profiles)
+    edge, t, off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
+
+    def search(sel: np.ndarray) -> NearestFacility:
+        return nearest_facility(network, edge[sel], t[sel], off[sel], ids=np.flatnonzero(sel), horizon_m=horizon_m)
+
+    tiers = {}
+    for tier in rules.tiers:
+        sel = (facilities["tier"] == tier.key).to_numpy()
+        if not sel.any():
+            log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
+        tiers[tier.key] = search(sel)
+    offers = facilities["services"]
+    services = {rule.key: search(offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool))
+                for rule in rules.services}
+    return Access(MappingProxyType(tiers), MappingProxyType(services), horizon_min)
 
 
 def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap) -> tuple[np.ndarray, np.ndarray]:

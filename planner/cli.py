@@ -10,19 +10,15 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import replace
+import traceback
+from importlib.metadata import entry_points
 from pathlib import Path
 
-import geopandas as gpd
-import pandas as pd
-
-from .area import DEFAULT_AREA, StudyArea
-from .outputs import layer_descriptions, prepare_output_dir, write_geopackage, write_summary
-from .isochrones import dissolve_isochrones
-from .maps import plan_map, save_map
-from .plan import Plan
-from .report import write_report
-from .tiers import SpeedProfile, parse_tier_overrides
+from .area import StudyArea
+from .errors import ConfigError, LifecircleError, OutputExistsError
+from .outputs import prepare_output_dir, write_outputs
+from .pipeline import RunOptions, run
+from .resources import DEFAULT_AREA
 
 log = logging.getLogger("planner")
 
@@ -100,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="propose K new sites per tier that cover the most underserved residents (MCLP)")
     p.add_argument("--cover", type=_tier_values(float), default={}, metavar="TIER=SHARE,...",
                    help="propose the fewest new sites bringing a tier's coverage to SHARE, e.g. station=0.99 (LSCP)")
-    p.add_argument("--site-weight", default="population",
+    p.add_argument("--site-weight", default=None,
                    help="whom new sites should reach: population, elderly or mix:<share of population>")
     p.add_argument("--site-profile", default=None, help="walking profile for new sites (default: adult)")
-    p.add_argument("--site-method", choices=["exact", "greedy"], default="exact",
+    p.add_argument("--site-method", choices=["exact", "greedy"], default=None,
                    help="exact MILP (HiGHS) or greedy with swaps (large instances)")
-    p.add_argument("--site-time-limit", type=float, default=60.0, metavar="S",
+    p.add_argument("--site-time-limit", type=float, default=None, metavar="S",
                    help="seconds per exact solve; the best solution found is kept with its gap (default 60)")
     p.add_argument("--capacity", type=_tier_values(float), default={}, metavar="TIER=PEOPLE,...",
                    help="most people one new site may serve, e.g. station=25000 (GB 50180's upper band)")
@@ -117,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out bad facility rows (each is logged) instead of stopping")
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--isochrones", choices=["drawn", "all", "none"], default="drawn",
+                   help="isochrones for the profile the map draws (default), for every profile, or none")
 
     area = sub.add_parser("area", help="bring your own district: validate inputs, or download streets")
     area_sub = area.add_subparsers(dest="area_command", required=True)
@@ -139,104 +137,68 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--bbox", help="west,south,east,north in degrees")
     fetch.add_argument("--out", type=Path, required=True, help="OSM XML file to write")
 
-    srv = sub.add_parser("serve", help="serve coverage checks over HTTP (FastAPI; docs at /docs)")
-    srv.add_argument("--area", type=Path, default=DEFAULT_AREA, help="study-area TOML file")
-    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    srv.add_argument("--workers", type=int, default=1, help="worker processes, e.g. one per core (default 1)")
+    p.set_defaults(handler=run_plan)
+    area.set_defaults(handler=run_area)
+    # more commands (``serve`` from the api package) plug in through the "lifecircle.commands" entry points,
+    # so the planner never imports the faces built on it
+    for ep in sorted(entry_points(group="lifecircle.commands"), key=lambda e: e.name):
+        ep.load()(sub)
     return parser
 
 
-def _rules(area: StudyArea, args: argparse.Namespace):
-    rules = area.rules
-    tiers = parse_tier_overrides(args.tier, rules.tiers)
-    profiles = list(rules.profiles)
-    for key, value, mps in (("adult", args.adult_speed, False), ("elderly", args.elderly_speed, True)):
-        if value is None:
-            continue
-        speed = value if mps else value / 3.6
-        profiles = [replace(p, speed_mps=speed) if p.key == key else p for p in profiles]
-        if key not in {p.key for p in profiles}:
-            profiles.append(SpeedProfile(key, speed, key, key))
-    return replace(rules, tiers=tiers, profiles=tuple(profiles), bands=args.bands or rules.bands)
-
-
-def _proposals(plan: Plan, args: argparse.Namespace) -> list:
-    """Site proposals asked for with --sites and --cover."""
-    asked = [(tier, {"k": k}) for tier, k in args.sites.items()]
-    asked += [(tier, {"target_share": share}) for tier, share in args.cover.items()]
-    if not asked:
-        return []
-    if plan.residents is None:
-        msg = "--sites/--cover need residents: the study area has no [population] source"
-        raise ValueError(msg)
-    t0 = time.perf_counter()
-    out = [plan.propose_sites(tier, weight=args.site_weight, profile=args.site_profile, method=args.site_method,
-                              capacity=args.capacity.get(tier), time_limit=args.site_time_limit, **kw)
-           for tier, kw in asked]
-    plan.timings["sites_s"] = time.perf_counter() - t0
-    return out
+def area_with_flags(area: StudyArea, args: argparse.Namespace) -> StudyArea:
+    """The study area with the command line's overrides applied (checked like the file)."""
+    tiers = {}
+    known = [t.key for t in area.rules.tiers]
+    for item in args.tier:
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            msg = f"--tier {item!r}: expected <tier>=<minutes>, e.g. station=8"
+        elif key not in known:
+            msg = f"--tier {item!r}: no tier {key!r}; the tiers are {', '.join(known)}"
+        else:
+            try:
+                tiers[key] = {"minutes": float(value)}
+                continue
+            except ValueError:
+                msg = f"--tier {item!r}: {value!r} is not a number of minutes"
+        raise ConfigError(msg, key="tiers")
+    profiles = {}
+    if args.adult_speed is not None:
+        profiles["adult"] = {"speed_kmh": args.adult_speed, "speed_mps": None}
+    if args.elderly_speed is not None:
+        profiles["elderly"] = {"speed_mps": args.elderly_speed, "speed_kmh": None}
+    iso = {k: v for k, v in (("bands", args.bands), ("method", args.method), ("corridor_m", args.corridor_m))
+           if v is not None}
+    sections = {k: v for k, v in (("tiers", tiers), ("profiles", profiles), ("isochrones", iso)) if v}
+    return area.with_overrides(**sections) if sections else area
 
 
 def run_plan(args: argparse.Namespace) -> int:
     """Run ``lifecircle plan``."""
     t_start = time.perf_counter()
-    area = StudyArea.from_toml(args.area)
-    rules = _rules(area, args)
+    area = area_with_flags(StudyArea.from_toml(args.area), args)
     out = prepare_output_dir(args.out or Path("out") / area.name, force=args.force)
     log.info("study area %s (%s); output folder %s", area.title_en, area.title_zh, out)
     if area.facilities_illustrative:
         log.warning("the facility inventory of %s is ILLUSTRATIVE, not real positions", area.name)
-
-    plan = Plan.build(area, rules=rules, skip_invalid=args.skip_invalid_facilities, use_cache=not args.no_cache)
+    options = RunOptions(isochrones=args.isochrones, sites=args.sites, cover=args.cover, site_weight=args.site_weight,
+                         site_profile=args.site_profile, site_method=args.site_method,
+                         site_time_limit=args.site_time_limit, capacity=args.capacity,
+                         skip_invalid_facilities=args.skip_invalid_facilities, use_cache=not args.no_cache,
+                         progress=not args.no_progress and sys.stderr.isatty())
+    plan = run(area, options)
     log.info("walk network: %d nodes, %d segments, %.0f km (%s); facilities: %s",
              plan.network.n_nodes, plan.network.n_edges, plan.network.total_km, plan.network.meta.get("cache"),
-             ", ".join(f"{k} {v}" for k, v in plan.summary()["facilities"]["per_tier"].items()))
-
-    t0 = time.perf_counter()
-    iso = plan.isochrones(method=args.method, corridor_m=args.corridor_m, progress=not args.no_progress)
-    plan.timings["isochrones_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    areas = dissolve_isochrones(iso, plan.network.crs)  # the union of the facilities' isochrones
-    plan.timings["service_areas_s"] = time.perf_counter() - t0
-
-    layers = {"facilities": plan.facilities.drop(columns=["edge", "t"]), "isochrones": iso, "service_areas": areas}
-    proposals = _proposals(plan, args)
-    if proposals:
-        layers["candidates"] = gpd.GeoDataFrame(pd.concat([p.sites for p in proposals], ignore_index=True),
-                                                crs="EPSG:4326")
-    t0 = time.perf_counter()
-    if plan.residents is not None:
-        units = plan.units()
-        layers["residents"] = plan.residents.drop(columns=["edge", "t"])
-        layers["units"] = units
-        write_report(out / "report.html", plan, units, plan.equity(), proposals)
-    plan.timings["report_s"] = time.perf_counter() - t0
-    t_map = time.perf_counter()
-    ref = plan.rules.profiles[0].key
-    the_map = plan_map(plan, units=layers.get("units"), proposals=proposals, basemap=args.basemap,
-                       isochrones=iso[iso["profile"] == ref], service_areas=areas[areas["profile"] == ref])
-    save_map(the_map, out / "map.html", embed_assets=not args.map_cdn)
-    plan.timings["map_s"] = time.perf_counter() - t_map
-    t0 = time.perf_counter()
-    write_geopackage(out / "plan.gpkg", layers,
-                     layer_descriptions(plan.summary(), area.section("population").get("note")))
-    plan.timings["write_s"] = time.perf_counter() - t0
-    plan.timings["total_s"] = time.perf_counter() - t_start
-    summary = plan.summary()
-    summary["sites"] = [p.summary() for p in proposals]
-    summary["outputs"] = {"plan.gpkg": list(layers), "isochrones": len(iso), "service_areas": len(areas),
-                          "report.html": plan.residents is not None, "map.html": {
-                              "basemap": args.basemap, "assets_embedded": not args.map_cdn,
-                              "mb": round((out / "map.html").stat().st_size / 1e6, 2)}}
-    write_summary(out / "summary.json", summary)
-    if plan.residents is not None:
-        head = summary["residents"]
+             ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers))
+    summary = write_outputs(plan, out, basemap=args.basemap, embed_assets=not args.map_cdn)
+    if summary["residents"] is not None:
+        everyone = plan.rules.everyone.key
         for tier in plan.rules.tiers:
-            t = head["tiers"][tier.key][plan.rules.profiles[0].key]
+            t = summary["residents"]["tiers"][tier.key][everyone]
             log.info("%-8s %5.1f%% covered; %s residents (%s elderly) cannot walk to one in %g min", tier.key,
                      100 * t["covered_share"], f"{t['people_without']:,}", f"{t['elderly_without']:,}", tier.minutes)
-    log.info("done in %.1f s: %s", plan.timings["total_s"], out)
+    log.info("done in %.1f s: %s", time.perf_counter() - t_start, out)
     return 0
 
 
@@ -253,17 +215,18 @@ def run_area(args: argparse.Namespace) -> int:
                 bbox = ()
             if len(bbox) != 4:
                 msg = f"--bbox {args.bbox!r}: give west,south,east,north in degrees"
-                raise ValueError(msg)
+                raise ConfigError(msg, key="bbox")
         out = fetch_osm(args.out, place=args.place, bbox=bbox)
         print(f"saved {out}; next: lifecircle area init --osm {out} --facilities ... --population ...")
         return 0
     from .residents import read_population
-    from .validate import check_inputs, write_area_toml
+    from .area import write_area_toml
+    from .validate import check_inputs
 
     target = args.out / "area.toml"
     if target.exists() and not args.force:
         msg = f"{target} already exists; pass --force to replace it"
-        raise FileExistsError(msg)
+        raise OutputExistsError(msg)
     check, _ = check_inputs(args.osm, args.facilities, args.population, facilities_crs=args.facilities_crs,
                             population_column=args.population_column)
     print(check.report())
@@ -282,29 +245,36 @@ def run_area(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``lifecircle`` command."""
+    """Entry point of the ``lifecircle`` command.
+
+    Returns
+    -------
+    int
+        0 on success; 2 when the input, settings or environment is at fault (one or two lines on
+        standard error say what to do); 1 for a bug (its traceback is shown).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     try:
-        if args.command == "plan":
-            return run_plan(args)
-        if args.command == "area":
-            return run_area(args)
-        if args.command == "serve":
-            StudyArea.from_toml(args.area)  # fail fast, with a clear message, on a bad area file
-            from api.server import serve  # the HTTP face is loaded only by this entry point
-
-            serve(args.area, args.host, args.port, workers=args.workers,
-                  log_level="debug" if args.verbose else "warning" if args.quiet else "info")
-            return 0
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
-        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        sys.stderr.write(f"lifecircle: error: {text}\n")
+        return int(args.handler(args))
+    except LifecircleError as exc:
+        sys.stderr.write(f"lifecircle: error: {exc}\n")
         return 2
-    return 1
+    except OSError as exc:  # the environment (permissions, a full disk, a path under a file), not a bug
+        where = f" {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"lifecircle: error:{where}: {exc.strerror or exc}; check the path and its permissions\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("lifecircle: interrupted\n")
+        return 130
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.write("lifecircle: this is a bug in lifecircle, not in your input; please report it with the "
+                         "traceback above\n")
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from .errors import ConfigError
 
 __all__ = [
     "CRS_NAMES",
@@ -193,5 +194,5 @@ def normalise_crs_name(crs: str) -> str:
                "bd09": "bd09", "baidu": "bd09", "bd09ll": "bd09"}
     if key not in aliases:
         msg = f"unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     return aliases[key]

@@ -1,13 +1,7 @@
 """Coverage: who can walk to which tier and which service, and how fair the minutes are.
 
-Column names of the residents layer (``minutes_<tier>`` for the reference
-profile, ``minutes_<tier>_<profile>`` for the others):
-
-- ``minutes_center``, ``minutes_station``, ``minutes_point`` and their ``_elderly`` twins;
-- ``covered_<tier>`` (reference profile within the tier's target) and ``covered_<tier>_elderly``;
-- ``underserved`` (some tier missing) and ``missing_tiers`` (e.g. ``"station,point"``), and the
-  ``_elderly`` twins measured at the elderly speed;
-- ``missing_services`` / ``missing_services_elderly``: service categories out of reach.
+The columns added to residents are named in :mod:`planner.columns`; every walking profile is
+weighted by the count of its own group of residents (``population`` or ``elderly``).
 """
 
 from __future__ import annotations
@@ -19,18 +13,31 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import columns as col
 from .access import NearestFacility, point_distances
+from .area import StudyArea
+from .errors import ConfigError, InputError
 from .network import Snap, WalkNetwork
-from .tiers import Rules
+from .tiers import Rules, SpeedProfile
 
-__all__ = ["equity_table", "gini", "headline", "lorenz_curve", "resident_coverage", "unit_table",
+__all__ = ["area_units", "equity_table", "gini", "group_weights", "headline", "lorenz_curve", "resident_coverage", "unit_table",
            "weighted_quantile"]
 
 log = logging.getLogger(__name__)
 
+#: Share of residents within 15 minutes of every tier asked by the national life-circle standard (GB 50180).
+NATIONAL_TARGET_SHARE = 0.85
+#: Share asked by Shanghai's 2035 master plan.
+SHANGHAI_2035_TARGET_SHARE = 0.99
 
-def _suffix(profile: str, rules: Rules) -> str:
-    return "" if profile == rules.profiles[0].key else f"_{profile}"
+
+def group_weights(residents: pd.DataFrame, profile: SpeedProfile) -> np.ndarray:
+    """Count of the profile's group of residents per row (``population``, ``elderly`` …)."""
+    if profile.group not in residents.columns:
+        msg = (f"profile {profile.key!r} is for group {profile.group!r}, but the residents have no such column "
+               f"(columns: {', '.join(c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES))})")
+        raise ConfigError(msg, key=f"profiles.{profile.key}.group")
+    return residents[profile.group].to_numpy(float)
 
 
 def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest: dict[str, NearestFacility],
@@ -60,19 +67,18 @@ def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest
     services = [rule for rule in rules.services if service_nearest and rule.key in service_nearest]
     service_m = {rule.key: point_distances(network, service_nearest[rule.key], snap)[0] for rule in services}
     for prof in rules.profiles:
-        sfx = _suffix(prof.key, rules)
         gaps = []
         for tier in rules.tiers:
             minutes = tier_m[tier.key] / prof.metres_per_minute
             minutes[~np.isfinite(minutes)] = np.nan
             covered = minutes <= tier.minutes
-            out[f"minutes_{tier.key}{sfx}"] = minutes
-            out[f"covered_{tier.key}{sfx}"] = covered
+            out[col.minutes(tier.key, prof.key)] = minutes
+            out[col.covered(tier.key, prof.key)] = covered
             gaps.append(~covered)
-        out[f"missing_tiers{sfx}"] = _join_flags([t.key for t in rules.tiers], gaps)
-        out[f"underserved{sfx}"] = np.logical_or.reduce(gaps)
+        out[col.missing_tiers(prof.key)] = _join_flags([t.key for t in rules.tiers], gaps)
+        out[col.underserved(prof.key)] = np.logical_or.reduce(gaps)
         if services:
-            out[f"missing_services{sfx}"] = _join_flags(
+            out[col.missing_services(prof.key)] = _join_flags(
                 [r.key for r in services], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in services])
     return out
 
@@ -118,21 +124,17 @@ def gini(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def equity_table(residents: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """Distribution of walking minutes per tier, for everyone and for the elderly.
+    """Distribution of walking minutes per tier and profile, each weighted by the profile's group.
 
-    Everyone is weighted by ``population`` at the reference speed; the elderly by
-    ``elderly`` at each slower profile's speed. Unreachable residents are not in
-    the statistics; their share is given apart.
+    Unreachable residents are not in the statistics; their share is given apart.
     """
     rows = []
     for tier in rules.tiers:
         for prof in rules.profiles:
-            sfx = _suffix(prof.key, rules)
-            group, weight = ("all", "population") if not sfx else (prof.key, "elderly")
-            m = residents[f"minutes_{tier.key}{sfx}"].to_numpy(float)
-            w = residents[weight].to_numpy(float)
+            m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
+            w = group_weights(residents, prof)
             reach = np.isfinite(m)
-            rows.append({"tier": tier.key, "group": group, "profile": prof.key, "people": w.sum(),
+            rows.append({"tier": tier.key, "group": prof.group, "profile": prof.key, "people": w.sum(),
                          "mean_min": float(np.average(m[reach], weights=w[reach])) if w[reach].sum() else np.nan,
                          "median_min": weighted_quantile(m, w, 0.5), "p90_min": weighted_quantile(m, w, 0.9),
                          "gini": gini(m, w), "unreachable_share": float(w[~reach].sum() / w.sum()) if w.sum() else 0,
@@ -141,44 +143,54 @@ def equity_table(residents: pd.DataFrame, rules: Rules) -> pd.DataFrame:
 
 
 def headline(residents: pd.DataFrame, rules: Rules) -> dict:
-    """Headline figures: population, elderly, coverage per tier and profile, underserved, services."""
+    """Headline figures: population, elderly, coverage per tier and profile, underserved, services.
+
+    Per tier and profile: ``covered_share`` and ``people_without`` (all residents),
+    ``elderly_covered_share`` and ``elderly_without``, and ``group_covered_share`` for the
+    profile's own group.
+    """
     pop = residents["population"].to_numpy(float)
     eld = residents["elderly"].to_numpy(float)
     out: dict = {"population": round(float(pop.sum())), "elderly": round(float(eld.sum())),
                  "resident_points": int(len(residents)), "tiers": {}, "services": {}}
-    ref = rules.profiles[0].key
     for tier in rules.tiers:
         entry = {}
         for prof in rules.profiles:
-            sfx = _suffix(prof.key, rules)
-            cov = residents[f"covered_{tier.key}{sfx}"].to_numpy(bool)
-            entry[prof.key] = {"covered_share": round(float(pop[cov].sum() / pop.sum()), 4),
+            cov = residents[col.covered(tier.key, prof.key)].to_numpy(bool)
+            grp = group_weights(residents, prof)
+            entry[prof.key] = {"group": prof.group, "covered_share": _share(pop, cov),
                                "people_without": round(float(pop[~cov].sum())),
                                "elderly_without": round(float(eld[~cov].sum())),
-                               "elderly_covered_share": round(float(eld[cov].sum() / eld.sum()), 4) if eld.sum() else None}
+                               "elderly_covered_share": _share(eld, cov), "group_covered_share": _share(grp, cov)}
         out["tiers"][tier.key] = entry
     for prof in rules.profiles:
-        sfx = _suffix(prof.key, rules)
-        under = residents[f"underserved{sfx}"].to_numpy(bool)
+        under = residents[col.underserved(prof.key)].to_numpy(bool)
         out.setdefault("underserved", {})[prof.key] = {
             "people": round(float(pop[under].sum())), "elderly": round(float(eld[under].sum())),
-            "share": round(float(pop[under].sum() / pop.sum()), 4)}
+            "share": _share(pop, under)}
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
-        within &= residents[f"minutes_{tier.key}"].to_numpy(float) <= 15.0
-    out["within_15min_all_tiers_share"] = round(float(pop[within].sum() / pop.sum()), 4)
-    out["targets"] = {"national_85": out["within_15min_all_tiers_share"] >= 0.85,
-                      "shanghai_2035_99": out["within_15min_all_tiers_share"] >= 0.99}
-    if "missing_services" in residents.columns:
-        eld_col = next((f"missing_services{_suffix(p.key, rules)}" for p in rules.profiles[1:]), "missing_services")
+        within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
+    out["within_15min_all_tiers_share"] = _share(pop, within)
+    out["targets"] = {"national_85": out["within_15min_all_tiers_share"] >= NATIONAL_TARGET_SHARE,
+                      "shanghai_2035_99": out["within_15min_all_tiers_share"] >= SHANGHAI_2035_TARGET_SHARE}
+    if col.missing_services(rules.everyone.key) in residents.columns:
+        elderly_prof = next((p for p in rules.profiles if p.group == "elderly"), rules.everyone)
         for rule in rules.services:
             out["services"][rule.key] = {
                 "minutes": rule.minutes, "name_zh": rule.name_zh, "name_en": rule.name_en,
-                "people_without_share": round(_share_missing(residents["missing_services"], rule.key, pop), 4),
-                "elderly_without_share": round(_share_missing(residents[eld_col], rule.key, eld), 4) if eld.sum()
-                else None,
-                "elderly_profile": eld_col.removeprefix("missing_services_") if eld_col != "missing_services" else ref}
+                "people_without_share": round(_share_missing(residents[col.missing_services(rules.everyone.key)],
+                                                             rule.key, pop), 4),
+                "elderly_without_share": round(_share_missing(residents[col.missing_services(elderly_prof.key)],
+                                                              rule.key, eld), 4) if eld.sum() else None,
+                "elderly_profile": elderly_prof.key}
     return out
+
+
+def _share(weights: np.ndarray, mask: np.ndarray) -> float | None:
+    """Weighted share of rows in ``mask`` (rounded to 4 places; None when there is no weight)."""
+    total = float(weights.sum())
+    return round(float(weights[mask].sum()) / total, 4) if total else None
 
 
 def _share_missing(flags: pd.Series, key: str, weights: np.ndarray) -> float:
@@ -241,11 +253,10 @@ def unit_table(residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, units:
                           "elderly": per_unit(eld), "area_km2": um.area.to_numpy() / 1e6})
     for tier in rules.tiers:
         for prof in rules.profiles:
-            sfx = _suffix(prof.key, rules)
-            w = pop if not sfx else eld
-            cov = residents[f"covered_{tier.key}{sfx}"].to_numpy(bool)
+            w = group_weights(residents, prof)
+            cov = residents[col.covered(tier.key, prof.key)].to_numpy(bool)
             with np.errstate(invalid="ignore", divide="ignore"):
-                table[f"covered_{tier.key}{sfx}"] = per_unit(w, cov) / per_unit(w)
+                table[col.covered(tier.key, prof.key)] = per_unit(w, cov) / per_unit(w)
         count = np.bincount(fac_unit[(fac_unit >= 0) & (facilities["tier"] == tier.key).to_numpy()], minlength=n)
         table[f"facilities_{tier.key}"] = count
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -258,7 +269,7 @@ def unit_table(residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, units:
     table["facilities_per_km2"] = sum(table[f"facilities_{t.key}"] for t in rules.tiers) / table["area_km2"]
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
-        within &= residents[f"minutes_{tier.key}"].to_numpy(float) <= 15.0
+        within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
     with np.errstate(invalid="ignore", divide="ignore"):
         table["within_15min_share"] = per_unit(pop, within) / per_unit(pop)
     return gpd.GeoDataFrame(table, geometry=um.geometry.values, crs=crs).to_crs("EPSG:4326")
@@ -271,3 +282,21 @@ def _which_unit(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     first = np.unique(p, return_index=True)[1]
     out[p[first]] = g[first]
     return out
+
+
+def area_units(area: StudyArea, network: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+               rules: Rules) -> gpd.GeoDataFrame:
+    """Figures per administrative unit of the area's ``[units] file``, or per cell of a regular grid.
+
+    See :func:`unit_table`; the unit's name is in column ``unit``.
+    """
+    cfg = area.settings.units
+    if cfg.file is not None:
+        units = gpd.read_file(area.path(cfg.file))
+        if cfg.name_column not in units.columns:
+            msg = (f"{cfg.file}: no unit name column {cfg.name_column!r} (columns: {', '.join(units.columns)}); "
+                   "set [units] name_column")
+            raise InputError(msg, path=area.path(cfg.file), field=cfg.name_column)
+        return unit_table(residents, facilities, units, rules, name_column=cfg.name_column)
+    grid = regular_grid(network.boundary_wgs84(), network.crs, cfg.grid_km)
+    return unit_table(residents, facilities, grid, rules, name_column="unit")

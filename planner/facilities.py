@@ -26,8 +26,11 @@ import shapely
 
 from .coords import CRS_NAMES, normalise_crs_name, to_wgs84
 from .network import WalkNetwork
+from .area import StudyArea
+from .errors import ConfigError, InputError, InputFileNotFound, Problem
+from .tiers import Rules
 
-__all__ = ["FacilityError", "Problem", "load_facilities", "read_facility_table", "snap_facilities"]
+__all__ = ["FacilityError", "Problem", "area_facilities", "load_facilities", "read_facility_table", "snap_facilities"]
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +39,7 @@ _LAT_NAMES = ("lat", "latitude", "y", "纬度")
 _SERVICE_SPLIT = re.compile(r"[;；,，、|]\s*")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One problem with one row of an input file."""
-
-    row: int
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}, {self.field}: {self.reason}"
-
-
-class FacilityError(ValueError):
+class FacilityError(InputError):
     """A facility file has problems; ``problems`` lists them all."""
 
     def __init__(self, path: str | Path, problems: list[Problem]):
@@ -58,7 +49,7 @@ class FacilityError(ValueError):
         more = f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else ""
         msg = (f"{self.path}: {len(problems)} problem(s) in the facility list:\n  {shown}{more}\n"
                "Fix the rows, or pass skip_invalid=True (--skip-invalid-facilities) to leave them out.")
-        super().__init__(msg)
+        super().__init__(msg, path=path)
 
 
 def _find_column(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
@@ -81,28 +72,28 @@ def read_facility_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
     path = Path(path)
     if not path.is_file():
         msg = f"facility file not found: {path}"
-        raise FileNotFoundError(msg)
+        raise InputFileNotFound(msg, path=path)
     suffix = path.suffix.lower()
     if suffix in {".csv", ".txt"}:
         try:
             df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except (UnicodeDecodeError, pd.errors.ParserError) as exc:
             msg = f"{path}: not a readable UTF-8 CSV ({exc})"
-            raise ValueError(msg) from None
+            raise InputError(msg, path=path) from None
         return df, False
     if suffix in {".xlsx", ".xls"}:
         try:
             df = pd.read_excel(path, dtype=str).fillna("")
         except ImportError:
             msg = f"{path}: reading Excel needs openpyxl (pip install openpyxl), or save the sheet as CSV"
-            raise ValueError(msg) from None
+            raise InputError(msg, path=path) from None
         return df, False
     if suffix in {".geojson", ".json", ".gpkg", ".shp"}:
         try:
             gdf = gpd.read_file(path)
         except Exception as exc:  # pyogrio raises several error types for unreadable files
             msg = f"{path}: not a readable spatial file ({exc})"
-            raise ValueError(msg) from None
+            raise InputError(msg, path=path) from None
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") and gdf.crs.is_projected:
             gdf = gdf.to_crs("EPSG:4326")
         geom = gdf.geometry
@@ -113,7 +104,7 @@ def read_facility_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
         df["_geometry_type"] = geom.geom_type.fillna("missing").to_numpy()
         return df, True
     msg = f"{path}: unsupported facility file type {suffix!r}; use CSV, XLSX, GeoJSON or GeoPackage"
-    raise ValueError(msg)
+    raise InputError(msg, path=path)
 
 
 def load_facilities(
@@ -159,7 +150,7 @@ def load_facilities(
     rows = np.arange(n) + 2  # spreadsheet row numbers: the header is row 1
     if n == 0:
         msg = f"{path}: the facility list has no rows"
-        raise ValueError(msg)
+        raise InputError(msg, path=path)
 
     tier_col = _find_column(df.columns, ("tier", "level", "层级"))
     if tier_col is None and default_tier is not None:
@@ -167,13 +158,13 @@ def load_facilities(
         tier_col = "tier"
     if tier_col is None:
         msg = f"{path}: no 'tier' column (columns are: {', '.join(map(str, df.columns))})"
-        raise ValueError(msg)
+        raise InputError(msg, path=path)
     lon_col = "lon" if from_geometry else _find_column(df.columns, _LON_NAMES)
     lat_col = "lat" if from_geometry else _find_column(df.columns, _LAT_NAMES)
     if lon_col is None or lat_col is None:
         msg = (f"{path}: no longitude/latitude columns (looked for {', '.join(_LON_NAMES)} / "
                f"{', '.join(_LAT_NAMES)}; columns are: {', '.join(map(str, df.columns))})")
-        raise ValueError(msg)
+        raise InputError(msg, path=path)
 
     tier = df[tier_col].astype(str).str.strip().str.lower()
     bad_tier = ~tier.isin(tiers)
@@ -304,3 +295,32 @@ def snap_facilities(
     out = out[~far].reset_index(drop=True)
     out.attrs = dict(facilities.attrs)
     return out
+
+
+def area_facilities(area: StudyArea, network: WalkNetwork, rules: Rules, *,
+                    skip_invalid: bool = False) -> gpd.GeoDataFrame:
+    """The study area's facility list, validated and snapped to its walk network.
+
+    Parameters
+    ----------
+    area : StudyArea
+    network : WalkNetwork
+    rules : Rules
+        The tiers a row may name.
+    skip_invalid : bool, default False
+        Leave out bad rows (logged) instead of raising :class:`FacilityError`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        See :func:`snap_facilities`; with ``illustrative`` from the area's settings.
+    """
+    cfg = area.settings.facilities
+    if cfg is None:
+        msg = f"{area.file}: [facilities] file is not set"
+        raise ConfigError(msg, path=area.file, key="facilities.file")
+    facilities = load_facilities(area.path(cfg.file), [t.key for t in rules.tiers], crs=cfg.crs,
+                                 skip_invalid=skip_invalid)
+    facilities = snap_facilities(facilities, network, max_snap_m=cfg.max_snap_m, skip_invalid=skip_invalid)
+    facilities["illustrative"] = cfg.illustrative
+    return facilities

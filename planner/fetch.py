@@ -11,7 +11,8 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-from .network import cache_dir
+from .cache import cache_dir
+from .errors import ConfigError, NetworkError, OutputExistsError
 
 __all__ = ["fetch_osm", "write_osm_xml"]
 
@@ -101,15 +102,15 @@ def fetch_osm(out: str | Path, *, place: str | None = None, bbox: tuple[float, f
     out = Path(out)
     if (place is None) == (bbox is None):
         msg = "give either a place name or a bbox (west, south, east, north)"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     if out.exists():
         msg = f"{out} already exists; choose another file name"
-        raise FileExistsError(msg)
+        raise OutputExistsError(msg)
     if bbox is not None:
         w, s, e, n = bbox
         if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
             msg = f"bbox {bbox} must be west, south, east, north in degrees with west < east and south < north"
-            raise ValueError(msg)
+            raise ConfigError(msg)
     import osmnx as ox
 
     values = {"use_cache": True, "cache_folder": str(cache_dir() / "osmnx"), "log_console": False,
@@ -126,7 +127,7 @@ def fetch_osm(out: str | Path, *, place: str | None = None, bbox: tuple[float, f
                 graph = ox.graph_from_bbox(bbox, network_type="walk", simplify=False, retain_all=True)
         except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
             msg = f"could not download streets for {place or bbox}: {exc}"
-            raise ValueError(msg) from None
+            raise NetworkError(msg) from None
         out.parent.mkdir(parents=True, exist_ok=True)
         write_osm_xml(graph, out, bounds=bbox)
     log.info("saved %d nodes and %d street segments of %s to %s", graph.number_of_nodes(),

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .access import NearestFacility, augmented_graph
 from .network import WalkNetwork
 from .tiers import SpeedProfile
+from .errors import ConfigError
 
 __all__ = ["dissolve_isochrones", "facility_isochrones", "reach_lines", "service_areas"]
 
@@ -142,14 +143,14 @@ def _polygons(rows: np.ndarray, lines: np.ndarray, k: int, *, method: str, corri
 def _check(method: str, bands: Sequence[float], corridor_m: float) -> list[float]:
     if method not in _METHODS:
         msg = f"isochrone method {method!r} is not one of {', '.join(_METHODS)}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     bands = sorted(float(b) for b in bands)
     if not bands or bands[0] <= 0:
         msg = f"isochrone bands must be positive minutes, got {list(bands)}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     if corridor_m < 0:
         msg = f"walking corridor must be >= 0 m, got {corridor_m}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     return bands
 
 
@@ -257,7 +258,7 @@ def service_areas(network: WalkNetwork, facilities: gpd.GeoDataFrame, nearest: d
                 budget = band * prof.metres_per_minute
                 if budget > near.horizon_m:
                     msg = f"tier {tier!r}: band {band} min at {prof.key} speed exceeds the search horizon"
-                    raise ValueError(msg)
+                    raise ConfigError(msg)
                 rows, lines = reach_lines(network, near.distance_m[None, :], budget, own_row,
                                           fac["edge"].to_numpy(np.int64), fac["t"].to_numpy(float),
                                           fac["snap_m"].to_numpy(float), np.stack([fx, fy], axis=1))

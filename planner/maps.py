@@ -19,7 +19,9 @@ import html
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
@@ -28,7 +30,13 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
+from . import columns as col
 from .coords import wgs84_to_gcj02
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .sites import Proposal
 
 __all__ = ["BASEMAPS", "TIER_COLOURS", "inline_assets", "plan_map", "save_map", "to_basemap_crs"]
 
@@ -90,14 +98,14 @@ def _minutes_colour(minutes: float) -> str:
     return next(c for limit, c in _MINUTE_CLASSES if minutes <= limit)
 
 
-def _resident_cells(residents: gpd.GeoDataFrame, tier, crs: str, cell_m: float) -> gpd.GeoDataFrame:
+def _resident_cells(residents: gpd.GeoDataFrame, tier, profile: str, crs: str, cell_m: float) -> gpd.GeoDataFrame:
     """Population-weighted minutes to a tier on a square grid (keeps the map fast with many residents)."""
     pts = residents.to_crs(crs)
     x, y = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
     key = pd.DataFrame({"i": np.floor(x / cell_m).astype(np.int64), "j": np.floor(y / cell_m).astype(np.int64),
                         "pop": residents["population"].to_numpy(), "eld": residents["elderly"].to_numpy(),
-                        "m": residents[f"minutes_{tier.key}"].to_numpy(),
-                        "miss": ~residents[f"covered_{tier.key}"].to_numpy(bool)})
+                        "m": residents[col.minutes(tier.key, profile)].to_numpy(),
+                        "miss": ~residents[col.covered(tier.key, profile)].to_numpy(bool)})
     reach = key["m"].notna()
     key["pm"] = key["m"].fillna(0) * key["pop"]
     key["preach"] = key["pop"] * reach
@@ -119,7 +127,7 @@ def _resident_cells(residents: gpd.GeoDataFrame, tier, crs: str, cell_m: float) 
 def _legend(plan, basemap: str, illustrative: bool, proposals) -> MacroElement:
     summary = plan.summary()
     date = (summary["network"].get("osm_timestamp") or "")[:10]
-    pop_note = plan.area.section("population").get("note", "")
+    pop_note = plan.area.settings.population.note if plan.area.settings.population else ""
     rows = "".join(f"<div><span style='background:{TIER_COLOURS.get(t.key, '#555')};border-radius:50%;"
                    f"display:inline-block;width:10px;height:10px'></span> {html.escape(t.name_zh)} "
                    f"{html.escape(t.name_en)} · {t.minutes:g} min</div>" for t in plan.rules.tiers)
@@ -157,25 +165,22 @@ def _legend(plan, basemap: str, illustrative: bool, proposals) -> MacroElement:
     return element
 
 
-def plan_map(plan, *, units: gpd.GeoDataFrame | None = None, proposals=(), basemap: str = "osm",
-             resident_tier: str = "station", isochrones: gpd.GeoDataFrame | None = None,
-             service_areas: gpd.GeoDataFrame | None = None, cell_m: float = 250.0) -> folium.Map:
-    """Build the interactive map of a plan.
+def plan_map(plan: Plan, *, proposals: Sequence[Proposal] | None = None, basemap: str = "osm",
+             resident_tier: str = "station", cell_m: float = 250.0) -> folium.Map:
+    """Build the interactive map of a plan (it reads the plan's results and computes no access).
 
     Parameters
     ----------
     plan : planner.plan.Plan
-    units : geopandas.GeoDataFrame, optional
-        From :meth:`Plan.units`; coloured by the share within 15 minutes.
+        Its units are coloured by the share within 15 minutes; its isochrones and service areas are
+        drawn for the profile measured for everyone (none when the run computed none).
     proposals : sequence of planner.sites.Proposal, optional
-        Proposed sites, drawn with their rank.
+        Proposed sites, drawn with their rank (default: the plan's own).
     basemap : {"osm", "light", "tianditu", "gaode", "none"}, default "osm"
         The basemap shown first. WGS-84 basemaps are offered together; Gaode
         (GCJ-02) shifts every overlay.
     resident_tier : str, default "station"
         The tier whose walking minutes colour the residents layer shown first.
-    isochrones, service_areas : geopandas.GeoDataFrame, optional
-        Precomputed layers (computed here, adult profile, when not given).
     cell_m : float, default 250
         Grid cell for the residents layer.
 
@@ -185,12 +190,14 @@ def plan_map(plan, *, units: gpd.GeoDataFrame | None = None, proposals=(), basem
     """
     if basemap not in BASEMAPS:
         msg = f"basemap {basemap!r} is not one of {', '.join(BASEMAPS)}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     if basemap == "tianditu" and not os.environ.get("TIANDITU_KEY"):
         msg = "the Tianditu basemap needs a key: set the TIANDITU_KEY environment variable"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     net = plan.network
-    ref = plan.rules.profiles[0].key
+    ref = plan.rules.everyone.key
+    proposals = plan.proposals if proposals is None else proposals
+    units = plan.units
     boundary = gpd.GeoDataFrame(geometry=[net.boundary_wgs84()], crs="EPSG:4326")
     x0, y0, x1, y1 = to_basemap_crs(boundary, basemap).total_bounds
     m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=13, tiles=None, control_scale=True,
@@ -204,12 +211,9 @@ def plan_map(plan, *, units: gpd.GeoDataFrame | None = None, proposals=(), basem
     folium.GeoJson(streets, name="街道 Streets (OSM)", style_function=lambda _: {"color": "#888", "weight": 1,
                    "opacity": 0.8}, interactive=False, show=True).add_to(m)
 
-    if service_areas is None:
-        service_areas = plan.service_areas(profiles=(ref,))
-    if isochrones is None:
-        isochrones = plan.isochrones(profiles=(ref,), progress=False)
     band_colour = {b: c for b, c in zip(sorted(plan.rules.bands), _BAND_COLOURS)}
-    for tier in plan.rules.tiers:
+    service_areas, isochrones = plan.service_areas, plan.isochrones
+    for tier in plan.rules.tiers if isochrones is not None and service_areas is not None else ():
         sa = service_areas[(service_areas["tier"] == tier.key) & (service_areas["profile"] == ref)]
         sa = to_basemap_crs(_simplify(sa.sort_values("band_min", ascending=False), 5.0), basemap)
         folium.GeoJson(sa, name=f"服务范围 Service area — {tier.name_zh} {tier.key}", show=tier.key == resident_tier,
@@ -228,7 +232,7 @@ def plan_map(plan, *, units: gpd.GeoDataFrame | None = None, proposals=(), basem
 
     if plan.residents is not None:
         for tier in plan.rules.tiers:
-            cells = to_basemap_crs(_resident_cells(plan.residents, tier, net.crs, cell_m), basemap)
+            cells = to_basemap_crs(_resident_cells(plan.residents, tier, ref, net.crs, cell_m), basemap)
             folium.GeoJson(
                 cells, name=f"居民步行时间 Residents' minutes — {tier.name_zh} {tier.key}",
                 show=tier.key == resident_tier,
@@ -245,7 +249,7 @@ def plan_map(plan, *, units: gpd.GeoDataFrame | None = None, proposals=(), basem
         u = units[units["population"] > 0].copy()
         u["within_15min_pct"] = (100 * u["within_15min_share"]).round(1)
         for t in plan.rules.tiers:
-            u[f"{t.key}_pct"] = (100 * u[f"covered_{t.key}"]).round(1)
+            u[f"{t.key}_pct"] = (100 * u[col.covered(t.key, ref)]).round(1)
         u = to_basemap_crs(_simplify(u, 5.0), basemap)
         folium.GeoJson(u, name="单元覆盖率 Units: share within 15 min", show=False,
                        style_function=lambda f: {"fillColor": _share_colour(f["properties"]["within_15min_pct"]),

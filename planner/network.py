@@ -24,19 +24,15 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from .cache import cache_dir, file_digest
 from .osm import OsmExtract, read_osm
+from .errors import InputFileNotFound, NetworkError
 
-__all__ = ["Snap", "WalkNetwork", "cache_dir", "file_digest", "load_network", "utm_crs"]
+__all__ = ["Snap", "WalkNetwork", "load_network", "utm_crs"]
 
 log = logging.getLogger(__name__)
 
 _CACHE_VERSION = "walknet-2"
-
-
-def cache_dir() -> Path:
-    """Folder for cached networks: ``$LIFECIRCLE_CACHE_DIR`` or ``~/.cache/lifecircle``."""
-    env = os.environ.get("LIFECIRCLE_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "lifecircle"
 
 
 def utm_crs(lon: float, lat: float) -> str:
@@ -132,7 +128,7 @@ class WalkNetwork:
         extract = read_osm(path)
         net = cls.from_extract(extract, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km,
                                keep_fragments=keep_fragments, name=path.name)
-        net.meta.update({"source": str(path), "source_name": path.name, "sha256": _sha256(path)})
+        net.meta.update({"source": str(path), "source_name": path.name, "sha256": file_digest(path)})
         return net
 
     @classmethod
@@ -174,7 +170,7 @@ class WalkNetwork:
                 log.info("%s: %d segments outside <bounds> clipped away", name, clipped)
         if len(a) == 0:
             msg = f"{name}: no walkable street segments inside the extract"
-            raise ValueError(msg)
+            raise NetworkError(msg)
 
         # Undirected, de-duplicated segments.
         lo, hi = np.minimum(a, b), np.maximum(a, b)
@@ -379,19 +375,6 @@ class WalkNetwork:
                        length=z["length"], crs=str(z["crs"]), meta=meta)
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (the key of on-disk caches)."""
-    return _sha256(Path(path))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_network(path: str | Path, *, clip_to_bounds: bool = True, min_component_km: float = 2.0,
                  keep_fragments: bool = False, use_cache: bool = True) -> WalkNetwork:
     """Load the walk network of an OSM file, from the on-disk cache when possible.
@@ -415,8 +398,8 @@ def load_network(path: str | Path, *, clip_to_bounds: bool = True, min_component
     path = Path(path)
     if not path.is_file():
         msg = f"OSM file not found: {path}"
-        raise FileNotFoundError(msg)
-    digest = _sha256(path)
+        raise InputFileNotFound(msg, path=path)
+    digest = file_digest(path)
     key = hashlib.sha256(f"{_CACHE_VERSION}|{digest}|{clip_to_bounds}|{min_component_km}|{keep_fragments}".encode()).hexdigest()[:24]
     cached = cache_dir() / f"{key}.npz"
     if use_cache and cached.is_file():

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from .cache import cache_dir, file_digest
+from .errors import InputFileNotFound, NetworkError
 
 __all__ = ["OsmExtract", "buildings_frame", "read_osm", "walk_exclusion_reason"]
 
@@ -138,7 +140,7 @@ def read_osm(path: str | Path) -> OsmExtract:
     path = Path(path)
     if not path.is_file():
         msg = f"OSM file not found: {path}"
-        raise FileNotFoundError(msg)
+        raise InputFileNotFound(msg, path=path)
     ids: list[int] = []
     lons: list[float] = []
     lats: list[float] = []
@@ -157,7 +159,7 @@ def read_osm(path: str | Path) -> OsmExtract:
                         root_seen = True
                         if el.tag != "osm":
                             msg = f"{path}: not OSM XML (root element <{el.tag}>, expected <osm>)"
-                            raise ValueError(msg)
+                            raise NetworkError(msg, path=path)
                     continue
                 tag = el.tag
                 if tag == "node":
@@ -189,13 +191,13 @@ def read_osm(path: str | Path) -> OsmExtract:
                     el.clear()
     except ET.ParseError as exc:
         msg = f"{path}: not readable as OSM XML ({exc})"
-        raise ValueError(msg) from None
+        raise NetworkError(msg, path=path) from None
     except (OSError, EOFError) as exc:
         msg = f"{path}: could not be read ({exc})"
-        raise ValueError(msg) from None
+        raise NetworkError(msg, path=path) from None
     if not ways:
         msg = f"{path}: no walkable highway ways found (dropped: {dict(dropped) or 'none'})"
-        raise ValueError(msg)
+        raise NetworkError(msg, path=path)
     if dropped:
         log.info("%s: left out %d non-walkable highway ways: %s", path.name, sum(dropped.values()),
                  ", ".join(f"{k} {v}" for k, v in dropped.most_common()))
@@ -227,8 +229,6 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
     """
     import geopandas as gpd
     import shapely
-
-    from .network import cache_dir, file_digest
 
     path = Path(path)
     cached = cache_dir() / f"buildings-{_BUILDINGS_VERSION}-{file_digest(path)[:24]}.npz"

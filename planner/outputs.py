@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-__all__ = ["OUTPUT_FILES", "layer_descriptions", "prepare_output_dir", "write_geopackage", "write_summary"]
+from .errors import OutputExistsError
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+__all__ = ["OUTPUT_FILES", "layer_descriptions", "prepare_output_dir", "plan_layers", "write_geopackage",
+           "write_outputs", "write_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +38,12 @@ def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         msg = f"output path {out} exists and is not a folder"
-        raise FileExistsError(msg)
+        raise OutputExistsError(msg)
     existing = [name for name in OUTPUT_FILES if (out / name).exists()]
     if existing and not force:
         msg = (f"output folder {out} already holds {', '.join(existing)}; "
                "choose another --out or pass --force to replace them")
-        raise FileExistsError(msg)
+        raise OutputExistsError(msg)
     out.mkdir(parents=True, exist_ok=True)
     for name in existing:
         (out / name).unlink()
@@ -107,3 +114,66 @@ def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame],
 def write_summary(path: str | Path, summary: dict[str, Any]) -> None:
     """Write the run summary as pretty UTF-8 JSON."""
     Path(path).write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+
+def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
+    """The GeoPackage layers of a plan, in order: facilities, isochrones, service areas, candidates,
+    residents, units (those the run computed)."""
+    import pandas as pd
+
+    layers = {"facilities": plan.facilities.drop(columns=["edge", "t"])}
+    if plan.isochrones is not None and plan.service_areas is not None:
+        layers["isochrones"] = plan.isochrones
+        layers["service_areas"] = plan.service_areas
+    if plan.proposals:
+        layers["candidates"] = gpd.GeoDataFrame(pd.concat([p.sites for p in plan.proposals], ignore_index=True),
+                                                crs="EPSG:4326")
+    if plan.residents is not None:
+        layers["residents"] = plan.residents.drop(columns=["edge", "t"])
+    if plan.units is not None:
+        layers["units"] = plan.units
+    return layers
+
+
+def write_outputs(plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: bool = True) -> dict[str, Any]:
+    """Write a plan's report, map, GeoPackage and summary into a prepared folder.
+
+    Parameters
+    ----------
+    plan : Plan
+    out : pathlib.Path
+        From :func:`prepare_output_dir`.
+    basemap : str, default "osm"
+        See :func:`planner.maps.plan_map`.
+    embed_assets : bool, default True
+        Inline the map's JavaScript and CSS so it opens offline.
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``, with the time each output took.
+    """
+    from .maps import plan_map, save_map
+    from .report import write_report
+
+    timings = dict(plan.timings)
+    t0 = time.perf_counter()
+    if plan.residents is not None:
+        write_report(out / "report.html", plan)
+    timings["report_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    save_map(plan_map(plan, basemap=basemap), out / "map.html", embed_assets=embed_assets)
+    timings["map_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    layers = plan_layers(plan)
+    pop = plan.area.settings.population
+    write_geopackage(out / "plan.gpkg", layers, layer_descriptions(plan.summary(), pop.note if pop else None))
+    timings["write_s"] = time.perf_counter() - t0
+    summary = plan.summary()
+    summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    summary["outputs"] = {"plan.gpkg": list(layers),
+                          "isochrones": 0 if plan.isochrones is None else len(plan.isochrones),
+                          "service_areas": 0 if plan.service_areas is None else len(plan.service_areas),
+                          "report.html": plan.residents is not None,
+                          "map.html": {"basemap": basemap, "assets_embedded": embed_assets,
+                                       "mb": round((out / "map.html").stat().st_size / 1e6, 2)}}
+    write_summary(out / "summary.json", summary)
+    return summary

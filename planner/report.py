@@ -12,16 +12,17 @@ import html
 import io
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # drawn without pyplot: no global backend switch, no GUI
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from . import columns as col
+from .coverage import lorenz_curve
 
-from .coverage import lorenz_curve  # noqa: E402
+if TYPE_CHECKING:
+    from .plan import Plan
 
 __all__ = ["render_report", "write_report"]
 
@@ -50,36 +51,34 @@ def _pct(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _chart_minutes(residents: pd.DataFrame, plan) -> str:
     tiers = plan.rules.tiers
-    fig, axes = plt.subplots(1, len(tiers), figsize=(4 * len(tiers), 3), sharey=True)
-    for ax, tier in zip(np.atleast_1d(axes), tiers):
-        for col, weight, label in ((f"minutes_{tier.key}", "population", "everyone, adult speed"),
-                                   (f"minutes_{tier.key}_elderly", "elderly", "elderly, elderly speed")):
-            if col not in residents:
-                continue
-            m = residents[col].to_numpy(float)
+    fig = Figure(figsize=(4 * len(tiers), 3))
+    axes = fig.subplots(1, len(tiers), sharey=True, squeeze=False)[0]
+    for ax, tier in zip(axes, tiers):
+        for prof in plan.rules.profiles:
+            m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
             ok = np.isfinite(m)
-            ax.hist(np.minimum(m[ok], 45), bins=np.arange(0, 46, 2.5), weights=residents[weight].to_numpy()[ok],
-                    density=True, alpha=0.55, label=label)
+            ax.hist(np.minimum(m[ok], 45), bins=np.arange(0, 46, 2.5), weights=residents[prof.group].to_numpy()[ok],
+                    density=True, alpha=0.55, label=f"{prof.group}, {prof.name_en or prof.key} speed")
         ax.axvline(tier.minutes, color="k", ls="--", lw=1)
         ax.set_title(f"{tier.key} (target {tier.minutes:g} min)")
         ax.set_xlabel("walking minutes (45 = 45 or more)")
-    np.atleast_1d(axes)[0].set_ylabel("share of people")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    axes[0].set_ylabel("share of people")
+    axes[0].legend(fontsize=8)
     return _png(fig)
 
 
 def _chart_units(units: pd.DataFrame, plan) -> str:
     u = units[units["population"] > 0].sort_values("within_15min_share")
-    fig, ax = plt.subplots(figsize=(11, 3.2))
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.subplots()
     ax.bar(np.arange(len(u)), u["within_15min_share"].fillna(0) * 100, color="#2b6cb0")
     ax.axhline(85, color="#dd6b20", ls="--", lw=1, label="national target 85%")
     ax.axhline(99, color="#c53030", ls=":", lw=1, label="Shanghai 2035 target 99%")
@@ -91,10 +90,11 @@ def _chart_units(units: pd.DataFrame, plan) -> str:
 
 
 def _chart_lorenz(residents: pd.DataFrame, plan) -> str:
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+    fig = Figure(figsize=(4.2, 4))
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="#999", lw=1)
     for tier in plan.rules.tiers:
-        pop, val = lorenz_curve(residents[f"minutes_{tier.key}"].to_numpy(float),
+        pop, val = lorenz_curve(residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float),
                                 residents["population"].to_numpy(float))
         ax.plot(pop, val, label=tier.key)
     ax.set_xlabel("cumulative share of people (shortest walks first)")
@@ -107,9 +107,10 @@ def _findings(head: dict, plan) -> list[tuple[str, str]]:
     out = [(f"研究区内约 <span class=big>{_n(head['population'])}</span> 名居民，其中 60 岁及以上老年人约 "
             f"<span class=big>{_n(head['elderly'])}</span> 人。",
             f"About {_n(head['population'])} residents live in the study area, {_n(head['elderly'])} of them elderly.")]
-    elderly = next((p for p in plan.rules.profiles[1:]), None)
+    everyone = plan.rules.everyone
+    elderly = next((p for p in plan.rules.profiles if p.group == "elderly"), None)
     for tier in plan.rules.tiers:
-        ref = head["tiers"][tier.key][plan.rules.profiles[0].key]
+        ref = head["tiers"][tier.key][everyone.key]
         zh = (f"<b>{_n(ref['people_without'])}</b> 名居民（其中老年人 <b>{_n(ref['elderly_without'])}</b> 人）"
               f"步行 {tier.minutes:g} 分钟内到不了{_esc(tier.name_zh)}。")
         en = (f"{_n(ref['people_without'])} residents ({_n(ref['elderly_without'])} elderly) cannot reach a "
@@ -154,20 +155,18 @@ def _sites_section(proposals, plan) -> list[str]:
     return parts
 
 
-def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=()) -> str:
-    """The report as an HTML string.
+def render_report(plan: Plan) -> str:
+    """The report as an HTML string (it reads the plan's results and computes no access).
 
     Parameters
     ----------
     plan : planner.plan.Plan
-        A built plan with residents.
-    units : pandas.DataFrame
-        From :meth:`Plan.units`.
-    equity : pandas.DataFrame
-        From :meth:`Plan.equity`.
-    proposals : sequence of planner.sites.Proposal, optional
-        Proposed new sites, shown in their own section.
+        A plan with residents; its units, equity table and proposals are shown.
     """
+    if plan.residents is None or plan.units is None or plan.equity is None:
+        msg = "the report needs residents: the study area has no [population] source"
+        raise ValueError(msg)
+    units, equity, proposals = plan.units, plan.equity, plan.proposals
     summary = plan.summary()
     head = summary["residents"]
     res = plan.residents
@@ -177,7 +176,7 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=())
         warnings.append("注意：本报告的设施分布为<b>示意数据</b>，不是上海社区服务设施的真实位置。"
                         "<br><span class=en>Note: the facility inventory is <b>ILLUSTRATIVE</b>, not the real "
                         "positions of Shanghai's community service facilities.</span>")
-    note = area.section("population").get("note")
+    note = area.settings.population.note if area.settings.population else None
     if note:
         warnings.append(f"人口说明：{_esc(note)}<br><span class=en>About the population data: {_esc(note)}</span>")
     parts = [f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>社区体检报告 Community check report — "
@@ -190,19 +189,20 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=())
     parts.append("</ul>")
 
     parts.append("<h2>分级覆盖 <span class=en>Coverage by tier</span></h2><table><tr><th>tier 层级</th>"
-                 "<th>target 目标</th><th>covered 覆盖 (adult)</th><th>elderly covered 老年人覆盖 (elderly speed)</th>"
+                 "<th>target 目标</th><th>profile 步速</th><th>group 人群</th><th>covered 覆盖</th>"
                  "<th>people without 未覆盖人口</th><th>elderly without 未覆盖老年人</th><th>mean 平均 (min)</th>"
                  "<th>median 中位数</th><th>p90</th><th>Gini</th><th>facilities 设施数</th></tr>")
-    eq = equity.set_index(["tier", "group"])
+    eq = equity.set_index(["tier", "profile"])
     for tier in plan.rules.tiers:
-        h = head["tiers"][tier.key]
-        ref, eld = h[plan.rules.profiles[0].key], h.get("elderly", h[plan.rules.profiles[0].key])
-        e = eq.loc[(tier.key, "all")]
-        parts.append(f"<tr><td>{_esc(tier.name_zh)} {_esc(tier.key)}</td><td>{tier.minutes:g} min</td>"
-                     f"<td>{_pct(ref['covered_share'])}</td><td>{_pct(eld['elderly_covered_share'])}</td>"
-                     f"<td>{_n(ref['people_without'])}</td><td>{_n(ref['elderly_without'])}</td>"
-                     f"<td>{e.mean_min:.1f}</td><td>{e.median_min:.1f}</td><td>{e.p90_min:.1f}</td>"
-                     f"<td>{e.gini:.3f}</td><td>{summary['facilities']['per_tier'][tier.key]}</td></tr>")
+        for prof in plan.rules.profiles:
+            h = head["tiers"][tier.key][prof.key]
+            e = eq.loc[(tier.key, prof.key)]
+            parts.append(f"<tr><td>{_esc(tier.name_zh)} {_esc(tier.key)}</td><td>{tier.minutes:g} min</td>"
+                         f"<td>{_esc(prof.name_zh)} {_esc(prof.key)} ({prof.speed_mps:.2f} m/s)</td>"
+                         f"<td>{_esc(prof.group)}</td><td>{_pct(h['group_covered_share'])}</td>"
+                         f"<td>{_n(h['people_without'])}</td><td>{_n(h['elderly_without'])}</td>"
+                         f"<td>{e.mean_min:.1f}</td><td>{e.median_min:.1f}</td><td>{e.p90_min:.1f}</td>"
+                         f"<td>{e.gini:.3f}</td><td>{summary['facilities']['per_tier'][tier.key]}</td></tr>")
     parts.append("</table>")
 
     parts.append("<h2>服务类别 <span class=en>Service categories</span></h2><table><tr><th>service 服务</th>"
@@ -227,7 +227,8 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=())
                  + "<th>within 15 min</th><th>facilities/km²</th></tr>")
     for _, row in units[units["population"] > 0].sort_values("within_15min_share").iterrows():
         parts.append(f"<tr><td>{_esc(row['unit'])}</td><td>{_n(row['population'])}</td><td>{_n(row['elderly'])}</td>"
-                     + "".join(f"<td>{_pct(row[f'covered_{t.key}'])}</td>" for t in plan.rules.tiers)
+                     + "".join(f"<td>{_pct(row[col.covered(t.key, plan.rules.everyone.key)])}</td>"
+                               for t in plan.rules.tiers)
                      + f"<td>{_pct(row['within_15min_share'])}</td><td>{row['facilities_per_km2']:.1f}</td></tr>")
     parts.append("</table>")
 
@@ -250,6 +251,6 @@ def render_report(plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=())
     return "\n".join(parts)
 
 
-def write_report(path: str | Path, plan, units: pd.DataFrame, equity: pd.DataFrame, proposals=()) -> None:
+def write_report(path: str | Path, plan: Plan) -> None:
     """Write :func:`render_report` to a UTF-8 file."""
-    Path(path).write_text(render_report(plan, units, equity, proposals), encoding="utf-8")
+    Path(path).write_text(render_report(plan), encoding="utf-8")

@@ -24,8 +24,11 @@ import pandas as pd
 import shapely
 
 from .network import WalkNetwork
+from .area import StudyArea
+from .errors import ConfigError, InputError, InputFileNotFound
+from .osm import buildings_frame
 
-__all__ = ["PopulationError", "read_population", "residents_from_points", "residents_from_zones"]
+__all__ = ["PopulationError", "place_residents", "read_population", "residents_from_points", "residents_from_zones"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ DEFAULT_ELDERLY_SHARE = 0.234
 _RESIDENT_COLUMNS = ["resident_id", "zone_id", "population", "elderly", "placement", "edge", "t", "offset_m"]
 
 
-class PopulationError(ValueError):
+class PopulationError(InputError):
     """A population source cannot be used; the message names the file, field and reason."""
 
 
@@ -65,7 +68,7 @@ def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoD
     path = Path(path)
     if not path.is_file():
         msg = f"population file not found: {path}"
-        raise FileNotFoundError(msg)
+        raise InputFileNotFound(msg, path=path)
     if path.suffix.lower() == ".csv":
         df = pd.read_csv(path)
         cols = set(df.columns)
@@ -286,3 +289,35 @@ def _finish(df: pd.DataFrame, network: WalkNetwork, attrs: dict) -> gpd.GeoDataF
     gdf = gpd.GeoDataFrame(df[_RESIDENT_COLUMNS], geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     gdf.attrs.update(attrs)
     return gdf
+
+
+def place_residents(area: StudyArea, network: WalkNetwork) -> gpd.GeoDataFrame | None:
+    """Resident points from the area's ``[population]`` source (grid, polygons or points); None without one.
+
+    Parameters
+    ----------
+    area : StudyArea
+    network : WalkNetwork
+        The area's walk network; residents are placed along its streets.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        See :func:`residents_from_zones` and :func:`residents_from_points`.
+    """
+    cfg = area.settings.population
+    if cfg is None:
+        return None
+    kind, name = cfg.source
+    data = read_population(area.path(name), column=cfg.column)
+    if kind == "points":
+        return residents_from_points(network, data, population_col=cfg.column, elderly_col=cfg.elderly_column,
+                                     elderly_share=cfg.elderly_share)
+    buildings = None
+    if cfg.weights != "streets":
+        buildings = buildings_frame(area.path(area.settings.network.osm))
+        if cfg.weights == "buildings" and buildings.empty:
+            msg = f"{area.file}: [population] weights = \"buildings\", but the OSM file has no building footprints"
+            raise ConfigError(msg, path=area.file, key="population.weights")
+    return residents_from_zones(network, data, population_col=cfg.column, elderly_col=cfg.elderly_column,
+                                elderly_share=cfg.elderly_share, spacing_m=cfg.spacing_m, buildings=buildings)

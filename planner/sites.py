@@ -15,13 +15,16 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from .access import coverage_sets
 from .facilities import load_facilities
 from .network import Snap, WalkNetwork
 from .siting import CoverageProblem, SitingResult
+from .area import StudyArea
+from .errors import ConfigError
 
-__all__ = ["Proposal", "candidates_from_file", "intersection_candidates", "parse_weight", "propose"]
+__all__ = ["Proposal", "area_candidates", "candidates_from_file", "intersection_candidates", "parse_weight", "propose"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ def intersection_candidates(network: WalkNetwork, *, spacing_m: float = 150.0) -
     """
     if spacing_m <= 0:
         msg = f"candidate spacing must be positive, got {spacing_m}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     degree = np.bincount(network.u, minlength=network.n_nodes) + np.bincount(network.v, minlength=network.n_nodes)
     nodes = np.flatnonzero(degree >= 3)
     cells = np.stack([np.floor(network.x[nodes] / spacing_m), np.floor(network.y[nodes] / spacing_m)], axis=1)
@@ -90,7 +93,7 @@ def parse_weight(spec: str) -> tuple[float, float]:
         if 0.0 <= a <= 1.0:
             return a, 1.0 - a
     msg = f"site weight {spec!r}: use population, elderly or mix:<share of population, 0..1>"
-    raise ValueError(msg)
+    raise ConfigError(msg)
 
 
 @dataclass
@@ -164,10 +167,10 @@ def propose(network: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.G
     """
     if (k is None) == (target_share is None):
         msg = "give either k (number of sites) or target_share (coverage to reach), not both"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     if target_share is not None and not 0 < target_share <= 1:
         msg = f"target share must be in (0, 1], got {target_share}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     a, b = parse_weight(weight)
     pop = residents["population"].to_numpy(float)
     eld = residents["elderly"].to_numpy(float)
@@ -209,3 +212,39 @@ def propose(network: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.G
     log.info("%s %s (%s): %d sites cover %.0f more residents (%.0f elderly); gap %.2g%% (%s, %.2f s)", model, tier,
              profile, len(sites), sum(new_pop), sum(new_eld), 100 * result.gap, result.solver, result.seconds)
     return Proposal(sites, result, tier, profile, model, float(before), len(candidates), unreachable)
+
+
+def area_candidates(area: StudyArea, network: WalkNetwork, *, use: str | None = None,
+                    spacing_m: float | None = None) -> gpd.GeoDataFrame:
+    """Candidate sites of a study area: its ``[sites] file`` of available sites, street intersections, or both.
+
+    Parameters
+    ----------
+    area : StudyArea
+    network : WalkNetwork
+    use : {"intersections", "file", "both"}, optional
+        Default: ``[sites] use``, else "file" when a file is given, else "intersections".
+    spacing_m : float, optional
+        Thinning of intersections (default ``[sites] spacing_m``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326; ``attrs["unreachable"]`` lists file sites too far from any street.
+    """
+    cfg = area.settings.sites
+    use = use or cfg.use or ("file" if cfg.file is not None else "intersections")
+    if use not in {"intersections", "file", "both"}:
+        msg = f"[sites] use = {use!r}: choose intersections, file or both"
+        raise ConfigError(msg, key="sites.use")
+    parts = []
+    if use in {"file", "both"}:
+        if cfg.file is None:
+            msg = "candidate sites from a file need [sites] file = \"<sites.csv>\" in the study area"
+            raise ConfigError(msg, path=area.file, key="sites.file")
+        parts.append(candidates_from_file(network, area.path(cfg.file), crs=cfg.crs))
+    if use in {"intersections", "both"}:
+        parts.append(intersection_candidates(network, spacing_m=spacing_m or cfg.spacing_m))
+    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    out.attrs["unreachable"] = [u for part in parts for u in part.attrs.get("unreachable", [])]
+    return out

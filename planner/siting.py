@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
+from .errors import ConfigError, SolverError
 
 __all__ = ["CoverageProblem", "SitingResult"]
 
@@ -188,12 +189,12 @@ class CoverageProblem:
         """
         if k < 0 or int(k) != k:
             msg = f"k must be a whole number >= 0, got {k}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         k = int(min(k, self.n_candidates))
         if method == "greedy":
             if capacity is not None:
                 msg = "capacities need the exact method"
-                raise ValueError(msg)
+                raise ConfigError(msg)
             out = self._greedy(k, swap=swap)
             if bound == "lp":
                 t_lp = time.perf_counter()
@@ -205,7 +206,7 @@ class CoverageProblem:
             return out
         if method != "exact":
             msg = f"method must be 'exact' or 'greedy', got {method!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         return self._mclp_milp(k, capacity, time_limit)
 
     def _mclp_model(self, w: np.ndarray, cov: sparse.csr_matrix, k: int, capacity: float | None):
@@ -360,7 +361,7 @@ class CoverageProblem:
         seconds = time.perf_counter() - t0
         if res.x is None:
             msg = f"set covering found no solution within {time_limit:g} s ({res.message})"
-            raise RuntimeError(msg)
+            raise SolverError(msg)
         chosen = np.flatnonzero(res.x[:c] > 0.5)
         sites, gains = self.rank(chosen)
         objective = float(len(sites))

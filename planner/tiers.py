@@ -5,14 +5,15 @@ the Shanghai community service system with 15 / 10 / 5 minute walking targets
 (GB 50180-2018 and the Shanghai 2016 15-minute life-circle guide), an adult
 speed of 4.5 km/h (the OSMnx example figure) and an elderly speed of 0.76 m/s
 (mean gait speed of adults 65+ at risk of mobility disability). Every figure
-can be overridden by a study area's TOML file or on the command line.
+can be overridden by a study area's TOML file or on the command line (see
+:mod:`planner.area`, which reads them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+
+from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -23,9 +24,6 @@ __all__ = [
     "ServiceRule",
     "SpeedProfile",
     "Tier",
-    "parse_tier_overrides",
-    "profiles_from_config",
-    "tiers_from_config",
 ]
 
 #: Default isochrone bands in minutes.
@@ -76,12 +74,16 @@ class SpeedProfile:
         Walking speed in metres per second.
     name_zh, name_en : str
         Display names.
+    group : str, default "population"
+        The residents this profile is measured for: ``population`` (everyone) or
+        ``elderly`` (residents aged 60+), or another count column of the residents.
     """
 
     key: str
     speed_mps: float
     name_zh: str = ""
     name_en: str = ""
+    group: str = "population"
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.speed_mps <= 3.0:
@@ -137,123 +139,17 @@ DEFAULT_SERVICES: tuple[ServiceRule, ...] = (
 
 DEFAULT_PROFILES: tuple[SpeedProfile, ...] = (
     SpeedProfile("adult", 4.5 / 3.6, "成人", "Adult"),
-    SpeedProfile("elderly", 0.76, "老年人", "Elderly"),
+    SpeedProfile("elderly", 0.76, "老年人", "Elderly", group="elderly"),
 )
-
-
-def tiers_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tuple[Tier, ...]:
-    """Build tiers from a ``[tiers.<key>]`` TOML table, starting from the defaults.
-
-    Keys present in the defaults are updated field by field; new keys add tiers.
-
-    Parameters
-    ----------
-    config : mapping or None
-        ``{"station": {"minutes": 8}, ...}``.
-
-    Returns
-    -------
-    tuple of Tier
-    """
-    tiers = {t.key: t for t in DEFAULT_TIERS}
-    for key, spec in (config or {}).items():
-        spec = dict(spec)
-        unknown = set(spec) - {"minutes", "name_zh", "name_en", "population_served"}
-        if unknown:
-            msg = f"tier {key!r}: unknown setting(s) {sorted(unknown)}"
-            raise ValueError(msg)
-        if "population_served" in spec:
-            spec["population_served"] = tuple(int(x) for x in spec["population_served"])
-        if "minutes" in spec:
-            spec["minutes"] = float(spec["minutes"])
-        if key in tiers:
-            tiers[key] = replace(tiers[key], **spec)
-        else:
-            if "minutes" not in spec:
-                msg = f"new tier {key!r} needs 'minutes'"
-                raise ValueError(msg)
-            spec.setdefault("name_zh", key)
-            spec.setdefault("name_en", key)
-            tiers[key] = Tier(key=key, **spec)
-    return tuple(tiers.values())
-
-
-def profiles_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tuple[SpeedProfile, ...]:
-    """Build speed profiles from a ``[profiles.<key>]`` TOML table, starting from the defaults.
-
-    Each profile gives ``speed_kmh`` or ``speed_mps`` (not both).
-    """
-    profiles = {p.key: p for p in DEFAULT_PROFILES}
-    for key, spec in (config or {}).items():
-        spec = dict(spec)
-        if "speed_kmh" in spec and "speed_mps" in spec:
-            msg = f"profile {key!r}: give speed_kmh or speed_mps, not both"
-            raise ValueError(msg)
-        speed = spec.pop("speed_mps", None)
-        if "speed_kmh" in spec:
-            speed = float(spec.pop("speed_kmh")) / 3.6
-        unknown = set(spec) - {"name_zh", "name_en"}
-        if unknown:
-            msg = f"profile {key!r}: unknown setting(s) {sorted(unknown)}"
-            raise ValueError(msg)
-        base = profiles.get(key)
-        if base is None:
-            if speed is None:
-                msg = f"new profile {key!r} needs speed_kmh or speed_mps"
-                raise ValueError(msg)
-            profiles[key] = SpeedProfile(key, float(speed), spec.get("name_zh", key), spec.get("name_en", key))
-        else:
-            profiles[key] = replace(base, speed_mps=float(speed) if speed is not None else base.speed_mps, **spec)
-    return tuple(profiles.values())
-
-
-def services_from_config(config: Mapping[str, Mapping[str, Any]] | None) -> tuple[ServiceRule, ...]:
-    """Build service rules from a ``[services.<key>]`` TOML table, starting from the defaults."""
-    services = {s.key: s for s in DEFAULT_SERVICES}
-    for key, spec in (config or {}).items():
-        spec = dict(spec)
-        unknown = set(spec) - {"minutes", "name_zh", "name_en"}
-        if unknown or "minutes" not in spec and key not in services:
-            msg = f"service {key!r}: give minutes (and optionally name_zh, name_en); unknown: {sorted(unknown)}"
-            raise ValueError(msg)
-        base = services.get(key, ServiceRule(key, float(spec.get("minutes", 15)), key, key))
-        services[key] = replace(base, **{k: (float(v) if k == "minutes" else v) for k, v in spec.items()})
-    return tuple(services.values())
-
-
-def parse_tier_overrides(items: Iterable[str], tiers: Iterable[Tier]) -> tuple[Tier, ...]:
-    """Apply ``"station=8"`` style overrides of tier minutes.
-
-    Parameters
-    ----------
-    items : iterable of str
-        Each ``"<tier>=<minutes>"``.
-    tiers : iterable of Tier
-        The tiers to update.
-
-    Returns
-    -------
-    tuple of Tier
-    """
-    by_key = {t.key: t for t in tiers}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in by_key:
-            msg = f"tier override {item!r}: expected <tier>=<minutes> with tier in {sorted(by_key)}"
-            raise ValueError(msg)
-        try:
-            minutes = float(value)
-        except ValueError:
-            msg = f"tier override {item!r}: {value!r} is not a number of minutes"
-            raise ValueError(msg) from None
-        by_key[key] = replace(by_key[key], minutes=minutes)
-    return tuple(by_key.values())
 
 
 @dataclass(frozen=True)
 class Rules:
-    """Tiers and profiles of one study area, looked up by key."""
+    """Tiers, walking profiles, isochrone bands and service targets of one study area, looked up by key.
+
+    Every profile is measured for its own group of residents (:attr:`SpeedProfile.group`); no
+    profile is special by its position.
+    """
 
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
     profiles: tuple[SpeedProfile, ...] = DEFAULT_PROFILES
@@ -266,7 +162,7 @@ class Rules:
             if t.key == key:
                 return t
         msg = f"unknown tier {key!r}; known tiers: {', '.join(t.key for t in self.tiers)}"
-        raise KeyError(msg)
+        raise ConfigError(msg, key=key)
 
     def profile(self, key: str) -> SpeedProfile:
         """Return the profile with this key, or raise a KeyError naming the known ones."""
@@ -274,4 +170,17 @@ class Rules:
             if p.key == key:
                 return p
         msg = f"unknown profile {key!r}; known profiles: {', '.join(p.key for p in self.profiles)}"
-        raise KeyError(msg)
+        raise ConfigError(msg, key=key)
+
+    def service(self, key: str) -> ServiceRule:
+        """Return the service rule with this key, or raise a ConfigError naming the known ones."""
+        for s in self.services:
+            if s.key == key:
+                return s
+        msg = f"unknown service {key!r}; known services: {', '.join(s.key for s in self.services)}"
+        raise ConfigError(msg, key=key)
+
+    @property
+    def everyone(self) -> SpeedProfile:
+        """The profile measured for all residents (group ``population``); the first profile if none is."""
+        return next((p for p in self.profiles if p.group == "population"), self.profiles[0])

@@ -22,7 +22,7 @@ from .network import WalkNetwork, load_network
 from .residents import PopulationError, read_population
 from .tiers import DEFAULT_TIERS
 
-__all__ = ["AreaCheck", "check_inputs", "write_area_toml"]
+__all__ = ["AreaCheck", "check_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -158,26 +158,3 @@ def _check_population(path: Path, column: str, boundary, check: AreaCheck) -> No
                             f"overlap the streets {tuple(round(v, 4) for v in boundary.bounds)}: another city?")
     elif overlap < 0.5:
         check.warnings.append(f"population: covers only {100 * overlap:.0f}% of the street area")
-
-
-def write_area_toml(path: Path, *, name: str, osm: Path, facilities: Path, facilities_crs: str,
-                    population: Path | None, population_kind: str = "grid", population_column: str = "population",
-                    elderly_share: float = 0.234) -> Path:
-    """Write a study-area TOML (paths relative to it when they are beside or below it)."""
-    root = path.parent.resolve()
-
-    def rel(p: Path) -> str:
-        p = p.resolve()
-        try:
-            return p.relative_to(root).as_posix()
-        except ValueError:
-            return p.as_posix()
-
-    lines = [f'name = "{name}"', f'title_zh = "{name}"', f'title_en = "{name}"', "",
-             "[network]", f'osm = "{rel(osm)}"', "", "[facilities]", f'file = "{rel(facilities)}"',
-             f'crs = "{facilities_crs}"', "illustrative = false", ""]
-    if population is not None:
-        lines += ["[population]", f'{population_kind} = "{rel(population)}"', f'column = "{population_column}"',
-                  f"elderly_share = {elderly_share}", "", "[isochrones]", "bands = [5, 10, 15]", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path

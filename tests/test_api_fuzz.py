@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: 
 from api.app import create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from planner.area import StudyArea  # noqa: E402
-from planner.plan import Plan  # noqa: E402
+from planner.pipeline import RunOptions, run  # noqa: E402
 
 SKIP = {"/map", "/report"}  # large HTML pages, checked in test_api.py
 EXAMPLES = 30
@@ -23,7 +23,7 @@ EXAMPLES = 30
 
 @pytest.fixture(scope="module")
 def operations(area_toml):
-    app = create_app(Settings(area=area_toml), plan=Plan.build(StudyArea.from_toml(area_toml)))
+    app = create_app(Settings(area=area_toml), plan=run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none")))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     ops = [result.ok() for result in schema.get_all_operations()]
     return {f"{op.method.upper()} {op.path}": op for op in ops if op.path not in SKIP}

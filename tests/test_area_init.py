@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,7 +12,7 @@ from conftest import ROOT
 from planner.area import StudyArea
 from planner.cli import main
 from planner.coords import wgs84_to_gcj02
-from planner.plan import Plan
+from planner.pipeline import RunOptions, run
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def test_good_inputs_write_a_working_area(district, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Validation report" in text and "inputs are usable" in text and "ERROR" not in text
     area = StudyArea.from_toml(out / "area.toml")
-    plan = Plan.build(area)
+    plan = run(area, RunOptions(isochrones="none"))
     assert plan.summary()["residents"]["population"] == 40_000
     assert _init(district, out) == 2  # no silent overwrite
     assert "already exists" in capsys.readouterr().err
@@ -77,10 +78,27 @@ def test_excel_facility_list(district, tmp_path):
     fac = pd.read_csv(district / "facilities.csv")
     fac.to_excel(district / "facilities.xlsx", index=False)
     assert _init(district, tmp_path / "x", facilities="facilities.xlsx") == 0
-    plan = Plan.build(StudyArea.from_toml(tmp_path / "x" / "area.toml"))
+    plan = run(StudyArea.from_toml(tmp_path / "x" / "area.toml"), RunOptions(isochrones="none"))
     assert len(plan.facilities) == len(fac)
 
 
 def test_fetch_cli_checks_its_arguments(capsys, tmp_path):
     assert main(["-q", "area", "fetch", "--bbox", "1,2,3", "--out", str(tmp_path / "x.osm")]) == 2
     assert "west,south,east,north" in capsys.readouterr().err
+
+
+def test_area_toml_is_written_by_a_toml_writer_with_relative_paths(tmp_path):
+    from planner.area import write_area_toml
+
+    data = tmp_path / "inputs"
+    data.mkdir()
+    osm = data / "streets.osm.bz2"
+    osm.write_bytes((Path(__file__).parent.parent / "data/fixtures/shanghai_yangpu_tongji_siping.osm.bz2").read_bytes())
+    folder = tmp_path / "area"
+    folder.mkdir()
+    name = 'Siping "四平路" \\ test'  # quotes and a backslash broke the hand-written TOML
+    path = write_area_toml(folder / "area.toml", name=name, osm=osm)
+    text = path.read_text(encoding="utf-8")
+    assert '"../inputs/streets.osm.bz2"' in text and str(tmp_path) not in text  # relative, also outside the folder
+    area = StudyArea.from_toml(path)
+    assert area.name == name and area.path(area.settings.network.osm).resolve() == osm.resolve()

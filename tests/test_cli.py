@@ -11,13 +11,15 @@ import pytest
 
 from planner.area import StudyArea
 from planner.cli import main
+from planner.errors import ConfigError
 from planner.coords import wgs84_to_gcj02
-from planner.plan import Plan
+from planner.pipeline import RunOptions, run
 
 
 def test_plan_writes_layers_and_summary(area_toml, tmp_path):
     out = tmp_path / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress",
+                 "--isochrones", "all"]) == 0
     layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
     assert set(layers) == {"facilities", "isochrones", "service_areas", "residents", "units", "layer_sources"}
     # every layer says where it comes from, and the illustrative/estimated ones say so
@@ -53,13 +55,17 @@ def test_refuses_to_overwrite_without_force(area_toml, tmp_path, capsys):
     assert summary["rules"]["tiers"]["station"]["minutes"] == 8
     assert summary["rules"]["profiles"]["elderly"]["speed_mps"] == 0.7
     assert summary["rules"]["bands_min"] == [3.0, 6.0]
+    # by default only the isochrones the map draws: the profile measured for everyone
+    iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
+    assert len(iso) == 7 * 2 and set(iso["profile"]) == {"adult"}
     assert (out / "my-notes.txt").read_text() == "keep me"
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["plan", "--area", "nowhere/area.toml"], "study-area file not found: nowhere/area.toml"),
-    (["plan", "--tier", "kiosk=5"], "tier override 'kiosk=5'"),
-    (["plan", "--tier", "station=soon"], "'soon' is not a number of minutes"),
+    (["plan", "--tier", "kiosk=5"], "--tier 'kiosk=5': no tier 'kiosk'; the tiers are center, station, point"),
+    (["plan", "--tier", "station=soon"], "--tier 'station=soon': 'soon' is not a number of minutes"),
+    (["plan", "--tier", "station=500"], "[tiers.station] minutes: Input should be less than or equal to 240"),
 ])
 def test_clear_errors(args, message, capsys, tmp_path):
     assert main(["-q", *args, "--out", str(tmp_path / "x")]) == 2
@@ -70,13 +76,24 @@ def test_clear_errors(args, message, capsys, tmp_path):
 def test_bad_area_toml(tmp_path):
     bad = tmp_path / "area.toml"
     bad.write_text('[network]\nosm = "x.osm"\nspeed = 3\n')
-    with pytest.raises(ValueError, match=r"\[network\] has unknown key\(s\) \['speed'\]"):
+    with pytest.raises(ConfigError, match=r"area.toml: \[network\] speed: unknown key \(known: osm, "):
         StudyArea.from_toml(bad)
+    bad.write_text('[network]\nosm = "x.osm"\nmin_component = 3\n[facilites]\nfile = "f.csv"\n')
+    with pytest.raises(ConfigError) as info:
+        StudyArea.from_toml(bad)
+    text = str(info.value)  # every problem at once, each with a did-you-mean
+    assert "[network] min_component: unknown key; did you mean 'min_component_km'?" in text
+    assert "facilites: unknown key; did you mean 'facilities'?" in text
+    bad.write_text('[network]\nosm = "x.osm"\n[facilities]\nfile = "f.csv"\nmax_snap_m = "far"\ncrs = "utm"\n')
+    with pytest.raises(ConfigError) as info:
+        StudyArea.from_toml(bad)
+    assert "[facilities] max_snap_m: Input should be a valid number" in str(info.value)
+    assert "[facilities] crs: Input should be 'wgs84', 'gcj02' or 'bd09'" in str(info.value)
     bad.write_text('[network]\nosm = "x.osm"\n')
     with pytest.raises(FileNotFoundError, match="osm = 'x.osm': file not found"):
         StudyArea.from_toml(bad)
     bad.write_text("[network\n")
-    with pytest.raises(ValueError, match="not valid TOML"):
+    with pytest.raises(ValueError, match="not valid UTF-8 TOML"):
         StudyArea.from_toml(bad)
 
 
@@ -88,19 +105,19 @@ def test_help_is_for_planners(capsys):
 
 
 def test_plan_query_at_facilities_and_in_gcj02(area_toml):
-    plan = Plan.build(StudyArea.from_toml(area_toml))
+    plan = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
     fac = plan.facilities
     res = plan.query(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy())
     for i, tier in enumerate(fac["tier"]):
-        assert res[f"minutes_{tier}"].iat[i] == pytest.approx(0.0, abs=1e-6)
+        assert res[f"minutes_{tier}_adult"].iat[i] == pytest.approx(0.0, abs=1e-6)
         assert res[f"nearest_{tier}"].iat[i] == fac["facility_id"].iat[i]
         assert bool(res[f"covered_{tier}_elderly"].iat[i])
     lon, lat = fac.geometry.x.to_numpy() + 0.001, fac.geometry.y.to_numpy()
     wgs = plan.query(lon, lat)
     gcj = plan.query(*wgs84_to_gcj02(lon, lat), crs="gcj02")
-    np.testing.assert_allclose(wgs["minutes_center"], gcj["minutes_center"], atol=1e-6)
+    np.testing.assert_allclose(wgs["minutes_center_adult"], gcj["minutes_center_adult"], atol=1e-6)
     # elderly minutes are adult minutes scaled by the speed ratio
     ratio = plan.rules.profile("adult").speed_mps / plan.rules.profile("elderly").speed_mps
-    np.testing.assert_allclose(wgs["minutes_point_elderly"], wgs["minutes_point"] * ratio)
+    np.testing.assert_allclose(wgs["minutes_point_elderly"], wgs["minutes_point_adult"] * ratio)
     far = plan.query([116.4], [39.9])  # Beijing: nowhere near these streets
-    assert np.isnan(far["minutes_center"].iat[0]) and far["nearest_center"].iat[0] is None
+    assert np.isnan(far["minutes_center_adult"].iat[0]) and far["nearest_center"].iat[0] is None

@@ -37,15 +37,15 @@ def test_hand_worked_coverage():
     cov = resident_coverage(net, residents, nearest, RULES)
     # distances worked by hand (metres): center 600, 350, 650, 250, inf; station 500, 350, 50, 450, inf;
     # point 400, 150, 450, 50, inf
-    np.testing.assert_allclose(cov["minutes_center"], [10, 350 / 60, 650 / 60, 250 / 60, np.nan])
-    np.testing.assert_allclose(cov["minutes_station"], [500 / 60, 350 / 60, 50 / 60, 7.5, np.nan])
+    np.testing.assert_allclose(cov["minutes_center_adult"], [10, 350 / 60, 650 / 60, 250 / 60, np.nan])
+    np.testing.assert_allclose(cov["minutes_station_adult"], [500 / 60, 350 / 60, 50 / 60, 7.5, np.nan])
     np.testing.assert_allclose(cov["minutes_point_elderly"], [400 / 30, 5, 15, 50 / 30, np.nan])
-    assert cov["covered_center"].tolist() == [True, True, True, True, False]
-    assert cov["covered_station"].tolist() == [False, False, True, False, False]
-    assert cov["covered_point"].tolist() == [False, False, False, True, False]
-    assert cov["missing_tiers"].tolist() == ["station,point", "station,point", "point", "station",
+    assert cov["covered_center_adult"].tolist() == [True, True, True, True, False]
+    assert cov["covered_station_adult"].tolist() == [False, False, True, False, False]
+    assert cov["covered_point_adult"].tolist() == [False, False, False, True, False]
+    assert cov["missing_tiers_adult"].tolist() == ["station,point", "station,point", "point", "station",
                                              "center,station,point"]
-    assert cov["underserved"].all()
+    assert cov["underserved_adult"].all()
     # elderly speed: center 600/30 = 20 > 15 for R0, 350/30 = 11.7 ok for R1
     assert cov["covered_center_elderly"].tolist() == [False, True, False, True, False]
     head = headline(cov, RULES)
@@ -172,15 +172,15 @@ def test_empty_tier_is_named(area_toml, tmp_path, caplog):
     import shutil
 
     from planner.area import StudyArea
-    from planner.plan import Plan
+    from planner.pipeline import RunOptions, run
 
     root = tmp_path / "area"
     shutil.copytree(area_toml.parent, root)
     fac = (root / "facilities.csv").read_text(encoding="utf-8").splitlines()
     (root / "facilities.csv").write_text("\n".join(l for l in fac if ",center," not in l), encoding="utf-8")
-    plan = Plan.build(StudyArea.from_toml(root / "area.toml"))
+    plan = run(StudyArea.from_toml(root / "area.toml"), RunOptions(isochrones="none"))
     assert "no facilities of tier 'center' (Community service center): every resident lacks it" in caplog.text
-    assert not plan.residents["covered_center"].any()
+    assert not plan.residents["covered_center_adult"].any()
     assert plan.summary()["residents"]["tiers"]["center"]["adult"]["people_without"] == 40_000
 
 

@@ -61,12 +61,12 @@ def test_summary_headline_and_conservation(run):
     import geopandas as gpd
 
     res = gpd.read_file(run / "plan.gpkg", layer="residents")
-    for col in ("population", "elderly", "minutes_center", "minutes_station", "minutes_point",
-                "minutes_center_elderly", "minutes_station_elderly", "minutes_point_elderly", "covered_center",
-                "covered_station", "covered_point", "underserved", "missing_tiers"):
+    for col in ("population", "elderly", "minutes_center_adult", "minutes_station_adult", "minutes_point_adult",
+                "minutes_center_elderly", "minutes_station_elderly", "minutes_point_elderly", "covered_center_adult",
+                "covered_station_adult", "covered_point_adult", "underserved_adult", "missing_tiers_adult"):
         assert col in res.columns, col
     assert res["population"].sum() == pytest.approx(40_000)
-    without = res.loc[~res["covered_station"].astype(bool), "population"].sum()
+    without = res.loc[~res["covered_station_adult"].astype(bool), "population"].sum()
     assert head["tiers"]["station"]["adult"]["people_without"] == round(without)
     units = gpd.read_file(run / "plan.gpkg", layer="units")
     assert units["population"].sum() == pytest.approx(40_000, rel=1e-6)

@@ -10,13 +10,14 @@ import pytest
 
 from planner.area import StudyArea
 from planner.cli import main
-from planner.plan import Plan
+from planner.pipeline import RunOptions, run
+from planner.scenario import what_if
 from planner.sites import intersection_candidates, parse_weight
 
 
 @pytest.fixture(scope="module")
 def plan(area_toml) -> Plan:
-    return Plan.build(StudyArea.from_toml(area_toml))
+    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
 
 
 def test_intersection_candidates_are_thinned_intersections(plan):
@@ -39,17 +40,17 @@ def test_proposal_covers_what_it_says(plan):
     assert list(sites["rank"]) == [1, 2] and prop.result.optimal
     # independent check: add the proposed sites as stations and recount coverage with the engine
     new = gpd.GeoDataFrame({"tier": ["station", "station"]}, geometry=sites.geometry.values, crs="EPSG:4326")
-    after = plan.what_if(open_sites=new)
-    gained = after["change"]["covered_station"]["gain_people"]
+    after = what_if(plan, open_sites=new)
+    gained = after.change["station"]["adult"]["gain_people"]
     assert gained == pytest.approx(sites["new_population"].sum(), abs=1.0)
-    assert after["change"]["covered_station"]["gain_elderly"] == pytest.approx(sites["new_elderly"].sum(), abs=1.0)
+    assert after.change["station"]["adult"]["gain_elderly"] == pytest.approx(sites["new_elderly"].sum(), abs=1.0)
     greedy = plan.propose_sites("station", k=2, method="greedy")
     assert greedy.result.objective <= prop.result.objective + 1e-6
     assert greedy.result.bound >= prop.result.objective - 1e-6
 
 
 def test_set_covering_reaches_the_target(plan):
-    before = plan.residents["covered_point"].to_numpy(bool)
+    before = plan.residents["covered_point_adult"].to_numpy(bool)
     pop = plan.residents["population"].to_numpy(float)
     target = min(0.9, pop[before].sum() / pop.sum() + 0.2)
     prop = plan.propose_sites("point", target_share=target)
@@ -70,15 +71,16 @@ def test_elderly_weight_and_bad_weights(plan):
 
 def test_what_if_close_a_facility(plan):
     fid = plan.facilities.loc[plan.facilities["tier"] == "center", "facility_id"].iloc[0]
-    out = plan.what_if(close=[fid])
+    out = what_if(plan, close=[fid])
     pop = plan.residents["population"].to_numpy(float)
-    lost = out["change"]["covered_center"]["loss_people"]
+    lost = out.change["center"]["adult"]["loss_people"]
     # the only center closes: everyone it covered loses the tier
-    assert lost == pytest.approx(pop[plan.residents["covered_center"].to_numpy(bool)].sum(), abs=1)
-    assert out["after"]["tiers"]["center"]["adult"]["people_without"] == round(pop.sum())
-    assert plan.residents["covered_center"].any()  # the plan itself is unchanged
+    assert lost == pytest.approx(pop[plan.residents["covered_center_adult"].to_numpy(bool)].sum(), abs=1)
+    assert out.after["tiers"]["center"]["adult"]["people_without"] == round(pop.sum())
+    assert out.base is plan and fid not in set(out.plan.facilities["facility_id"])
+    assert plan.residents["covered_center_adult"].any()  # the plan itself is unchanged
     with pytest.raises(ValueError, match="cannot close unknown facility id"):
-        plan.what_if(close=["nope"])
+        what_if(plan, close=["nope"])
 
 
 def test_sites_from_file_report_unreachable(plan, tmp_path):

@@ -1,0 +1,143 @@
+"""The planning run, stage by stage: one function that the command line, the service and notebooks call.
+
+Data flows one way, each stage reading only the results of the ones before it::
+
+    StudyArea ─▶ network ─▶ facilities ─▶ access ─▶ residents, coverage, units ─▶ isochrones ─▶ sites ─▶ Plan
+
+>>> from planner import StudyArea, run
+>>> plan = run(StudyArea.default())                      # doctest: +SKIP
+>>> plan.summary()["residents"]["tiers"]["station"]      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from .access import compute_access
+from .area import StudyArea
+from .coverage import area_units, equity_table, resident_coverage
+from .errors import ConfigError
+from .facilities import area_facilities
+from .isochrones import dissolve_isochrones, facility_isochrones
+from .network import load_network
+from .plan import Plan
+from .residents import place_residents
+
+__all__ = ["RunOptions", "run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run computes beyond walking access and coverage (the study area holds the rules).
+
+    Attributes
+    ----------
+    isochrones : {"drawn", "all", "none"}, default "drawn"
+        Isochrones and service areas for the profile the map draws (everyone), for every profile, or none.
+    sites : mapping of str to int
+        Per tier, the number of new sites to propose (maximal covering).
+    cover : mapping of str to float
+        Per tier, the coverage share new sites should reach with as few sites as possible (set covering).
+    site_weight, site_profile, site_method, site_time_limit : optional
+        Override the area's ``[sites]`` settings for the proposals.
+    capacity : mapping of str to float
+        Per tier, the most people one new site may serve.
+    skip_invalid_facilities : bool, default False
+        Leave out bad facility rows (logged) instead of stopping.
+    use_cache : bool, default True
+        Read and write the on-disk network cache.
+    progress : bool, default False
+        Show progress bars (on a terminal).
+    """
+
+    isochrones: Literal["drawn", "all", "none"] = "drawn"
+    sites: Mapping[str, int] = field(default_factory=dict)
+    cover: Mapping[str, float] = field(default_factory=dict)
+    site_weight: str | None = None
+    site_profile: str | None = None
+    site_method: str | None = None
+    site_time_limit: float | None = None
+    capacity: Mapping[str, float] = field(default_factory=dict)
+    skip_invalid_facilities: bool = False
+    use_cache: bool = True
+    progress: bool = False
+
+
+def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Plan:
+    """Run every stage of the planner on a study area.
+
+    Parameters
+    ----------
+    area : StudyArea, optional
+        Default: the embedded central-Shanghai area.
+    options : RunOptions, optional
+        Isochrones, site proposals, caching.
+
+    Returns
+    -------
+    Plan
+        The immutable result.
+
+    Raises
+    ------
+    planner.errors.LifecircleError
+        On bad input files or settings (the message names the file, row and field).
+    """
+    area = area or StudyArea.default()
+    options = options or RunOptions()
+    rules = area.rules
+    timings: dict[str, float] = {}
+    t_start = t0 = time.perf_counter()
+
+    net_cfg = area.settings.network
+    network = load_network(area.path(net_cfg.osm), clip_to_bounds=net_cfg.clip_to_bounds,
+                           min_component_km=net_cfg.min_component_km, keep_fragments=net_cfg.keep_fragments,
+                           use_cache=options.use_cache)
+    timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+
+    facilities = area_facilities(area, network, rules, skip_invalid=options.skip_invalid_facilities)
+    timings["facilities_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+
+    access = compute_access(network, facilities, rules, area.settings.access.horizon_min)
+    timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+
+    residents = units = equity = None
+    placed = place_residents(area, network)
+    if placed is not None:
+        residents = resident_coverage(network, placed, dict(access.tiers), rules, dict(access.services))
+        units = area_units(area, network, residents, facilities, rules)
+        equity = equity_table(residents, rules)
+        timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+
+    plan = Plan(area=area, network=network, facilities=facilities, access=access, residents=residents, units=units,
+                equity=equity)
+    iso = areas = None
+    if options.isochrones != "none":
+        profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]
+        cfg = area.settings.isochrones
+        iso = facility_isochrones(network, facilities, profiles, rules.bands, method=cfg.method,
+                                  corridor_m=cfg.corridor_m, progress=options.progress)
+        timings["isochrones_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+        areas = dissolve_isochrones(iso, network.crs)  # the union of the facilities' isochrones
+        timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+
+    proposals = []
+    asked = [(tier, {"k": k}) for tier, k in options.sites.items()]
+    asked += [(tier, {"target_share": share}) for tier, share in options.cover.items()]
+    if asked and residents is None:
+        msg = "proposing sites needs residents: the study area has no [population] source"
+        raise ConfigError(msg, path=area.file, key="population")
+    for tier, kw in asked:
+        proposals.append(plan.propose_sites(tier, weight=options.site_weight, profile=options.site_profile,
+                                            method=options.site_method, capacity=options.capacity.get(tier),
+                                            time_limit=options.site_time_limit, **kw))
+    if proposals:
+        timings["sites_s"] = time.perf_counter() - t0
+    timings["run_s"] = time.perf_counter() - t_start
+    return replace(plan, isochrones=iso, service_areas=areas, proposals=tuple(proposals), timings=timings)

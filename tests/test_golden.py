@@ -1,0 +1,58 @@
+"""Same answers after the restructuring: the default plan against the outputs of commit 0e2f033."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner import RunOptions, run
+from planner import columns as col
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+@pytest.fixture(scope="module")
+def default_plan():
+    return run(options=RunOptions(isochrones="none"))
+
+
+def test_every_residents_minutes_equal_the_golden_run(default_plan):
+    gold = np.load(GOLDEN / "residents_0e2f033.npz")
+    res = default_plan.residents
+    assert len(res) == len(gold["lon"]) == 31_804
+    np.testing.assert_array_equal(res.geometry.x.to_numpy(), gold["lon"])
+    np.testing.assert_array_equal(res.geometry.y.to_numpy(), gold["lat"])
+    np.testing.assert_array_equal(res["population"].to_numpy(float), gold["population"])
+    np.testing.assert_array_equal(res["elderly"].to_numpy(float), gold["elderly"])
+    compared = 0
+    for key in gold.files:
+        if "|" not in key:
+            continue
+        tier, profile = key.split("|")
+        # identical floats (NaN where unreachable in both)
+        np.testing.assert_array_equal(res[col.minutes(tier, profile)].to_numpy(float), gold[key], err_msg=key)
+        compared += 1
+    assert compared == 6
+
+
+def test_summary_figures_equal_the_golden_run(default_plan):
+    gold = json.loads((GOLDEN / "summary_0e2f033.json").read_text(encoding="utf-8"))
+    now = default_plan.summary()
+    for key in ("nodes", "edges", "km", "sha256", "ways_dropped", "components"):
+        assert now["network"][key] == gold["network"][key], key
+    assert now["facilities"]["per_tier"] == gold["facilities"]["per_tier"]
+    r, g = now["residents"], gold["residents"]
+    for key in ("population", "elderly", "resident_points", "within_15min_all_tiers_share", "underserved",
+                "targets", "population_in_source", "elderly_share_assumed"):
+        assert r[key] == g[key], key
+    for tier, profiles in g["tiers"].items():
+        for profile, figures in profiles.items():
+            for name, value in figures.items():
+                assert r["tiers"][tier][profile][name] == value, (tier, profile, name)
+    for service, figures in g["services"].items():
+        for name, value in figures.items():
+            assert r["services"][service][name] == value, (service, name)
+    assert now["rules"]["tiers"] == gold["rules"]["tiers"]
