@@ -35,7 +35,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from planner import Plan
+from planner import Plan, RunOptions, run
 from planner.access import nearest_facility
 from planner.network import WalkNetwork
 
@@ -123,7 +123,7 @@ def line(label: str, seconds: float, base: float | None = None, note: str = "") 
 
 def bench_default_area(quick: bool) -> Plan:
     print("\n1. Default area: node minutes to the nearest facility, all tiers x both profiles")
-    plan = Plan.build()
+    plan = run(options=RunOptions(isochrones="none"))
     net = plan.network
     fac = plan.facilities
     tiers = [(t.key, fac.edge.to_numpy()[m], fac.t.to_numpy()[m], fac.snap_m.to_numpy()[m])
@@ -132,7 +132,7 @@ def bench_default_area(quick: bool) -> Plan:
     minutes = [t.minutes for t in plan.rules.tiers]
     print(f"   network {net.n_nodes:,} nodes / {net.n_edges:,} segments; facilities "
           + ", ".join(f"{k} {len(e)}" for k, e, _, _ in tiers))
-    ours_60, _ = timed(lambda: ours_all_tiers(net, tiers, mpm, plan.horizon_m), repeat=5)
+    ours_60, _ = timed(lambda: ours_all_tiers(net, tiers, mpm, plan.horizon_min * max(mpm)), repeat=5)
     ours, _ = timed(lambda: [nearest_facility(net, e, t, o, horizon_m=m * max(mpm))
                              for (_, e, t, o), m in zip(tiers, minutes)], repeat=5)
     g = nx_graph(net)
@@ -153,13 +153,16 @@ def bench_isochrones(plan: Plan) -> None:
     print("\n3. Isochrones on the default area (every facility, bands 5/10/15)")
     n = len(plan.facilities)
     for profiles in (("adult",), ("adult", "elderly")):
-        s, iso = timed(lambda: plan.isochrones(profiles=profiles, progress=False))
+        s, iso = timed(lambda: plan.compute_isochrones(profiles=profiles))
         line(f"edge-accurate, {n} facilities x 3 bands x {len(profiles)} profile(s) = {len(iso)} polygons", s)
-    s, iso = timed(lambda: plan.isochrones(profiles=("adult",), method="hull", progress=False))
+    from planner.isochrones import facility_isochrones
+
+    s, iso = timed(lambda: facility_isochrones(plan.network, plan.facilities, [plan.rules.profile("adult")],
+                                               plan.rules.bands, method="hull", progress=False))
     line(f"hull method, {len(iso)} polygons", s)
-    s, sa = timed(lambda: plan.service_areas(profiles=("adult",)))
+    s, sa = timed(lambda: plan.compute_service_areas(profiles=("adult",)))
     line(f"dissolved service areas, 3 tiers x 3 bands x adult = {len(sa)}", s)
-    s, sa = timed(lambda: plan.service_areas())
+    s, sa = timed(lambda: plan.compute_service_areas())
     line(f"dissolved service areas, both profiles = {len(sa)}", s)
     print(f"   peak memory so far: {peak_rss_mb():,.0f} MB")
 
@@ -202,7 +205,8 @@ def bench_coverage(plan: Plan, n: int) -> None:
     res = pd.DataFrame({"population": rng.random(n) * 10, "elderly": rng.random(n) * 3,
                         "edge": rng.integers(0, plan.network.n_edges, n), "t": rng.random(n),
                         "offset_m": rng.random(n) * 30})
-    s, _ = timed(lambda: resident_coverage(plan.network, res, plan.nearest, plan.rules, plan.service_nearest),
+    s, _ = timed(lambda: resident_coverage(plan.network, res, dict(plan.access.tiers), plan.rules,
+                                             dict(plan.access.services)),
                  repeat=3)
     line("resident_coverage (points already on their edges)", s)
     lon0, lat0, lon1, lat1 = plan.network.bbox_wgs84()

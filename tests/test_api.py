@@ -13,6 +13,7 @@ from api.settings import Settings
 from planner.area import StudyArea
 from planner.coords import wgs84_to_gcj02
 from planner.pipeline import RunOptions, run
+from planner.plan import Plan
 
 
 @pytest.fixture(scope="module")
