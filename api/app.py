@@ -95,15 +95,20 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
         state.start()
         yield
 
-    app = FastAPI(title="lifecircle — 15-minute community life-circle API", version="0.1.0",
-                  description=_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="lifecircle — 15-minute community life-circle API",
+        version="0.1.0",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.lifecircle = state
     app.state.settings = settings
     _publish_area_enums(app, plan.area if plan is not None else settings.area)
 
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -123,9 +128,18 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception):
         log.exception("request %s failed", getattr(request.state, "request_id", "?"))
-        return JSONResponse(status_code=500, content={"detail": [{
-            "field": "server", "reason": "internal error; see the server log",
-            "request_id": getattr(request.state, "request_id", None)}]})
+        return JSONResponse(
+            status_code=500,
+            content={
+                "detail": [
+                    {
+                        "field": "server",
+                        "reason": "internal error; see the server log",
+                        "request_id": getattr(request.state, "request_id", None),
+                    }
+                ]
+            },
+        )
 
     for router in (routes_meta.router, routes_access.router, routes_layers.router):
         app.include_router(router)
@@ -181,8 +195,17 @@ class GuardMiddleware:
             if not started["done"]:
                 await _json(send_with_id, 503, "request", f"took longer than {self.timeout_s:g} s")
         if log.isEnabledFor(logging.INFO):
-            log.info(json.dumps({"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                                 "status": status["code"], "ms": round(1000 * (time.perf_counter() - start), 2)}))
+            log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status["code"],
+                        "ms": round(1000 * (time.perf_counter() - start), 2),
+                    }
+                )
+            )
 
 
 class _TooLarge(Exception):
@@ -191,6 +214,11 @@ class _TooLarge(Exception):
 
 async def _json(send, status: int, field: str, reason: str) -> None:
     body = json.dumps({"detail": [{"field": field, "reason": reason}]}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

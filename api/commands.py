@@ -30,6 +30,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     from .server import serve
 
     StudyArea.from_toml(args.area)  # fail fast, with a clear message, on a bad area file
-    serve(args.area, args.host, args.port, workers=args.workers,
-          log_level="debug" if args.verbose else "warning" if args.quiet else "info")
+    serve(
+        args.area,
+        args.host,
+        args.port,
+        workers=args.workers,
+        log_level="debug" if args.verbose else "warning" if args.quiet else "info",
+    )
     return 0

@@ -53,17 +53,27 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
         covered[t.key] = (m <= t.minutes).tolist()
         nearest[t.key] = np.where(inside & np.isfinite(m), q[col.nearest(t.key)], None).tolist()
     snap = q["snap_distance_m"]
-    results = [{"id": p.id, "lon": round(float(q["lon"][i]), 7), "lat": round(float(q["lat"][i]), 7),
-                "inside_area": bool(inside[i]),
-                "snap_distance_m": round(float(snap[i]), 1) if np.isfinite(snap[i]) else None,
-                "minutes": {k: minutes[k][i] for k in tiers}, "covered": {k: covered[k][i] for k in tiers},
-                "nearest_facility": {k: nearest[k][i] for k in tiers}}
-               for i, p in enumerate(body.points)]
+    results = [
+        {
+            "id": p.id,
+            "lon": round(float(q["lon"][i]), 7),
+            "lat": round(float(q["lat"][i]), 7),
+            "inside_area": bool(inside[i]),
+            "snap_distance_m": round(float(snap[i]), 1) if np.isfinite(snap[i]) else None,
+            "minutes": {k: minutes[k][i] for k in tiers},
+            "covered": {k: covered[k][i] for k in tiers},
+            "nearest_facility": {k: nearest[k][i] for k in tiers},
+        }
+        for i, p in enumerate(body.points)
+    ]
     return JSONResponse({"profile": profile, "results": results})
 
 
-@router.post("/isochrones", summary="Walking isochrones from origins (GeoJSON)",
-             responses={200: {"content": {"application/geo+json": {}}}})
+@router.post(
+    "/isochrones",
+    summary="Walking isochrones from origins (GeoJSON)",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
 def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state)) -> Response:
     """One polygon per origin and band: the streets reachable within that many minutes, with a 50 m
     walking corridor. Origins must lie within 500 m of a street of the study area."""
@@ -74,13 +84,24 @@ def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state
     far = np.flatnonzero(~(snap.offset_m <= _MAX_SNAP_M))
     if len(far):
         i = int(far[0])
-        raise bad(f"origins[{i}]", f"({lon[i]:.5f}, {lat[i]:.5f}) is more than {_MAX_SNAP_M:g} m from any street "
-                                   "of the study area")
-    origins = gpd.GeoDataFrame({"facility_id": [f"origin-{i}" for i in range(len(lon))], "tier": "origin",
-                                "edge": snap.edge, "t": snap.t, "snap_m": snap.offset_m},
-                               geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-    iso = facility_isochrones(plan.network, origins, [plan.rules.profile(profile)], tuple(body.bands),
-                              method=body.method, progress=False)
+        raise bad(
+            f"origins[{i}]",
+            f"({lon[i]:.5f}, {lat[i]:.5f}) is more than {_MAX_SNAP_M:g} m from any street of the study area",
+        )
+    origins = gpd.GeoDataFrame(
+        {
+            "facility_id": [f"origin-{i}" for i in range(len(lon))],
+            "tier": "origin",
+            "edge": snap.edge,
+            "t": snap.t,
+            "snap_m": snap.offset_m,
+        },
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
+    iso = facility_isochrones(
+        plan.network, origins, [plan.rules.profile(profile)], tuple(body.bands), method=body.method, progress=False
+    )
     iso = iso.rename(columns={"facility_id": "origin"}).drop(columns=["tier"])
     return Response(iso.to_json(drop_id=True), media_type="application/geo+json")
 
@@ -101,9 +122,14 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
     opened = None
     if body.open:
         lon, lat = to_wgs84([s.lon for s in body.open], [s.lat for s in body.open], body.crs)
-        opened = gpd.GeoDataFrame({"tier": [s.tier for s in body.open],
-                                   "facility_id": [s.id or f"NEW{i + 1}" for i, s in enumerate(body.open)]},
-                                  geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        opened = gpd.GeoDataFrame(
+            {
+                "tier": [s.tier for s in body.open],
+                "facility_id": [s.id or f"NEW{i + 1}" for i, s in enumerate(body.open)],
+            },
+            geometry=gpd.points_from_xy(lon, lat),
+            crs="EPSG:4326",
+        )
     scenario = plan_what_if(plan, close=body.close, open_sites=opened)
     before, after = scenario.before, scenario.after
     tiers: dict = {}
@@ -111,5 +137,7 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
         for p in plan.rules.profiles:
             tiers.setdefault(t.key, {})[p.key] = {
                 "covered_share_before": before["tiers"][t.key][p.key]["covered_share"],
-                "covered_share_after": after["tiers"][t.key][p.key]["covered_share"], **scenario.change[t.key][p.key]}
+                "covered_share_after": after["tiers"][t.key][p.key]["covered_share"],
+                **scenario.change[t.key][p.key],
+            }
     return {"closed": body.close, "opened": len(body.open), "tiers": tiers}

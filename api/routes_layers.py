@@ -29,17 +29,22 @@ def _geojson(gdf) -> Response:
 
 
 @router.get("/service-areas", responses=_GEOJSON, summary="Dissolved service areas per tier and band")
-def service_areas(tier: str | None = Query(None, examples=["station"]),
-                  band: float | None = Query(None, ge=1, le=60, examples=[10]),
-                  profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
-                  state: ServiceState = Depends(ready_state)) -> Response:
+def service_areas(
+    tier: str | None = Query(None, examples=["station"]),
+    band: float | None = Query(None, ge=1, le=60, examples=[10]),
+    profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
+    state: ServiceState = Depends(ready_state),
+) -> Response:
     """Where every resident is within ``band`` minutes of a facility of ``tier`` (all when not given)."""
     _tier(state, tier)
     profile = profile_key(state, profile)
     plan = state.plan
     if band is not None and band not in plan.rules.bands:
-        raise bad("band", f"{band:g} is not a computed band; use one of {', '.join(f'{b:g}' for b in plan.rules.bands)}"
-                  " or POST /isochrones")
+        raise bad(
+            "band",
+            f"{band:g} is not a computed band; use one of {', '.join(f'{b:g}' for b in plan.rules.bands)}"
+            " or POST /isochrones",
+        )
     layer = state.cached("service_areas", plan.compute_service_areas)
     sel = layer["profile"] == profile
     if tier:
@@ -50,10 +55,12 @@ def service_areas(tier: str | None = Query(None, examples=["station"]),
 
 
 @router.get("/underserved", responses=_GEOJSON, summary="Residents lacking a tier (GeoJSON points)")
-def underserved(tier: str | None = Query(None, description="Only those lacking this tier (default: any tier)"),
-                profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
-                limit: int = Query(10_000, ge=1, le=100_000, description="Most points returned, most people first"),
-                state: ServiceState = Depends(ready_state)) -> Response:
+def underserved(
+    tier: str | None = Query(None, description="Only those lacking this tier (default: any tier)"),
+    profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
+    limit: int = Query(10_000, ge=1, le=100_000, description="Most points returned, most people first"),
+    state: ServiceState = Depends(ready_state),
+) -> Response:
     """Resident points (each standing for the people on ~50 m of street) that miss a tier."""
     _tier(state, tier)
     profile = profile_key(state, profile)
@@ -62,24 +69,30 @@ def underserved(tier: str | None = Query(None, description="Only those lacking t
         raise bad("tier", "this study area has no population data")
     res = plan.residents
     mask = ~res[col.covered(tier, profile)] if tier else res[col.underserved(profile)]
-    cols = (["population", "elderly", col.missing_tiers(profile)]
-            + [col.minutes(t.key, profile) for t in plan.rules.tiers])
+    cols = ["population", "elderly", col.missing_tiers(profile)] + [
+        col.minutes(t.key, profile) for t in plan.rules.tiers
+    ]
     out = res.loc[mask, cols + ["geometry"]].sort_values("population", ascending=False).head(limit)
     out = out.round({c: 2 for c in cols if c.startswith(("minutes", "population", "elderly"))})
     return _geojson(out)
 
 
 @router.get("/candidates", responses=_GEOJSON, summary="Proposed new sites for a tier (GeoJSON points)")
-def candidates(tier: str = Query(..., examples=["station"]), k: int = Query(5, ge=1, le=50),
-               weight: Literal["population", "elderly"] = "population",
-               profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
-               state: ServiceState = Depends(ready_state)) -> Response:
+def candidates(
+    tier: str = Query(..., examples=["station"]),
+    k: int = Query(5, ge=1, le=50),
+    weight: Literal["population", "elderly"] = "population",
+    profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
+    state: ServiceState = Depends(ready_state),
+) -> Response:
     """The ``k`` sites that cover the most residents the tier leaves out, ranked (maximal covering)."""
     _tier(state, tier)
     profile = profile_key(state, profile)
     plan = state.plan
     if plan.residents is None:
         raise bad("tier", "this study area has no population data")
-    proposal = state.cached(("candidates", tier, k, weight, profile),
-                            lambda: plan.propose_sites(tier, k=k, weight=weight, profile=profile, time_limit=20))
+    proposal = state.cached(
+        ("candidates", tier, k, weight, profile),
+        lambda: plan.propose_sites(tier, k=k, weight=weight, profile=profile, time_limit=20),
+    )
     return _geojson(proposal.sites)

@@ -24,8 +24,11 @@ def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: the study area is loaded",
-            responses={503: {"description": "Still loading, or failed (the reason is given)"}})
+@router.get(
+    "/ready",
+    summary="Readiness: the study area is loaded",
+    responses={503: {"description": "Still loading, or failed (the reason is given)"}},
+)
 def ready(request: Request) -> JSONResponse:
     """200 once queries can be answered; 503 before (or with the reason if loading failed)."""
     state: ServiceState = request.app.state.lifecircle
@@ -39,24 +42,45 @@ def areas(state: ServiceState = Depends(ready_state)) -> list[dict]:
     """Name, extent, facilities per tier and residents of the served area."""
     s = state.plan.summary()
     res = s.get("residents") or {}
-    return [{"name": s["area"]["name"], "title_zh": s["area"]["title_zh"], "title_en": s["area"]["title_en"],
-             "bbox_wgs84": s["area"]["bbox_wgs84"], "facilities": s["facilities"]["per_tier"],
-             "facilities_illustrative": s["facilities"]["illustrative"], "population": res.get("population"),
-             "elderly": res.get("elderly"), "osm_timestamp": s["network"]["osm_timestamp"],
-             "licence": s["network"]["licence"]}]
+    return [
+        {
+            "name": s["area"]["name"],
+            "title_zh": s["area"]["title_zh"],
+            "title_en": s["area"]["title_en"],
+            "bbox_wgs84": s["area"]["bbox_wgs84"],
+            "facilities": s["facilities"]["per_tier"],
+            "facilities_illustrative": s["facilities"]["illustrative"],
+            "population": res.get("population"),
+            "elderly": res.get("elderly"),
+            "osm_timestamp": s["network"]["osm_timestamp"],
+            "licence": s["network"]["licence"],
+        }
+    ]
 
 
 @router.get("/tiers", summary="Tiers, walking targets, speed profiles and service categories")
 def tiers(state: ServiceState = Depends(ready_state)) -> dict:
     """The rules in force."""
     rules = state.plan.rules
-    return {"tiers": [{"key": t.key, "minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en,
-                       "population_served": list(t.population_served) if t.population_served else None}
-                      for t in rules.tiers],
-            "profiles": [{"key": p.key, "speed_mps": round(p.speed_mps, 4), "name_zh": p.name_zh,
-                          "name_en": p.name_en} for p in rules.profiles],
-            "services": [{"key": r.key, "minutes": r.minutes, "name_zh": r.name_zh, "name_en": r.name_en}
-                         for r in rules.services]}
+    return {
+        "tiers": [
+            {
+                "key": t.key,
+                "minutes": t.minutes,
+                "name_zh": t.name_zh,
+                "name_en": t.name_en,
+                "population_served": list(t.population_served) if t.population_served else None,
+            }
+            for t in rules.tiers
+        ],
+        "profiles": [
+            {"key": p.key, "speed_mps": round(p.speed_mps, 4), "name_zh": p.name_zh, "name_en": p.name_en}
+            for p in rules.profiles
+        ],
+        "services": [
+            {"key": r.key, "minutes": r.minutes, "name_zh": r.name_zh, "name_en": r.name_en} for r in rules.services
+        ],
+    }
 
 
 @router.get("/map", response_class=HTMLResponse, summary="The interactive map (self-contained HTML)")
@@ -71,8 +95,7 @@ def the_report(state: ServiceState = Depends(ready_state)) -> HTMLResponse:
     """The same report ``lifecircle plan`` writes, built once."""
     plan = state.plan
     if plan.residents is None:
-        return HTMLResponse("<p>This study area has no population data, so there is no report.</p>",
-                            status_code=404)
+        return HTMLResponse("<p>This study area has no population data, so there is no report.</p>", status_code=404)
     html = state.cached("report", lambda: render_report(plan))
     return HTMLResponse(html)
 

@@ -37,13 +37,25 @@ class QueryPoint(LonLat):
 class CoverageRequest(BaseModel):
     """Points to check; up to 10,000 per request."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "points": [{"lon": 121.4737, "lat": 31.2304, "id": "people-square"}, {"lon": 121.44, "lat": 31.21}],
-        "profile": "adult", "crs": "wgs84"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "points": [{"lon": 121.4737, "lat": 31.2304, "id": "people-square"}, {"lon": 121.44, "lat": 31.21}],
+                    "profile": "adult",
+                    "crs": "wgs84",
+                }
+            ]
+        },
+    )
 
     points: list[QueryPoint] = Field(..., min_length=1, max_length=10_000)
-    profile: str | None = Field(None, max_length=50, description="Walking profile (GET /tiers lists them); "
-                                "default: the profile measured for everyone")
+    profile: str | None = Field(
+        None,
+        max_length=50,
+        description="Walking profile (GET /tiers lists them); default: the profile measured for everyone",
+    )
     crs: Crs = Field("wgs84", description="Coordinate system of the points (answers are WGS-84)")
 
 
@@ -70,8 +82,12 @@ class CoverageResponse(BaseModel):
 class IsochroneRequest(BaseModel):
     """Origins (up to 100) and time bands (up to 12, each 1-60 minutes)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "origins": [{"lon": 121.4737, "lat": 31.2304}], "bands": [5, 10, 15], "profile": "elderly"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"origins": [{"lon": 121.4737, "lat": 31.2304}], "bands": [5, 10, 15], "profile": "elderly"}]
+        },
+    )
 
     origins: list[LonLat] = Field(..., min_length=1, max_length=100)
     bands: list[float] = Field([5, 10, 15], min_length=1, max_length=12)
@@ -98,8 +114,12 @@ class NewSite(LonLat):
 class WhatIfRequest(BaseModel):
     """Close facilities (by id) and/or open sites; the served state is not changed."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "close": ["S001"], "open": [{"lon": 121.45, "lat": 31.22, "tier": "station"}]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"close": ["S001"], "open": [{"lon": 121.45, "lat": 31.22, "tier": "station"}]}]
+        },
+    )
 
     close: list[str] = Field([], max_length=1000)
     open: list[NewSite] = Field([], max_length=1000)
@@ -140,6 +160,8 @@ class ErrorResponse(BaseModel):
 
 
 #: Error responses declared on every route (so /docs and the OpenAPI schema say what errors look like).
-ERRORS = {413: {"model": ErrorResponse, "description": "Request body too large"},
-          422: {"model": ErrorResponse, "description": "Invalid request: the field and the reason"},
-          503: {"model": ErrorResponse, "description": "Not ready yet, or the request took too long"}}
+ERRORS = {
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+    422: {"model": ErrorResponse, "description": "Invalid request: the field and the reason"},
+    503: {"model": ErrorResponse, "description": "Not ready yet, or the request took too long"},
+}

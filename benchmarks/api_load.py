@@ -36,8 +36,12 @@ def free_port() -> int:
 
 def start_server(port: int) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "lifecircle"
-    proc = subprocess.Popen([str(exe), "-q", "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [str(exe), "-q", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
     url = f"http://127.0.0.1:{port}/ready"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -84,8 +88,10 @@ def batches(base: str, n: int, size: int) -> list[float]:
     times = []
     with httpx.Client(timeout=60) as client:
         for _ in range(n):
-            pts = [{"lon": float(a), "lat": float(b)} for a, b in zip(rng.uniform(LON0, LON1, size),
-                                                                     rng.uniform(LAT0, LAT1, size))]
+            pts = [
+                {"lon": float(a), "lat": float(b)}
+                for a, b in zip(rng.uniform(LON0, LON1, size), rng.uniform(LAT0, LAT1, size))
+            ]
             t0 = time.perf_counter()
             r = client.post(f"{base}/coverage", json={"points": pts})
             times.append(time.perf_counter() - t0)
@@ -106,26 +112,36 @@ def main() -> None:
         print(f"lifecircle serve on 127.0.0.1:{port}, {os.cpu_count()} cores shared by server and load generator")
         lat, errors, wall = asyncio.run(single_point(base, args.clients, args.seconds))
         ms = np.array(lat) * 1000
-        print(f"  single-point POST /coverage, {args.clients} concurrent clients, {wall:.1f} s: {len(lat):,} ok, "
-              f"{errors} errors, {len(lat) / wall:,.0f} req/s, p50 {np.percentile(ms, 50):.1f} ms, "
-              f"p99 {np.percentile(ms, 99):.1f} ms (target p99 < 20 ms, 0 errors)")
+        print(
+            f"  single-point POST /coverage, {args.clients} concurrent clients, {wall:.1f} s: {len(lat):,} ok, "
+            f"{errors} errors, {len(lat) / wall:,.0f} req/s, p50 {np.percentile(ms, 50):.1f} ms, "
+            f"p99 {np.percentile(ms, 99):.1f} ms (target p99 < 20 ms, 0 errors)"
+        )
         wrk = shutil.which("wrk")
         if wrk:
             script = Path(__file__).with_name("coverage_point.lua")
-            out = subprocess.run([wrk, "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s", "--latency", "-s",
-                                  str(script), base], capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [wrk, "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s", "--latency", "-s", str(script), base],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             pick = {k: re.search(rf"{k}%\s+(\S+)", out).group(1) for k in ("50", "99")}
             rps = re.search(r"Requests/sec:\s+(\S+)", out).group(1)
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             errors = re.search(r"Socket errors: (.*)", out)
-            print(f"  same with wrk (C load generator), {args.clients} connections: {rps} req/s, p50 {pick['50']}, "
-                  f"p99 {pick['99']}, non-2xx {non2xx.group(1) if non2xx else 0}, "
-                  f"socket errors {errors.group(1) if errors else 'none'}")
+            print(
+                f"  same with wrk (C load generator), {args.clients} connections: {rps} req/s, p50 {pick['50']}, "
+                f"p99 {pick['99']}, non-2xx {non2xx.group(1) if non2xx else 0}, "
+                f"socket errors {errors.group(1) if errors else 'none'}"
+            )
         else:
             print("  (install Debian's wrk for a second, lighter load generator)")
         t = np.array(batches(base, args.batches, 10_000))
-        print(f"  10,000-point POST /coverage x {args.batches}: median {np.median(t):.3f} s, max {t.max():.3f} s "
-              "(target < 0.5 s)")
+        print(
+            f"  10,000-point POST /coverage x {args.batches}: median {np.median(t):.3f} s, max {t.max():.3f} s "
+            "(target < 0.5 s)"
+        )
     finally:
         proc.terminate()
         proc.wait(10)

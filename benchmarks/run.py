@@ -82,8 +82,7 @@ def nearest_nodes(net: WalkNetwork, edge: np.ndarray, t: np.ndarray) -> list[int
 def baseline_multi_source(g, tiers, net, profiles_mpm, tier_minutes):
     for (key, edge, t, _), minutes in zip(tiers, tier_minutes):
         for mpm in profiles_mpm:
-            nx.multi_source_dijkstra_path_length(g, nearest_nodes(net, edge, t), cutoff=minutes * mpm,
-                                                 weight="length")
+            nx.multi_source_dijkstra_path_length(g, nearest_nodes(net, edge, t), cutoff=minutes * mpm, weight="length")
 
 
 def baseline_ego(g, tiers, net, profiles_mpm, tier_minutes, sample: int | None = None):
@@ -112,8 +111,9 @@ def grid_network(side: int, spacing: float = 100.0) -> WalkNetwork:
     down = idx.reshape(side, side)[:-1, :].ravel()
     u = np.concatenate([right, down]).astype(np.int32)
     v = np.concatenate([right + 1, down + side]).astype(np.int32)
-    return WalkNetwork(x=x, y=y, lon=x, lat=y, osmid=idx.astype(np.int64), u=u, v=v,
-                       length=np.full(len(u), spacing), crs="EPSG:32651")
+    return WalkNetwork(
+        x=x, y=y, lon=x, lat=y, osmid=idx.astype(np.int64), u=u, v=v, length=np.full(len(u), spacing), crs="EPSG:32651"
+    )
 
 
 def line(label: str, seconds: float, base: float | None = None, note: str = "") -> None:
@@ -126,15 +126,22 @@ def bench_default_area(quick: bool) -> Plan:
     plan = run(options=RunOptions(isochrones="none"))
     net = plan.network
     fac = plan.facilities
-    tiers = [(t.key, fac.edge.to_numpy()[m], fac.t.to_numpy()[m], fac.snap_m.to_numpy()[m])
-             for t in plan.rules.tiers for m in [(fac.tier == t.key).to_numpy()]]
+    tiers = [
+        (t.key, fac.edge.to_numpy()[m], fac.t.to_numpy()[m], fac.snap_m.to_numpy()[m])
+        for t in plan.rules.tiers
+        for m in [(fac.tier == t.key).to_numpy()]
+    ]
     mpm = [p.metres_per_minute for p in plan.rules.profiles]
     minutes = [t.minutes for t in plan.rules.tiers]
-    print(f"   network {net.n_nodes:,} nodes / {net.n_edges:,} segments; facilities "
-          + ", ".join(f"{k} {len(e)}" for k, e, _, _ in tiers))
+    print(
+        f"   network {net.n_nodes:,} nodes / {net.n_edges:,} segments; facilities "
+        + ", ".join(f"{k} {len(e)}" for k, e, _, _ in tiers)
+    )
     ours_60, _ = timed(lambda: ours_all_tiers(net, tiers, mpm, plan.horizon_min * max(mpm)), repeat=5)
-    ours, _ = timed(lambda: [nearest_facility(net, e, t, o, horizon_m=m * max(mpm))
-                             for (_, e, t, o), m in zip(tiers, minutes)], repeat=5)
+    ours, _ = timed(
+        lambda: [nearest_facility(net, e, t, o, horizon_m=m * max(mpm)) for (_, e, t, o), m in zip(tiers, minutes)],
+        repeat=5,
+    )
     g = nx_graph(net)
     multi, _ = timed(lambda: baseline_multi_source(g, tiers, net, mpm, minutes))
     ego_s, built, total = baseline_ego(g, tiers, net, mpm, minutes, sample=60 if quick else None)
@@ -143,8 +150,12 @@ def bench_default_area(quick: bool) -> Plan:
     line("ours, horizon = each tier's target (the baselines' cutoff; ratios below)", ours)
     line("(b) networkx multi_source_dijkstra_path_length", multi, None, f"ours x{multi / ours:,.0f} faster")
     note = "" if built == total else f"(extrapolated from {built} of {total} ego graphs)"
-    line(f"(a) networkx ego_graph per facility ({total} graphs)", ego_full, None,
-         f"ours x{ego_full / ours:,.0f} faster {note}")
+    line(
+        f"(a) networkx ego_graph per facility ({total} graphs)",
+        ego_full,
+        None,
+        f"ours x{ego_full / ours:,.0f} faster {note}",
+    )
     print(f"   peak memory so far: {peak_rss_mb():,.0f} MB")
     return plan
 
@@ -157,8 +168,16 @@ def bench_isochrones(plan: Plan) -> None:
         line(f"edge-accurate, {n} facilities x 3 bands x {len(profiles)} profile(s) = {len(iso)} polygons", s)
     from planner.isochrones import facility_isochrones
 
-    s, iso = timed(lambda: facility_isochrones(plan.network, plan.facilities, [plan.rules.profile("adult")],
-                                               plan.rules.bands, method="hull", progress=False))
+    s, iso = timed(
+        lambda: facility_isochrones(
+            plan.network,
+            plan.facilities,
+            [plan.rules.profile("adult")],
+            plan.rules.bands,
+            method="hull",
+            progress=False,
+        )
+    )
     line(f"hull method, {len(iso)} polygons", s)
     s, sa = timed(lambda: plan.compute_service_areas(profiles=("adult",)))
     line(f"dissolved service areas, 3 tiers x 3 bands x adult = {len(sa)}", s)
@@ -183,16 +202,22 @@ def bench_grid(quick: bool) -> None:
     rss0 = peak_rss_mb()
     ours_60, _ = timed(lambda: ours_all_tiers(net, tiers, mpm, 60 * 75.0), repeat=3)
     line(f"ours, horizon 60 min ({sum(len(e) for _, e, _, _ in tiers):,} facilities)", ours_60)
-    ours, _ = timed(lambda: [nearest_facility(net, e, t, o, horizon_m=m * 75.0)
-                             for (_, e, t, o), m in zip(tiers, minutes)], repeat=3)
+    ours, _ = timed(
+        lambda: [nearest_facility(net, e, t, o, horizon_m=m * 75.0) for (_, e, t, o), m in zip(tiers, minutes)],
+        repeat=3,
+    )
     line("ours, horizon = each tier's target (the baselines' cutoff; ratios below)", ours)
     print(f"   peak memory: {peak_rss_mb():,.0f} MB ({peak_rss_mb() - rss0:,.0f} MB above the network itself)")
     g = nx_graph(net)
     multi, _ = timed(lambda: baseline_multi_source(g, tiers, net, mpm, minutes))
     line("(b) networkx multi_source_dijkstra_path_length", multi, None, f"ours x{multi / ours:,.0f} faster")
     ego_s, built, total = baseline_ego(g, tiers, net, mpm, minutes, sample=30)
-    line(f"(a) networkx ego_graph per facility ({total:,} graphs)", ego_s * total / built, None,
-         f"ours x{ego_s * total / built / ours:,.0f} faster (extrapolated from {built} graphs)")
+    line(
+        f"(a) networkx ego_graph per facility ({total:,} graphs)",
+        ego_s * total / built,
+        None,
+        f"ours x{ego_s * total / built / ours:,.0f} faster (extrapolated from {built} graphs)",
+    )
 
 
 def bench_coverage(plan: Plan, n: int) -> None:
@@ -202,12 +227,19 @@ def bench_coverage(plan: Plan, n: int) -> None:
 
     print(f"\n4. Coverage of {n:,} resident points on the default area (all tiers x both profiles, services)")
     rng = np.random.default_rng(1)
-    res = pd.DataFrame({"population": rng.random(n) * 10, "elderly": rng.random(n) * 3,
-                        "edge": rng.integers(0, plan.network.n_edges, n), "t": rng.random(n),
-                        "offset_m": rng.random(n) * 30})
-    s, _ = timed(lambda: resident_coverage(plan.network, res, dict(plan.access.tiers), plan.rules,
-                                             dict(plan.access.services)),
-                 repeat=3)
+    res = pd.DataFrame(
+        {
+            "population": rng.random(n) * 10,
+            "elderly": rng.random(n) * 3,
+            "edge": rng.integers(0, plan.network.n_edges, n),
+            "t": rng.random(n),
+            "offset_m": rng.random(n) * 30,
+        }
+    )
+    s, _ = timed(
+        lambda: resident_coverage(plan.network, res, dict(plan.access.tiers), plan.rules, dict(plan.access.services)),
+        repeat=3,
+    )
     line("resident_coverage (points already on their edges)", s)
     lon0, lat0, lon1, lat1 = plan.network.bbox_wgs84()
     lon, lat = rng.uniform(lon0, lon1, n), rng.uniform(lat0, lat1, n)
@@ -224,8 +256,12 @@ def bench_cli() -> None:
         out = Path(tmp) / "out"
         for label in ("cold (empty network cache)", "warm (cached network)"):
             t0 = time.perf_counter()
-            subprocess.run([str(exe), "-q", "plan", "--out", str(out), "--force", "--no-progress"],
-                           check=True, env=env, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [str(exe), "-q", "plan", "--out", str(out), "--force", "--no-progress"],
+                check=True,
+                env=env,
+                stderr=subprocess.DEVNULL,
+            )
             line(label, time.perf_counter() - t0)
         print(f"   map.html {(out / 'map.html').stat().st_size / 1e6:.1f} MB (limit 15 MB)")
         bench_map_load(out / "map.html")

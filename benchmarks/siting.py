@@ -51,11 +51,19 @@ def bench(line, quick: bool = False) -> None:
             t_spopt, obj_spopt, status = run_spopt(demand, sites, weights, radius, k, spopt_limit)
         except ImportError:
             t_spopt, obj_spopt, status = float("nan"), float("nan"), "spopt not installed"
-        line(f"ours exact (HiGHS): objective {exact.objective:,.0f}, gap {100 * exact.gap:.3f}%", t_exact, None,
-             f"{t_spopt / t_exact:,.1f}x faster than spopt")
+        line(
+            f"ours exact (HiGHS): objective {exact.objective:,.0f}, gap {100 * exact.gap:.3f}%",
+            t_exact,
+            None,
+            f"{t_spopt / t_exact:,.1f}x faster than spopt",
+        )
         t_bound = greedy.extra.get("bound_seconds", 0.0)
-        line(f"ours greedy+swap: {greedy.objective:,.0f} ({100 * (1 - greedy.objective / exact.objective):.3f}% below "
-             f"exact), certified gap {100 * greedy.gap:.3f}% (search {t_greedy - t_bound:.3f} s + LP bound "
-             f"{t_bound:.3f} s)", t_greedy, None,
-             f"{t_spopt / t_greedy:,.0f}x faster than spopt")
+        line(
+            f"ours greedy+swap: {greedy.objective:,.0f} ({100 * (1 - greedy.objective / exact.objective):.3f}% below "
+            f"exact), certified gap {100 * greedy.gap:.3f}% (search {t_greedy - t_bound:.3f} s + LP bound "
+            f"{t_bound:.3f} s)",
+            t_greedy,
+            None,
+            f"{t_spopt / t_greedy:,.0f}x faster than spopt",
+        )
         line(f"spopt MCLP + PuLP CBC ({status}, limit {spopt_limit} s): objective {obj_spopt:,.0f}", t_spopt)

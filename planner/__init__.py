@@ -18,10 +18,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "DEFAULT_AREA": "planner.resources", "StudyArea": "planner.area", "Plan": "planner.plan",
-    "RunOptions": "planner.pipeline", "run": "planner.pipeline", "Scenario": "planner.scenario",
-    "what_if": "planner.scenario", "Rules": "planner.tiers", "SpeedProfile": "planner.tiers", "Tier": "planner.tiers",
-    "ServiceRule": "planner.tiers", "WalkNetwork": "planner.network", "load_network": "planner.network",
+    "DEFAULT_AREA": "planner.resources",
+    "StudyArea": "planner.area",
+    "Plan": "planner.plan",
+    "RunOptions": "planner.pipeline",
+    "run": "planner.pipeline",
+    "Scenario": "planner.scenario",
+    "what_if": "planner.scenario",
+    "Rules": "planner.tiers",
+    "SpeedProfile": "planner.tiers",
+    "Tier": "planner.tiers",
+    "ServiceRule": "planner.tiers",
+    "WalkNetwork": "planner.network",
+    "load_network": "planner.network",
     "LifecircleError": "planner.errors",
 }
 

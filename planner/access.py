@@ -29,8 +29,15 @@ from scipy.sparse import csgraph
 from .network import Snap, WalkNetwork
 from .tiers import Rules
 
-__all__ = ["Access", "NearestFacility", "augmented_graph", "compute_access", "coverage_sets", "nearest_facility",
-           "point_distances"]
+__all__ = [
+    "Access",
+    "NearestFacility",
+    "augmented_graph",
+    "compute_access",
+    "coverage_sets",
+    "nearest_facility",
+    "point_distances",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +71,7 @@ class NearestFacility:
     horizon_m: float
 
 
-def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray,
-                    offset_m: np.ndarray) -> sparse.csr_matrix:
+def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray) -> sparse.csr_matrix:
     """The street graph plus one virtual source node per facility (rows ``n .. n+F-1``).
 
     Virtual nodes have outgoing arcs only, so no path passes through a facility.
@@ -78,13 +84,21 @@ def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray,
     w = np.stack([offset_m + t * length, offset_m + (1.0 - t) * length], axis=1).ravel()
     base = network.csr
     extra = sparse.csr_matrix((np.maximum(w, _EPS), (rows, cols)), shape=(n + f, n + f))
-    grown = sparse.csr_matrix((base.data, base.indices,
-                               np.concatenate([base.indptr, np.full(f, base.indptr[-1])])), shape=(n + f, n + f))
+    grown = sparse.csr_matrix(
+        (base.data, base.indices, np.concatenate([base.indptr, np.full(f, base.indptr[-1])])), shape=(n + f, n + f)
+    )
     return (grown + extra).tocsr()
 
 
-def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray,
-                     *, ids: np.ndarray | None = None, horizon_m: float = np.inf) -> NearestFacility:
+def nearest_facility(
+    network: WalkNetwork,
+    edge: np.ndarray,
+    t: np.ndarray,
+    offset_m: np.ndarray,
+    *,
+    ids: np.ndarray | None = None,
+    horizon_m: float = np.inf,
+) -> NearestFacility:
     """Distance from every node to the nearest of a set of edge-snapped facilities.
 
     Parameters
@@ -107,12 +121,12 @@ def nearest_facility(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offs
     ids = np.arange(len(edge)) if ids is None else np.asarray(ids, dtype=np.int64)
     n = network.n_nodes
     if len(edge) == 0:
-        return NearestFacility(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), edge, t, offset_m, ids,
-                               horizon_m)
+        return NearestFacility(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), edge, t, offset_m, ids, horizon_m)
     graph = augmented_graph(network, edge, t, offset_m)
     sources = np.arange(n, n + len(edge))
-    dist, _, src = csgraph.dijkstra(graph, directed=True, indices=sources, limit=horizon_m,
-                                    min_only=True, return_predecessors=True)
+    dist, _, src = csgraph.dijkstra(
+        graph, directed=True, indices=sources, limit=horizon_m, min_only=True, return_predecessors=True
+    )
     dist = dist[:n]
     src = src[:n].astype(np.int64)
     facility = np.where((src >= n) & np.isfinite(dist), ids[np.clip(src - n, 0, len(ids) - 1)], -1)
@@ -169,8 +183,9 @@ def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules,
             log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
         tiers[tier.key] = search(sel)
     offers = facilities["services"]
-    services = {rule.key: search(offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool))
-                for rule in rules.services}
+    services = {
+        rule.key: search(offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)) for rule in rules.services
+    }
     return Access(MappingProxyType(tiers), MappingProxyType(services), horizon_min)
 
 
@@ -244,8 +259,16 @@ def _same_edge_pairs(point_edge: np.ndarray, source_edge: np.ndarray) -> tuple[n
     return p_idx, order[np.repeat(lo, counts) + offsets]
 
 
-def coverage_sets(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray, points: Snap,
-                  limit_m: float, *, chunk: int = 128) -> sparse.csr_matrix:
+def coverage_sets(
+    network: WalkNetwork,
+    edge: np.ndarray,
+    t: np.ndarray,
+    offset_m: np.ndarray,
+    points: Snap,
+    limit_m: float,
+    *,
+    chunk: int = 128,
+) -> sparse.csr_matrix:
     """Which sources reach which points within a walking distance.
 
     One Dijkstra per source (in chunks, each cut off at ``limit_m``), with the

@@ -75,8 +75,16 @@ class FacilitiesSettings(_Section):
     @field_validator("crs", mode="before")
     @classmethod
     def _crs_alias(cls, value: Any) -> Any:
-        aliases = {"wgs-84": "wgs84", "epsg:4326": "wgs84", "gcj-02": "gcj02", "gaode": "gcj02", "amap": "gcj02",
-                   "bd-09": "bd09", "baidu": "bd09", "bd09ll": "bd09"}
+        aliases = {
+            "wgs-84": "wgs84",
+            "epsg:4326": "wgs84",
+            "gcj-02": "gcj02",
+            "gaode": "gcj02",
+            "amap": "gcj02",
+            "bd-09": "bd09",
+            "baidu": "bd09",
+            "bd09ll": "bd09",
+        }
         return aliases.get(str(value).strip().lower(), str(value).strip().lower())
 
 
@@ -88,12 +96,14 @@ class PopulationSettings(_Section):
     points: Path | None = Field(None, description="population per point")
     column: str = Field("population", description="column holding the number of residents")
     elderly_column: str | None = Field(None, description="column holding residents aged 60+, when known")
-    elderly_share: float = Field(DEFAULT_ELDERLY_SHARE, ge=0, le=1,
-                                 description="share aged 60+ assumed when there is no elderly column")
+    elderly_share: float = Field(
+        DEFAULT_ELDERLY_SHARE, ge=0, le=1, description="share aged 60+ assumed when there is no elderly column"
+    )
     elderly_share_source: str | None = None
     spacing_m: float = Field(50.0, gt=0, description="m; residents of a zone are spread along streets this far apart")
     weights: Literal["auto", "streets", "buildings"] = Field(
-        "auto", description="spread by building floor area, street length, or buildings where the file has them")
+        "auto", description="spread by building floor area, street length, or buildings where the file has them"
+    )
     note: str = ""
 
     @model_validator(mode="after")
@@ -147,7 +157,8 @@ class SitesSettings(_Section):
     file: Path | None = Field(None, description="available sites (idle buildings, plots)")
     crs: Literal["wgs84", "gcj02", "bd09"] | None = None
     use: Literal["intersections", "file", "both"] | None = Field(
-        None, description="default: file when one is given, else street intersections")
+        None, description="default: file when one is given, else street intersections"
+    )
     spacing_m: float = Field(150.0, gt=0, description="m; intersections are thinned to one per this distance")
     weight: str = Field("population", description="population, elderly or mix:<share of population>")
     capacity: dict[str, float] = Field(default_factory=dict, description="people one new site of a tier may serve")
@@ -252,8 +263,12 @@ def rules_from_settings(settings: AreaSettings) -> Rules:
             raise ValueError(msg)
         else:
             services[key] = ServiceRule(key=key, **{"name_zh": key, "name_en": key, **given})
-    return Rules(tiers=tuple(tiers.values()), profiles=tuple(profiles.values()),
-                 bands=tuple(float(b) for b in settings.isochrones.bands), services=tuple(services.values()))
+    return Rules(
+        tiers=tuple(tiers.values()),
+        profiles=tuple(profiles.values()),
+        bands=tuple(float(b) for b in settings.isochrones.bands),
+        services=tuple(services.values()),
+    )
 
 
 def _explain(path: Path, exc: ValidationError) -> str:
@@ -409,11 +424,20 @@ class StudyArea:
         return StudyArea.from_dict(raw, self.file)
 
 
-def write_area_toml(path: str | Path, *, name: str, osm: str | Path, facilities: str | Path | None = None,
-                    facilities_crs: str = "wgs84", population: str | Path | None = None,
-                    population_kind: Literal["grid", "polygons", "points"] = "grid",
-                    population_column: str = "population", elderly_share: float = DEFAULT_ELDERLY_SHARE,
-                    title_zh: str | None = None, title_en: str | None = None) -> Path:
+def write_area_toml(
+    path: str | Path,
+    *,
+    name: str,
+    osm: str | Path,
+    facilities: str | Path | None = None,
+    facilities_crs: str = "wgs84",
+    population: str | Path | None = None,
+    population_kind: Literal["grid", "polygons", "points"] = "grid",
+    population_column: str = "population",
+    elderly_share: float = DEFAULT_ELDERLY_SHARE,
+    title_zh: str | None = None,
+    title_en: str | None = None,
+) -> Path:
     """Write a study-area TOML file, checked like one read back, with paths relative to it.
 
     Parameters
@@ -442,13 +466,20 @@ def write_area_toml(path: str | Path, *, name: str, osm: str | Path, facilities:
     def rel(p: str | Path) -> str:
         return Path(os.path.relpath(Path(p).resolve(), root)).as_posix()
 
-    raw: dict[str, Any] = {"name": name, "title_zh": title_zh or name, "title_en": title_en or name,
-                           "network": {"osm": rel(osm)}}
+    raw: dict[str, Any] = {
+        "name": name,
+        "title_zh": title_zh or name,
+        "title_en": title_en or name,
+        "network": {"osm": rel(osm)},
+    }
     if facilities is not None:
         raw["facilities"] = {"file": rel(facilities), "crs": facilities_crs, "illustrative": False}
     if population is not None:
-        raw["population"] = {population_kind: rel(population), "column": population_column,
-                             "elderly_share": elderly_share}
+        raw["population"] = {
+            population_kind: rel(population),
+            "column": population_column,
+            "elderly_share": elderly_share,
+        }
     StudyArea.from_dict(raw, path)  # what is written reads back
     path.write_text(tomli_w.dumps(raw), encoding="utf-8")
     return path

@@ -56,6 +56,7 @@ def _bands(text: str) -> tuple[float, ...]:
 
 def _tier_values(kind):
     """Parser of ``"station=5,point=10"`` into ``{"station": 5, "point": 10}``."""
+
     def parse(text: str) -> dict:
         out = {}
         for item in text.split(","):
@@ -68,65 +69,127 @@ def _tier_values(kind):
                 msg = f"{text!r}: expected TIER=VALUE[,TIER=VALUE...], e.g. station=5,point=10"
                 raise argparse.ArgumentTypeError(msg) from None
         return out
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lifecircle`` command."""
-    parser = argparse.ArgumentParser(prog="lifecircle",
-                                     description="15-minute community life-circle planner (十五分钟社区生活圈)")
+    parser = argparse.ArgumentParser(
+        prog="lifecircle", description="15-minute community life-circle planner (十五分钟社区生活圈)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("plan", help="run the planner on a study area", description=_PLAN_HELP,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--area", type=Path, default=DEFAULT_AREA,
-                   help="study-area TOML file (default: the embedded central-Shanghai area)")
+    p = sub.add_parser(
+        "plan",
+        help="run the planner on a study area",
+        description=_PLAN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--area",
+        type=Path,
+        default=DEFAULT_AREA,
+        help="study-area TOML file (default: the embedded central-Shanghai area)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: out/<area name>)")
     p.add_argument("--force", action="store_true", help="replace results already in the output folder")
-    p.add_argument("--tier", action="append", default=[], metavar="TIER=MIN",
-                   help="override a tier's walking target, e.g. --tier station=8 (repeatable)")
+    p.add_argument(
+        "--tier",
+        action="append",
+        default=[],
+        metavar="TIER=MIN",
+        help="override a tier's walking target, e.g. --tier station=8 (repeatable)",
+    )
     p.add_argument("--adult-speed", type=float, metavar="KMH", help="adult walking speed in km/h (default 4.5)")
-    p.add_argument("--elderly-speed", type=float, metavar="MPS",
-                   help="elderly walking speed in m/s (default 0.76)")
+    p.add_argument("--elderly-speed", type=float, metavar="MPS", help="elderly walking speed in m/s (default 0.76)")
     p.add_argument("--bands", type=_bands, help="isochrone bands in minutes, e.g. 5,10,15")
     p.add_argument("--method", choices=["edges", "hull"], help="isochrone shape: street-accurate or convex hull")
     p.add_argument("--corridor-m", type=float, help="walking corridor half-width around streets (default 50 m)")
-    p.add_argument("--sites", type=_tier_values(int), default={}, metavar="TIER=K,...",
-                   help="propose K new sites per tier that cover the most underserved residents (MCLP)")
-    p.add_argument("--cover", type=_tier_values(float), default={}, metavar="TIER=SHARE,...",
-                   help="propose the fewest new sites bringing a tier's coverage to SHARE, e.g. station=0.99 (LSCP)")
-    p.add_argument("--site-weight", default=None,
-                   help="whom new sites should reach: population, elderly or mix:<share of population>")
+    p.add_argument(
+        "--sites",
+        type=_tier_values(int),
+        default={},
+        metavar="TIER=K,...",
+        help="propose K new sites per tier that cover the most underserved residents (MCLP)",
+    )
+    p.add_argument(
+        "--cover",
+        type=_tier_values(float),
+        default={},
+        metavar="TIER=SHARE,...",
+        help="propose the fewest new sites bringing a tier's coverage to SHARE, e.g. station=0.99 (LSCP)",
+    )
+    p.add_argument(
+        "--site-weight",
+        default=None,
+        help="whom new sites should reach: population, elderly or mix:<share of population>",
+    )
     p.add_argument("--site-profile", default=None, help="walking profile for new sites (default: adult)")
-    p.add_argument("--site-method", choices=["exact", "greedy"], default=None,
-                   help="exact MILP (HiGHS) or greedy with swaps (large instances)")
-    p.add_argument("--site-time-limit", type=float, default=None, metavar="S",
-                   help="seconds per exact solve; the best solution found is kept with its gap (default 60)")
-    p.add_argument("--capacity", type=_tier_values(float), default={}, metavar="TIER=PEOPLE,...",
-                   help="most people one new site may serve, e.g. station=25000 (GB 50180's upper band)")
-    p.add_argument("--basemap", choices=["osm", "light", "tianditu", "gaode", "none"], default="osm",
-                   help="basemap shown first; gaode shifts overlays to GCJ-02; tianditu needs TIANDITU_KEY")
-    p.add_argument("--map-cdn", action="store_true",
-                   help="link the map's JavaScript/CSS from CDNs (smaller file, needs internet to open)")
-    p.add_argument("--skip-invalid-facilities", action="store_true",
-                   help="leave out bad facility rows (each is logged) instead of stopping")
+    p.add_argument(
+        "--site-method",
+        choices=["exact", "greedy"],
+        default=None,
+        help="exact MILP (HiGHS) or greedy with swaps (large instances)",
+    )
+    p.add_argument(
+        "--site-time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds per exact solve; the best solution found is kept with its gap (default 60)",
+    )
+    p.add_argument(
+        "--capacity",
+        type=_tier_values(float),
+        default={},
+        metavar="TIER=PEOPLE,...",
+        help="most people one new site may serve, e.g. station=25000 (GB 50180's upper band)",
+    )
+    p.add_argument(
+        "--basemap",
+        choices=["osm", "light", "tianditu", "gaode", "none"],
+        default="osm",
+        help="basemap shown first; gaode shifts overlays to GCJ-02; tianditu needs TIANDITU_KEY",
+    )
+    p.add_argument(
+        "--map-cdn",
+        action="store_true",
+        help="link the map's JavaScript/CSS from CDNs (smaller file, needs internet to open)",
+    )
+    p.add_argument(
+        "--skip-invalid-facilities",
+        action="store_true",
+        help="leave out bad facility rows (each is logged) instead of stopping",
+    )
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--isochrones", choices=["drawn", "all", "none"], default="drawn",
-                   help="isochrones for the profile the map draws (default), for every profile, or none")
+    p.add_argument(
+        "--isochrones",
+        choices=["drawn", "all", "none"],
+        default="drawn",
+        help="isochrones for the profile the map draws (default), for every profile, or none",
+    )
 
     area = sub.add_parser("area", help="bring your own district: validate inputs, or download streets")
     area_sub = area.add_subparsers(dest="area_command", required=True)
-    init = area_sub.add_parser("init", help="validate a district's files and write its study-area TOML",
-                               description="Checks the files (coordinate systems, columns, extents, facilities "
-                                           "near streets), prints a validation report, and writes area.toml "
-                                           "when nothing is wrong.")
+    init = area_sub.add_parser(
+        "init",
+        help="validate a district's files and write its study-area TOML",
+        description="Checks the files (coordinate systems, columns, extents, facilities "
+        "near streets), prints a validation report, and writes area.toml "
+        "when nothing is wrong.",
+    )
     init.add_argument("--osm", type=Path, required=True, help="OSM XML street file (.osm, .osm.bz2)")
     init.add_argument("--facilities", type=Path, required=True, help="facility list: CSV, XLSX, GeoJSON, GPKG")
     init.add_argument("--population", type=Path, help="population grid, polygons or points")
-    init.add_argument("--facilities-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
-                      help="coordinate system of the facility list (default wgs84)")
+    init.add_argument(
+        "--facilities-crs",
+        default="wgs84",
+        choices=["wgs84", "gcj02", "bd09"],
+        help="coordinate system of the facility list (default wgs84)",
+    )
     init.add_argument("--population-column", default="population")
     init.add_argument("--name", help="short name of the area (default: the output folder's name)")
     init.add_argument("--out", type=Path, default=Path("."), help="folder for area.toml (default: here)")
@@ -168,8 +231,11 @@ def area_with_flags(area: StudyArea, args: argparse.Namespace) -> StudyArea:
         profiles["adult"] = {"speed_kmh": args.adult_speed, "speed_mps": None}
     if args.elderly_speed is not None:
         profiles["elderly"] = {"speed_mps": args.elderly_speed, "speed_kmh": None}
-    iso = {k: v for k, v in (("bands", args.bands), ("method", args.method), ("corridor_m", args.corridor_m))
-           if v is not None}
+    iso = {
+        k: v
+        for k, v in (("bands", args.bands), ("method", args.method), ("corridor_m", args.corridor_m))
+        if v is not None
+    }
     sections = {k: v for k, v in (("tiers", tiers), ("profiles", profiles), ("isochrones", iso)) if v}
     return area.with_overrides(**sections) if sections else area
 
@@ -182,22 +248,41 @@ def run_plan(args: argparse.Namespace) -> int:
     log.info("study area %s (%s); output folder %s", area.title_en, area.title_zh, out)
     if area.facilities_illustrative:
         log.warning("the facility inventory of %s is ILLUSTRATIVE, not real positions", area.name)
-    options = RunOptions(isochrones=args.isochrones, sites=args.sites, cover=args.cover, site_weight=args.site_weight,
-                         site_profile=args.site_profile, site_method=args.site_method,
-                         site_time_limit=args.site_time_limit, capacity=args.capacity,
-                         skip_invalid_facilities=args.skip_invalid_facilities, use_cache=not args.no_cache,
-                         progress=not args.no_progress and sys.stderr.isatty())
+    options = RunOptions(
+        isochrones=args.isochrones,
+        sites=args.sites,
+        cover=args.cover,
+        site_weight=args.site_weight,
+        site_profile=args.site_profile,
+        site_method=args.site_method,
+        site_time_limit=args.site_time_limit,
+        capacity=args.capacity,
+        skip_invalid_facilities=args.skip_invalid_facilities,
+        use_cache=not args.no_cache,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
     plan = run(area, options)
-    log.info("walk network: %d nodes, %d segments, %.0f km (%s); facilities: %s",
-             plan.network.n_nodes, plan.network.n_edges, plan.network.total_km, plan.network.meta.get("cache"),
-             ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers))
+    log.info(
+        "walk network: %d nodes, %d segments, %.0f km (%s); facilities: %s",
+        plan.network.n_nodes,
+        plan.network.n_edges,
+        plan.network.total_km,
+        plan.network.meta.get("cache"),
+        ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers),
+    )
     summary = write_outputs(plan, out, basemap=args.basemap, embed_assets=not args.map_cdn)
     if summary["residents"] is not None:
         everyone = plan.rules.everyone.key
         for tier in plan.rules.tiers:
             t = summary["residents"]["tiers"][tier.key][everyone]
-            log.info("%-8s %5.1f%% covered; %s residents (%s elderly) cannot walk to one in %g min", tier.key,
-                     100 * t["covered_share"], f"{t['people_without']:,}", f"{t['elderly_without']:,}", tier.minutes)
+            log.info(
+                "%-8s %5.1f%% covered; %s residents (%s elderly) cannot walk to one in %g min",
+                tier.key,
+                100 * t["covered_share"],
+                f"{t['people_without']:,}",
+                f"{t['elderly_without']:,}",
+                tier.minutes,
+            )
     log.info("done in %.1f s: %s", time.perf_counter() - t_start, out)
     return 0
 
@@ -227,19 +312,34 @@ def run_area(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         msg = f"{target} already exists; pass --force to replace it"
         raise OutputExistsError(msg)
-    check, _ = check_inputs(args.osm, args.facilities, args.population, facilities_crs=args.facilities_crs,
-                            population_column=args.population_column)
+    check, _ = check_inputs(
+        args.osm,
+        args.facilities,
+        args.population,
+        facilities_crs=args.facilities_crs,
+        population_column=args.population_column,
+    )
     print(check.report())
     if not check.ok:
         return 2
     kind = "grid"
     if args.population is not None:
-        kind = "points" if read_population(args.population, column=args.population_column).geom_type.eq(
-            "Point").all() else "grid"
+        kind = (
+            "points"
+            if read_population(args.population, column=args.population_column).geom_type.eq("Point").all()
+            else "grid"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
-    write_area_toml(target, name=args.name or args.out.resolve().name, osm=args.osm, facilities=args.facilities,
-                    facilities_crs=args.facilities_crs, population=args.population, population_kind=kind,
-                    population_column=args.population_column)
+    write_area_toml(
+        target,
+        name=args.name or args.out.resolve().name,
+        osm=args.osm,
+        facilities=args.facilities,
+        facilities_crs=args.facilities_crs,
+        population=args.population,
+        population_kind=kind,
+        population_column=args.population_column,
+    )
     print(f"wrote {target}; run: lifecircle plan --area {target}")
     return 0
 
@@ -272,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception:
         traceback.print_exc()
-        sys.stderr.write("lifecircle: this is a bug in lifecircle, not in your input; please report it with the "
-                         "traceback above\n")
+        sys.stderr.write(
+            "lifecircle: this is a bug in lifecircle, not in your input; please report it with the traceback above\n"
+        )
         return 1
 
 

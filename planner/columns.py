@@ -21,8 +21,16 @@ group's count (:attr:`planner.tiers.SpeedProfile.group`).
 
 from __future__ import annotations
 
-__all__ = ["COVERAGE_PREFIXES", "covered", "minutes", "missing_services", "missing_tiers", "nearest",
-           "service_minutes", "underserved"]
+__all__ = [
+    "COVERAGE_PREFIXES",
+    "covered",
+    "minutes",
+    "missing_services",
+    "missing_tiers",
+    "nearest",
+    "service_minutes",
+    "underserved",
+]
 
 #: Prefixes of every column that coverage adds (strip them to get back the bare residents).
 COVERAGE_PREFIXES: tuple[str, ...] = ("minutes_", "covered_", "missing_", "underserved_", "nearest_")

@@ -122,8 +122,9 @@ def gcj02_to_wgs84(
     return _invert(wgs84_to_gcj02, g_lon, g_lat, g_lon.copy(), g_lat.copy(), tol=tol, max_iter=max_iter)
 
 
-def _invert(forward, t_lon: np.ndarray, t_lat: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, tol: float,
-            max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+def _invert(
+    forward, t_lon: np.ndarray, t_lat: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, tol: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``forward(lon, lat) == (t_lon, t_lat)`` by fixed-point iteration from a starting guess.
 
     The offsets are small and smooth, so each step moves the guess by the remaining error.
@@ -146,8 +147,9 @@ def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarra
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-12, max_iter: int = 10
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def bd09_to_gcj02(
+    lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-12, max_iter: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Convert Baidu BD-09 degrees to GCJ-02 degrees.
 
     The published closed-form inverse is off by up to ~1e-6 degrees (~0.1 m);
@@ -189,9 +191,20 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[np.ndarray, np.n
 def normalise_crs_name(crs: str) -> str:
     """Map spellings such as ``"WGS-84"``, ``"EPSG:4326"``, ``"GCJ02"`` to a name in CRS_NAMES."""
     key = str(crs).strip().lower().replace("-", "").replace("_", "")
-    aliases = {"wgs84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "cgcs2000": "wgs84",
-               "gcj02": "gcj02", "gcj": "gcj02", "mars": "gcj02", "amap": "gcj02", "gaode": "gcj02",
-               "bd09": "bd09", "baidu": "bd09", "bd09ll": "bd09"}
+    aliases = {
+        "wgs84": "wgs84",
+        "epsg:4326": "wgs84",
+        "4326": "wgs84",
+        "cgcs2000": "wgs84",
+        "gcj02": "gcj02",
+        "gcj": "gcj02",
+        "mars": "gcj02",
+        "amap": "gcj02",
+        "gaode": "gcj02",
+        "bd09": "bd09",
+        "baidu": "bd09",
+        "bd09ll": "bd09",
+    }
     if key not in aliases:
         msg = f"unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}"
         raise ConfigError(msg)

@@ -20,8 +20,17 @@ from .errors import ConfigError, InputError
 from .network import Snap, WalkNetwork
 from .tiers import Rules, SpeedProfile
 
-__all__ = ["area_units", "equity_table", "gini", "group_weights", "headline", "lorenz_curve", "resident_coverage", "unit_table",
-           "weighted_quantile"]
+__all__ = [
+    "area_units",
+    "equity_table",
+    "gini",
+    "group_weights",
+    "headline",
+    "lorenz_curve",
+    "resident_coverage",
+    "unit_table",
+    "weighted_quantile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +43,21 @@ SHANGHAI_2035_TARGET_SHARE = 0.99
 def group_weights(residents: pd.DataFrame, profile: SpeedProfile) -> np.ndarray:
     """Count of the profile's group of residents per row (``population``, ``elderly`` …)."""
     if profile.group not in residents.columns:
-        msg = (f"profile {profile.key!r} is for group {profile.group!r}, but the residents have no such column "
-               f"(columns: {', '.join(c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES))})")
+        msg = (
+            f"profile {profile.key!r} is for group {profile.group!r}, but the residents have no such column "
+            f"(columns: {', '.join(c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES))})"
+        )
         raise ConfigError(msg, key=f"profiles.{profile.key}.group")
     return residents[profile.group].to_numpy(float)
 
 
-def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest: dict[str, NearestFacility],
-                      rules: Rules, service_nearest: dict[str, NearestFacility] | None = None) -> gpd.GeoDataFrame:
+def resident_coverage(
+    network: WalkNetwork,
+    residents: gpd.GeoDataFrame,
+    nearest: dict[str, NearestFacility],
+    rules: Rules,
+    service_nearest: dict[str, NearestFacility] | None = None,
+) -> gpd.GeoDataFrame:
     """Minutes to every tier for every profile, coverage flags and missing tiers and services.
 
     Parameters
@@ -60,8 +76,13 @@ def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest
     geopandas.GeoDataFrame
         ``residents`` with the coverage columns added.
     """
-    snap = Snap(residents["edge"].to_numpy(np.int64), residents["t"].to_numpy(float),
-                residents["offset_m"].to_numpy(float), np.empty(0), np.empty(0))
+    snap = Snap(
+        residents["edge"].to_numpy(np.int64),
+        residents["t"].to_numpy(float),
+        residents["offset_m"].to_numpy(float),
+        np.empty(0),
+        np.empty(0),
+    )
     out = residents.copy()
     tier_m = {tier.key: point_distances(network, nearest[tier.key], snap)[0] for tier in rules.tiers}
     services = [rule for rule in rules.services if service_nearest and rule.key in service_nearest]
@@ -79,7 +100,8 @@ def resident_coverage(network: WalkNetwork, residents: gpd.GeoDataFrame, nearest
         out[col.underserved(prof.key)] = np.logical_or.reduce(gaps)
         if services:
             out[col.missing_services(prof.key)] = _join_flags(
-                [r.key for r in services], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in services])
+                [r.key for r in services], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in services]
+            )
     return out
 
 
@@ -134,11 +156,20 @@ def equity_table(residents: pd.DataFrame, rules: Rules) -> pd.DataFrame:
             m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
             w = group_weights(residents, prof)
             reach = np.isfinite(m)
-            rows.append({"tier": tier.key, "group": prof.group, "profile": prof.key, "people": w.sum(),
-                         "mean_min": float(np.average(m[reach], weights=w[reach])) if w[reach].sum() else np.nan,
-                         "median_min": weighted_quantile(m, w, 0.5), "p90_min": weighted_quantile(m, w, 0.9),
-                         "gini": gini(m, w), "unreachable_share": float(w[~reach].sum() / w.sum()) if w.sum() else 0,
-                         "covered_share": float(w[m <= tier.minutes].sum() / w.sum()) if w.sum() else 0})
+            rows.append(
+                {
+                    "tier": tier.key,
+                    "group": prof.group,
+                    "profile": prof.key,
+                    "people": w.sum(),
+                    "mean_min": float(np.average(m[reach], weights=w[reach])) if w[reach].sum() else np.nan,
+                    "median_min": weighted_quantile(m, w, 0.5),
+                    "p90_min": weighted_quantile(m, w, 0.9),
+                    "gini": gini(m, w),
+                    "unreachable_share": float(w[~reach].sum() / w.sum()) if w.sum() else 0,
+                    "covered_share": float(w[m <= tier.minutes].sum() / w.sum()) if w.sum() else 0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -151,39 +182,59 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
     """
     pop = residents["population"].to_numpy(float)
     eld = residents["elderly"].to_numpy(float)
-    out: dict = {"population": round(float(pop.sum())), "elderly": round(float(eld.sum())),
-                 "resident_points": int(len(residents)), "tiers": {}, "services": {}}
+    out: dict = {
+        "population": round(float(pop.sum())),
+        "elderly": round(float(eld.sum())),
+        "resident_points": int(len(residents)),
+        "tiers": {},
+        "services": {},
+    }
     for tier in rules.tiers:
         entry = {}
         for prof in rules.profiles:
             cov = residents[col.covered(tier.key, prof.key)].to_numpy(bool)
             grp = group_weights(residents, prof)
-            entry[prof.key] = {"group": prof.group, "covered_share": _share(pop, cov),
-                               "people_without": round(float(pop[~cov].sum())),
-                               "elderly_without": round(float(eld[~cov].sum())),
-                               "elderly_covered_share": _share(eld, cov), "group_covered_share": _share(grp, cov)}
+            entry[prof.key] = {
+                "group": prof.group,
+                "covered_share": _share(pop, cov),
+                "people_without": round(float(pop[~cov].sum())),
+                "elderly_without": round(float(eld[~cov].sum())),
+                "elderly_covered_share": _share(eld, cov),
+                "group_covered_share": _share(grp, cov),
+            }
         out["tiers"][tier.key] = entry
     for prof in rules.profiles:
         under = residents[col.underserved(prof.key)].to_numpy(bool)
         out.setdefault("underserved", {})[prof.key] = {
-            "people": round(float(pop[under].sum())), "elderly": round(float(eld[under].sum())),
-            "share": _share(pop, under)}
+            "people": round(float(pop[under].sum())),
+            "elderly": round(float(eld[under].sum())),
+            "share": _share(pop, under),
+        }
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
         within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
     out["within_15min_all_tiers_share"] = _share(pop, within)
-    out["targets"] = {"national_85": out["within_15min_all_tiers_share"] >= NATIONAL_TARGET_SHARE,
-                      "shanghai_2035_99": out["within_15min_all_tiers_share"] >= SHANGHAI_2035_TARGET_SHARE}
+    out["targets"] = {
+        "national_85": out["within_15min_all_tiers_share"] >= NATIONAL_TARGET_SHARE,
+        "shanghai_2035_99": out["within_15min_all_tiers_share"] >= SHANGHAI_2035_TARGET_SHARE,
+    }
     if col.missing_services(rules.everyone.key) in residents.columns:
         elderly_prof = next((p for p in rules.profiles if p.group == "elderly"), rules.everyone)
         for rule in rules.services:
             out["services"][rule.key] = {
-                "minutes": rule.minutes, "name_zh": rule.name_zh, "name_en": rule.name_en,
-                "people_without_share": round(_share_missing(residents[col.missing_services(rules.everyone.key)],
-                                                             rule.key, pop), 4),
-                "elderly_without_share": round(_share_missing(residents[col.missing_services(elderly_prof.key)],
-                                                              rule.key, eld), 4) if eld.sum() else None,
-                "elderly_profile": elderly_prof.key}
+                "minutes": rule.minutes,
+                "name_zh": rule.name_zh,
+                "name_en": rule.name_en,
+                "people_without_share": round(
+                    _share_missing(residents[col.missing_services(rules.everyone.key)], rule.key, pop), 4
+                ),
+                "elderly_without_share": round(
+                    _share_missing(residents[col.missing_services(elderly_prof.key)], rule.key, eld), 4
+                )
+                if eld.sum()
+                else None,
+                "elderly_profile": elderly_prof.key,
+            }
     return out
 
 
@@ -215,8 +266,14 @@ def regular_grid(boundary: shapely.Polygon, crs: str, cell_km: float = 1.0) -> g
     return gpd.GeoDataFrame({"unit": np.asarray(names)[keep]}, geometry=cells[keep], crs=crs)
 
 
-def unit_table(residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
-               rules: Rules, *, name_column: str = "unit") -> gpd.GeoDataFrame:
+def unit_table(
+    residents: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    rules: Rules,
+    *,
+    name_column: str = "unit",
+) -> gpd.GeoDataFrame:
     """Statistics per administrative unit (or grid cell).
 
     Parameters
@@ -249,8 +306,14 @@ def unit_table(residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, units:
         sel = ok if mask is None else ok & mask
         return np.bincount(which[sel], weights=weights[sel], minlength=n)
 
-    table = pd.DataFrame({"unit": units[name_column].astype(str), "population": per_unit(pop),
-                          "elderly": per_unit(eld), "area_km2": um.area.to_numpy() / 1e6})
+    table = pd.DataFrame(
+        {
+            "unit": units[name_column].astype(str),
+            "population": per_unit(pop),
+            "elderly": per_unit(eld),
+            "area_km2": um.area.to_numpy() / 1e6,
+        }
+    )
     for tier in rules.tiers:
         for prof in rules.profiles:
             w = group_weights(residents, prof)
@@ -264,8 +327,9 @@ def unit_table(residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, units:
         if tier.population_served:
             lo, hi = tier.population_served
             ppf = table[f"people_per_{tier.key}"]
-            table[f"gb50180_{tier.key}"] = np.select([count == 0, ppf > hi, ppf < lo], ["none", "over", "under"],
-                                                     "within")
+            table[f"gb50180_{tier.key}"] = np.select(
+                [count == 0, ppf > hi, ppf < lo], ["none", "over", "under"], "within"
+            )
     table["facilities_per_km2"] = sum(table[f"facilities_{t.key}"] for t in rules.tiers) / table["area_km2"]
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
@@ -284,8 +348,9 @@ def _which_unit(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def area_units(area: StudyArea, network: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-               rules: Rules) -> gpd.GeoDataFrame:
+def area_units(
+    area: StudyArea, network: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, rules: Rules
+) -> gpd.GeoDataFrame:
     """Figures per administrative unit of the area's ``[units] file``, or per cell of a regular grid.
 
     See :func:`unit_table`; the unit's name is in column ``unit``.
@@ -294,8 +359,10 @@ def area_units(area: StudyArea, network: WalkNetwork, residents: gpd.GeoDataFram
     if cfg.file is not None:
         units = gpd.read_file(area.path(cfg.file))
         if cfg.name_column not in units.columns:
-            msg = (f"{cfg.file}: no unit name column {cfg.name_column!r} (columns: {', '.join(units.columns)}); "
-                   "set [units] name_column")
+            msg = (
+                f"{cfg.file}: no unit name column {cfg.name_column!r} (columns: {', '.join(units.columns)}); "
+                "set [units] name_column"
+            )
             raise InputError(msg, path=area.path(cfg.file), field=cfg.name_column)
         return unit_table(residents, facilities, units, rules, name_column=cfg.name_column)
     grid = regular_grid(network.boundary_wgs84(), network.crs, cfg.grid_km)

@@ -26,8 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "InputError", "InputFileNotFound", "LifecircleError", "NetworkError", "OutputError",
-           "OutputExistsError", "Problem", "SolverError"]
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "InputFileNotFound",
+    "LifecircleError",
+    "NetworkError",
+    "OutputError",
+    "OutputExistsError",
+    "Problem",
+    "SolverError",
+]
 
 
 class LifecircleError(Exception):
@@ -49,8 +58,9 @@ class InputError(LifecircleError, ValueError):
         Column or field name.
     """
 
-    def __init__(self, message: str, *, path: str | Path | None = None, row: int | None = None,
-                 field: str | None = None):
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, row: int | None = None, field: str | None = None
+    ):
         super().__init__(message)
         self.path = None if path is None else str(path)
         self.row = row

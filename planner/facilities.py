@@ -47,8 +47,10 @@ class FacilityError(InputError):
         self.problems = problems
         shown = "\n  ".join(str(p) for p in problems[:25])
         more = f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else ""
-        msg = (f"{self.path}: {len(problems)} problem(s) in the facility list:\n  {shown}{more}\n"
-               "Fix the rows, or pass skip_invalid=True (--skip-invalid-facilities) to leave them out.")
+        msg = (
+            f"{self.path}: {len(problems)} problem(s) in the facility list:\n  {shown}{more}\n"
+            "Fix the rows, or pass skip_invalid=True (--skip-invalid-facilities) to leave them out."
+        )
         super().__init__(msg, path=path)
 
 
@@ -162,8 +164,10 @@ def load_facilities(
     lon_col = "lon" if from_geometry else _find_column(df.columns, _LON_NAMES)
     lat_col = "lat" if from_geometry else _find_column(df.columns, _LAT_NAMES)
     if lon_col is None or lat_col is None:
-        msg = (f"{path}: no longitude/latitude columns (looked for {', '.join(_LON_NAMES)} / "
-               f"{', '.join(_LAT_NAMES)}; columns are: {', '.join(map(str, df.columns))})")
+        msg = (
+            f"{path}: no longitude/latitude columns (looked for {', '.join(_LON_NAMES)} / "
+            f"{', '.join(_LAT_NAMES)}; columns are: {', '.join(map(str, df.columns))})"
+        )
         raise InputError(msg, path=path)
 
     tier = df[tier_col].astype(str).str.strip().str.lower()
@@ -177,23 +181,46 @@ def load_facilities(
     for i in range(n):
         raw_lon, raw_lat = df[lon_col].iloc[i], df[lat_col].iloc[i]
         if from_geometry and df["_geometry_type"].iloc[i] != "Point":
-            problems.append(Problem(int(rows[i]), "geometry",
-                                    f"{df['_geometry_type'].iloc[i]} geometry; a facility must be a point"))
+            problems.append(
+                Problem(
+                    int(rows[i]), "geometry", f"{df['_geometry_type'].iloc[i]} geometry; a facility must be a point"
+                )
+            )
             continue
         if not np.isfinite(lon[i]):
-            problems.append(Problem(int(rows[i]), lon_col, "missing" if str(raw_lon).strip() in {"", "nan"}
-                                    else f"{raw_lon!r} is not a number"))
+            problems.append(
+                Problem(
+                    int(rows[i]),
+                    lon_col,
+                    "missing" if str(raw_lon).strip() in {"", "nan"} else f"{raw_lon!r} is not a number",
+                )
+            )
         if not np.isfinite(lat[i]):
-            problems.append(Problem(int(rows[i]), lat_col, "missing" if str(raw_lat).strip() in {"", "nan"}
-                                    else f"{raw_lat!r} is not a number"))
+            problems.append(
+                Problem(
+                    int(rows[i]),
+                    lat_col,
+                    "missing" if str(raw_lat).strip() in {"", "nan"} else f"{raw_lat!r} is not a number",
+                )
+            )
         if np.isfinite(lon[i]) and np.isfinite(lat[i]):
             if abs(lat[i]) > 90 and abs(lon[i]) <= 90:
-                problems.append(Problem(int(rows[i]), f"{lon_col}/{lat_col}",
-                                        f"lat {lat[i]:g} is outside -90..90 and lon {lon[i]:g} would fit: "
-                                        "longitude and latitude look swapped"))
+                problems.append(
+                    Problem(
+                        int(rows[i]),
+                        f"{lon_col}/{lat_col}",
+                        f"lat {lat[i]:g} is outside -90..90 and lon {lon[i]:g} would fit: "
+                        "longitude and latitude look swapped",
+                    )
+                )
             elif abs(lon[i]) > 180 or abs(lat[i]) > 90:
-                problems.append(Problem(int(rows[i]), f"{lon_col}/{lat_col}",
-                                        f"({lon[i]:g}, {lat[i]:g}) is outside the valid range of degrees"))
+                problems.append(
+                    Problem(
+                        int(rows[i]),
+                        f"{lon_col}/{lat_col}",
+                        f"({lon[i]:g}, {lat[i]:g}) is outside the valid range of degrees",
+                    )
+                )
 
     crs_col = _find_column(df.columns, ("crs", "coord_system", "坐标系"))
     default_crs = normalise_crs_name(crs or "wgs84")
@@ -205,12 +232,16 @@ def load_facilities(
             try:
                 source_crs[i] = normalise_crs_name(value)
             except ValueError:
-                problems.append(Problem(int(rows[i]), crs_col,
-                                        f"{value!r} is not a coordinate system ({', '.join(CRS_NAMES)})"))
+                problems.append(
+                    Problem(int(rows[i]), crs_col, f"{value!r} is not a coordinate system ({', '.join(CRS_NAMES)})")
+                )
 
     id_col = _find_column(df.columns, ("facility_id", "id", "编号"))
-    ids = (df[id_col].astype(str).str.strip() if id_col is not None
-           else pd.Series([f"F{r - 1:05d}" for r in rows], index=df.index))
+    ids = (
+        df[id_col].astype(str).str.strip()
+        if id_col is not None
+        else pd.Series([f"F{r - 1:05d}" for r in rows], index=df.index)
+    )
     empty_id = ids.isin(["", "nan"])
     ids = ids.where(~empty_id, pd.Series([f"F{r - 1:05d}" for r in rows], index=df.index))
     dup = ids.duplicated(keep=False) & ~empty_id
@@ -279,10 +310,15 @@ def snap_facilities(
     snap = network.snap(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
     far = snap.offset_m > max_snap_m
     problems = [
-        Problem(int(r), "location", f"({x:.6f}, {y:.6f}) is {d:,.0f} m from the nearest walkable street "
-                f"(limit {max_snap_m:g} m): outside the study area, or in another coordinate system?")
-        for r, x, y, d in zip(facilities["source_row"][far], facilities.geometry.x[far],
-                              facilities.geometry.y[far], snap.offset_m[far])
+        Problem(
+            int(r),
+            "location",
+            f"({x:.6f}, {y:.6f}) is {d:,.0f} m from the nearest walkable street "
+            f"(limit {max_snap_m:g} m): outside the study area, or in another coordinate system?",
+        )
+        for r, x, y, d in zip(
+            facilities["source_row"][far], facilities.geometry.x[far], facilities.geometry.y[far], snap.offset_m[far]
+        )
     ]
     if problems and not skip_invalid:
         raise FacilityError(facilities.attrs.get("source", "facilities"), problems)
@@ -297,8 +333,9 @@ def snap_facilities(
     return out
 
 
-def area_facilities(area: StudyArea, network: WalkNetwork, rules: Rules, *,
-                    skip_invalid: bool = False) -> gpd.GeoDataFrame:
+def area_facilities(
+    area: StudyArea, network: WalkNetwork, rules: Rules, *, skip_invalid: bool = False
+) -> gpd.GeoDataFrame:
     """The study area's facility list, validated and snapped to its walk network.
 
     Parameters
@@ -319,8 +356,9 @@ def area_facilities(area: StudyArea, network: WalkNetwork, rules: Rules, *,
     if cfg is None:
         msg = f"{area.file}: [facilities] file is not set"
         raise ConfigError(msg, path=area.file, key="facilities.file")
-    facilities = load_facilities(area.path(cfg.file), [t.key for t in rules.tiers], crs=cfg.crs,
-                                 skip_invalid=skip_invalid)
+    facilities = load_facilities(
+        area.path(cfg.file), [t.key for t in rules.tiers], crs=cfg.crs, skip_invalid=skip_invalid
+    )
     facilities = snap_facilities(facilities, network, max_snap_m=cfg.max_snap_m, skip_invalid=skip_invalid)
     facilities["illustrative"] = cfg.illustrative
     return facilities

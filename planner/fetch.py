@@ -19,8 +19,20 @@ __all__ = ["fetch_osm", "write_osm_xml"]
 log = logging.getLogger(__name__)
 
 #: Way tags the walk rules read (planner.osm.walk_exclusion_reason): OSMnx drops them unless asked.
-_RULE_TAGS = {"highway", "foot", "access", "motorroad", "expressway", "tunnel", "area", "sidewalk", "bridge",
-              "layer", "service", "name"}
+_RULE_TAGS = {
+    "highway",
+    "foot",
+    "access",
+    "motorroad",
+    "expressway",
+    "tunnel",
+    "area",
+    "sidewalk",
+    "bridge",
+    "layer",
+    "service",
+    "name",
+}
 
 
 def write_osm_xml(graph, path: str | Path, *, bounds: tuple[float, float, float, float] | None = None) -> None:
@@ -40,9 +52,11 @@ def write_osm_xml(graph, path: str | Path, *, bounds: tuple[float, float, float,
     """
     from xml.sax.saxutils import quoteattr
 
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<osm version="0.6" generator="lifecircle via OSMnx" copyright="OpenStreetMap and contributors" '
-             'license="https://opendatacommons.org/licenses/odbl/1-0/">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<osm version="0.6" generator="lifecircle via OSMnx" copyright="OpenStreetMap and contributors" '
+        'license="https://opendatacommons.org/licenses/odbl/1-0/">',
+    ]
     if bounds is not None:
         w, s, e, n = bounds
         lines.append(f'<bounds minlon="{w}" minlat="{s}" maxlon="{e}" maxlat="{n}"/>')
@@ -59,8 +73,11 @@ def write_osm_xml(graph, path: str | Path, *, bounds: tuple[float, float, float,
         tags = {k: (val[0] if isinstance(val, list) else val) for k, val in data.items() if k in _RULE_TAGS}
         osmid = data.get("osmid")
         tags["osm_way_id"] = osmid[0] if isinstance(osmid, list) else osmid
-        body = "".join(f"<tag k={quoteattr(str(k))} v={quoteattr(str(val))}/>" for k, val in tags.items()
-                       if val is not None and str(val) != "nan")
+        body = "".join(
+            f"<tag k={quoteattr(str(k))} v={quoteattr(str(val))}/>"
+            for k, val in tags.items()
+            if val is not None and str(val) != "nan"
+        )
         lines.append(f'<way id="{way_id}"><nd ref="{int(u)}"/><nd ref="{int(v)}"/>{body}</way>')
     lines.append("</osm>")
     Path(path).write_text("\n".join(lines), encoding="utf-8")
@@ -80,8 +97,14 @@ def _osmnx_settings(**values):
             setattr(ox.settings, k, v)
 
 
-def fetch_osm(out: str | Path, *, place: str | None = None, bbox: tuple[float, float, float, float] | None = None,
-              overpass_url: str | None = None, nominatim_url: str | None = None) -> Path:
+def fetch_osm(
+    out: str | Path,
+    *,
+    place: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    overpass_url: str | None = None,
+    nominatim_url: str | None = None,
+) -> Path:
     """Download the walkable streets of a place or box and save them as OSM XML.
 
     Parameters
@@ -113,8 +136,13 @@ def fetch_osm(out: str | Path, *, place: str | None = None, bbox: tuple[float, f
             raise ConfigError(msg)
     import osmnx as ox
 
-    values = {"use_cache": True, "cache_folder": str(cache_dir() / "osmnx"), "log_console": False,
-              "overpass_rate_limit": False, "useful_tags_way": sorted(set(ox.settings.useful_tags_way) | _RULE_TAGS)}
+    values = {
+        "use_cache": True,
+        "cache_folder": str(cache_dir() / "osmnx"),
+        "log_console": False,
+        "overpass_rate_limit": False,
+        "useful_tags_way": sorted(set(ox.settings.useful_tags_way) | _RULE_TAGS),
+    }
     if overpass_url:
         values["overpass_url"] = overpass_url
     if nominatim_url:
@@ -130,6 +158,11 @@ def fetch_osm(out: str | Path, *, place: str | None = None, bbox: tuple[float, f
             raise NetworkError(msg) from None
         out.parent.mkdir(parents=True, exist_ok=True)
         write_osm_xml(graph, out, bounds=bbox)
-    log.info("saved %d nodes and %d street segments of %s to %s", graph.number_of_nodes(),
-             graph.number_of_edges(), place or bbox, out)
+    log.info(
+        "saved %d nodes and %d street segments of %s to %s",
+        graph.number_of_nodes(),
+        graph.number_of_edges(),
+        place or bbox,
+        out,
+    )
     return out

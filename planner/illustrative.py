@@ -54,8 +54,9 @@ def _hex_lattice(xmin: float, ymin: float, xmax: float, ymax: float, spacing: fl
     return np.concatenate(pts) if pts else np.zeros((0, 2))
 
 
-def illustrative_facilities(network: WalkNetwork, *, rule: dict[str, dict] | None = None,
-                            seed: int = 2035) -> pd.DataFrame:
+def illustrative_facilities(
+    network: WalkNetwork, *, rule: dict[str, dict] | None = None, seed: int = 2035
+) -> pd.DataFrame:
     """Lay out an illustrative facility inventory by the rule in the module docstring.
 
     Parameters
@@ -88,11 +89,18 @@ def illustrative_facilities(network: WalkNetwork, *, rule: dict[str, dict] | Non
         for i, nd in enumerate(node[keep]):
             k = int(rng.integers(lo, hi + 1))
             services = SERVICES if k >= len(SERVICES) else tuple(sorted(rng.choice(SERVICES, k, replace=False)))
-            rows.append({"facility_id": f"{tier[0].upper()}{i + 1:03d}",
-                         "name": f"示意{_NAMES_ZH.get(tier, tier)} {i + 1} (illustrative {tier} {i + 1})",
-                         "tier": tier, "lon": round(float(network.lon[nd]), 6),
-                         "lat": round(float(network.lat[nd]), 6), "crs": "wgs84",
-                         "services": ";".join(services), "illustrative": True})
+            rows.append(
+                {
+                    "facility_id": f"{tier[0].upper()}{i + 1:03d}",
+                    "name": f"示意{_NAMES_ZH.get(tier, tier)} {i + 1} (illustrative {tier} {i + 1})",
+                    "tier": tier,
+                    "lon": round(float(network.lon[nd]), 6),
+                    "lat": round(float(network.lat[nd]), 6),
+                    "crs": "wgs84",
+                    "services": ";".join(services),
+                    "illustrative": True,
+                }
+            )
         log.info("illustrative %s: %d lattice points on streets, %d kept", tier, len(node), int(keep.sum()))
     return pd.DataFrame(rows)
 

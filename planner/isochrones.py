@@ -36,9 +36,18 @@ _QUAD_SEGS = 2  # segments per quarter circle at street ends: within 4 m of a tr
 _WORKERS = min(4, os.cpu_count() or 1)
 
 
-def reach_lines(network: WalkNetwork, dist: np.ndarray, budget: float, own_row: np.ndarray,
-                own_edge: np.ndarray, own_t: np.ndarray, own_offset: np.ndarray, own_xy: np.ndarray,
-                *, ends: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def reach_lines(
+    network: WalkNetwork,
+    dist: np.ndarray,
+    budget: float,
+    own_row: np.ndarray,
+    own_edge: np.ndarray,
+    own_t: np.ndarray,
+    own_offset: np.ndarray,
+    own_xy: np.ndarray,
+    *,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Street pieces reachable within a distance budget.
 
     Parameters
@@ -134,7 +143,7 @@ def _polygons(rows: np.ndarray, lines: np.ndarray, k: int, *, method: str, corri
     if corridor_m > 0:
         parts = shapely.buffer(parts, corridor_m, quad_segs=_QUAD_SEGS)
     bounds = np.searchsorted(owner, np.arange(len(present) + 1))
-    groups = [parts[bounds[i]:bounds[i + 1]] for i in range(len(present))]
+    groups = [parts[bounds[i] : bounds[i + 1]] for i in range(len(present))]
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:  # GEOS releases the GIL
         out[present] = list(pool.map(shapely.union_all, groups))
     return out
@@ -154,9 +163,17 @@ def _check(method: str, bands: Sequence[float], corridor_m: float) -> list[float
     return bands
 
 
-def facility_isochrones(network: WalkNetwork, facilities: gpd.GeoDataFrame, profiles: Sequence[SpeedProfile],
-                        bands: Sequence[float] = (5, 10, 15), *, method: str = "edges",
-                        corridor_m: float = 50.0, chunk: int = 64, progress: bool = True) -> gpd.GeoDataFrame:
+def facility_isochrones(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    profiles: Sequence[SpeedProfile],
+    bands: Sequence[float] = (5, 10, 15),
+    *,
+    method: str = "edges",
+    corridor_m: float = 50.0,
+    chunk: int = 64,
+    progress: bool = True,
+) -> gpd.GeoDataFrame:
     """Isochrone polygons for every facility, band and profile.
 
     Parameters
@@ -205,23 +222,37 @@ def facility_isochrones(network: WalkNetwork, facilities: gpd.GeoDataFrame, prof
         for prof in profiles:
             for band in bands:
                 budget = band * prof.metres_per_minute
-                rows, lines = reach_lines(network, dist, budget, local, edge[idx], t[idx], off[idx], fxy[idx],
-                                          ends=ends)
+                rows, lines = reach_lines(
+                    network, dist, budget, local, edge[idx], t[idx], off[idx], fxy[idx], ends=ends
+                )
                 polys = _polygons(rows, lines, len(idx), method=method, corridor_m=corridor_m)
                 for j, i in enumerate(idx):
                     if polys[j] is None:
                         continue
-                    records.append({"facility_id": facilities["facility_id"].iat[i],
-                                    "tier": facilities["tier"].iat[i], "profile": prof.key, "band_min": band})
+                    records.append(
+                        {
+                            "facility_id": facilities["facility_id"].iat[i],
+                            "tier": facilities["tier"].iat[i],
+                            "profile": prof.key,
+                            "band_min": band,
+                        }
+                    )
                     geoms.append(polys[j])
         bar.update(len(idx))
     bar.close()
     return _finish(records, geoms, network, cols)
 
 
-def service_areas(network: WalkNetwork, facilities: gpd.GeoDataFrame, nearest: dict[str, NearestFacility],
-                  profiles: Sequence[SpeedProfile], bands: Sequence[float] = (5, 10, 15), *,
-                  method: str = "edges", corridor_m: float = 50.0) -> gpd.GeoDataFrame:
+def service_areas(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    nearest: dict[str, NearestFacility],
+    profiles: Sequence[SpeedProfile],
+    bands: Sequence[float] = (5, 10, 15),
+    *,
+    method: str = "edges",
+    corridor_m: float = 50.0,
+) -> gpd.GeoDataFrame:
     """One dissolved service area per tier, band and profile.
 
     Parameters
@@ -259,16 +290,24 @@ def service_areas(network: WalkNetwork, facilities: gpd.GeoDataFrame, nearest: d
                 if budget > near.horizon_m:
                     msg = f"tier {tier!r}: band {band} min at {prof.key} speed exceeds the search horizon"
                     raise ConfigError(msg)
-                rows, lines = reach_lines(network, near.distance_m[None, :], budget, own_row,
-                                          fac["edge"].to_numpy(np.int64), fac["t"].to_numpy(float),
-                                          fac["snap_m"].to_numpy(float), np.stack([fx, fy], axis=1))
+                rows, lines = reach_lines(
+                    network,
+                    near.distance_m[None, :],
+                    budget,
+                    own_row,
+                    fac["edge"].to_numpy(np.int64),
+                    fac["t"].to_numpy(float),
+                    fac["snap_m"].to_numpy(float),
+                    np.stack([fx, fy], axis=1),
+                )
                 all_rows.append(rows + len(records))
                 all_lines.append(lines)
                 records.append({"tier": tier, "profile": prof.key, "band_min": band, "facilities": int(sel.sum())})
     if not records:
         return _finish([], [], network, cols)
-    polys = _polygons(np.concatenate(all_rows), np.concatenate(all_lines), len(records), method=method,
-                      corridor_m=corridor_m)
+    polys = _polygons(
+        np.concatenate(all_rows), np.concatenate(all_lines), len(records), method=method, corridor_m=corridor_m
+    )
     keep = [i for i, g in enumerate(polys) if g is not None]
     return _finish([records[i] for i in keep], [polys[i] for i in keep], network, cols)
 
@@ -297,8 +336,9 @@ def dissolve_isochrones(isochrones: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFr
     metric = isochrones.to_crs(crs)
     keys, groups = [], []
     for key, group in metric.groupby(["tier", "profile", "band_min"], sort=True):
-        keys.append({"tier": key[0], "profile": key[1], "band_min": key[2],
-                     "facilities": int(group["facility_id"].nunique())})
+        keys.append(
+            {"tier": key[0], "profile": key[1], "band_min": key[2], "facilities": int(group["facility_id"].nunique())}
+        )
         groups.append(group.geometry.values)
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         geoms = list(pool.map(shapely.union_all, groups))

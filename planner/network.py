@@ -102,8 +102,14 @@ class WalkNetwork:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def from_osm_file(cls, path: str | Path, *, clip_to_bounds: bool = True,
-                      min_component_km: float = 2.0, keep_fragments: bool = False) -> "WalkNetwork":
+    def from_osm_file(
+        cls,
+        path: str | Path,
+        *,
+        clip_to_bounds: bool = True,
+        min_component_km: float = 2.0,
+        keep_fragments: bool = False,
+    ) -> "WalkNetwork":
         """Build the walk network of an OSM XML file (uncached; see :func:`load_network`).
 
         Parameters
@@ -126,14 +132,26 @@ class WalkNetwork:
         """
         path = Path(path)
         extract = read_osm(path)
-        net = cls.from_extract(extract, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km,
-                               keep_fragments=keep_fragments, name=path.name)
+        net = cls.from_extract(
+            extract,
+            clip_to_bounds=clip_to_bounds,
+            min_component_km=min_component_km,
+            keep_fragments=keep_fragments,
+            name=path.name,
+        )
         net.meta.update({"source": str(path), "source_name": path.name, "sha256": file_digest(path)})
         return net
 
     @classmethod
-    def from_extract(cls, extract: OsmExtract, *, clip_to_bounds: bool = True, min_component_km: float = 2.0,
-                     keep_fragments: bool = False, name: str = "OSM extract") -> "WalkNetwork":
+    def from_extract(
+        cls,
+        extract: OsmExtract,
+        *,
+        clip_to_bounds: bool = True,
+        min_component_km: float = 2.0,
+        keep_fragments: bool = False,
+        name: str = "OSM extract",
+    ) -> "WalkNetwork":
         """Build the walk network from a parsed :class:`~planner.osm.OsmExtract`."""
         index = {int(n): i for i, n in enumerate(extract.node_ids)}
         a_list: list[int] = []
@@ -153,8 +171,13 @@ class WalkNetwork:
                     b_list.append(q)
                     w_list.append(way_id)
         if ways_missing:
-            log.warning("%s: %d ways refer to %d nodes absent from the file (a clipped extract); "
-                        "their segments touching those nodes were dropped", name, ways_missing, refs_missing)
+            log.warning(
+                "%s: %d ways refer to %d nodes absent from the file (a clipped extract); "
+                "their segments touching those nodes were dropped",
+                name,
+                ways_missing,
+                refs_missing,
+            )
         a = np.asarray(a_list, dtype=np.int64)
         b = np.asarray(b_list, dtype=np.int64)
         way = np.asarray(w_list, dtype=np.int64)
@@ -184,11 +207,24 @@ class WalkNetwork:
         x, y = np.asarray(x), np.asarray(y)
         length = np.hypot(x[u] - x[v], y[u] - y[v])
 
-        net = cls(x=x, y=y, lon=lon, lat=lat, osmid=extract.node_ids[used],
-                  u=u.astype(np.int32), v=v.astype(np.int32), length=length, crs=crs,
-                  meta={"osm_timestamp": extract.timestamp, "ways_dropped": dict(extract.dropped),
-                        "bounds": list(extract.bounds) if extract.bounds else None,
-                        "ways_with_missing_nodes": ways_missing, "segments_clipped": clipped})
+        net = cls(
+            x=x,
+            y=y,
+            lon=lon,
+            lat=lat,
+            osmid=extract.node_ids[used],
+            u=u.astype(np.int32),
+            v=v.astype(np.int32),
+            length=length,
+            crs=crs,
+            meta={
+                "osm_timestamp": extract.timestamp,
+                "ways_dropped": dict(extract.dropped),
+                "bounds": list(extract.bounds) if extract.bounds else None,
+                "ways_with_missing_nodes": ways_missing,
+                "segments_clipped": clipped,
+            },
+        )
         net.meta["edge_way_id"] = way
         return net._drop_fragments(min_component_km=min_component_km, keep_fragments=keep_fragments, name=name)
 
@@ -199,27 +235,49 @@ class WalkNetwork:
         big[int(np.argmax(comp_km))] = True
         small_nodes = ~big[labels]
         small_edges = small_nodes[self.u]
-        report = {"components": int(n_comp), "kept_components": int(big.sum()) if not keep_fragments else int(n_comp),
-                  "kept_component_km": sorted((round(float(k), 1) for k in comp_km[big]), reverse=True),
-                  "fragments": int((~big).sum()), "fragment_nodes": int(small_nodes.sum()),
-                  "fragment_edges": int(small_edges.sum()),
-                  "fragment_km": round(float(self.length[small_edges].sum()) / 1000, 3),
-                  "fragments_kept": keep_fragments, "min_component_km": min_component_km}
+        report = {
+            "components": int(n_comp),
+            "kept_components": int(big.sum()) if not keep_fragments else int(n_comp),
+            "kept_component_km": sorted((round(float(k), 1) for k in comp_km[big]), reverse=True),
+            "fragments": int((~big).sum()),
+            "fragment_nodes": int(small_nodes.sum()),
+            "fragment_edges": int(small_edges.sum()),
+            "fragment_km": round(float(self.length[small_edges].sum()) / 1000, 3),
+            "fragments_kept": keep_fragments,
+            "min_component_km": min_component_km,
+        }
         self.meta["components"] = report
         if big.sum() > 1:
-            log.warning("%s: the walk network has %d separate parts of at least %.1f km each (%s km); "
-                        "no walkable link joins them (e.g. a river without a foot bridge), so a facility "
-                        "serves only its own part", name, big.sum(), min_component_km,
-                        ", ".join(f"{k:g}" for k in report["kept_component_km"]))
+            log.warning(
+                "%s: the walk network has %d separate parts of at least %.1f km each (%s km); "
+                "no walkable link joins them (e.g. a river without a foot bridge), so a facility "
+                "serves only its own part",
+                name,
+                big.sum(),
+                min_component_km,
+                ", ".join(f"{k:g}" for k in report["kept_component_km"]),
+            )
         if not (~big).any():
             return self
         if keep_fragments:
-            log.warning("%s: kept %d small street fragments (%d nodes, %.1f km) not connected to the rest",
-                        name, report["fragments"], report["fragment_nodes"], report["fragment_km"])
+            log.warning(
+                "%s: kept %d small street fragments (%d nodes, %.1f km) not connected to the rest",
+                name,
+                report["fragments"],
+                report["fragment_nodes"],
+                report["fragment_km"],
+            )
             return self
-        log.warning("%s: dropped %d small street fragments under %.1f km each (%d nodes, %d segments, "
-                    "%.2f km of street in all)", name, report["fragments"], min_component_km,
-                    report["fragment_nodes"], report["fragment_edges"], report["fragment_km"])
+        log.warning(
+            "%s: dropped %d small street fragments under %.1f km each (%d nodes, %d segments, "
+            "%.2f km of street in all)",
+            name,
+            report["fragments"],
+            min_component_km,
+            report["fragment_nodes"],
+            report["fragment_edges"],
+            report["fragment_km"],
+        )
         return self.subset_nodes(~small_nodes)
 
     def subset_nodes(self, keep: np.ndarray) -> "WalkNetwork":
@@ -230,9 +288,17 @@ class WalkNetwork:
         if "edge_way_id" in meta:
             meta["edge_way_id"] = meta["edge_way_id"][edge_keep]
         return WalkNetwork(
-            x=self.x[keep], y=self.y[keep], lon=self.lon[keep], lat=self.lat[keep], osmid=self.osmid[keep],
-            u=new_index[self.u[edge_keep]].astype(np.int32), v=new_index[self.v[edge_keep]].astype(np.int32),
-            length=self.length[edge_keep], crs=self.crs, meta=meta)
+            x=self.x[keep],
+            y=self.y[keep],
+            lon=self.lon[keep],
+            lat=self.lat[keep],
+            osmid=self.osmid[keep],
+            u=new_index[self.u[edge_keep]].astype(np.int32),
+            v=new_index[self.v[edge_keep]].astype(np.int32),
+            length=self.length[edge_keep],
+            crs=self.crs,
+            meta=meta,
+        )
 
     # ------------------------------------------------------------ properties
     @property
@@ -262,8 +328,10 @@ class WalkNetwork:
     @cached_property
     def edge_lines(self) -> np.ndarray:
         """Edge geometries as shapely LineStrings in ``crs``."""
-        coords = np.stack([np.stack([self.x[self.u], self.y[self.u]], axis=1),
-                           np.stack([self.x[self.v], self.y[self.v]], axis=1)], axis=1)
+        coords = np.stack(
+            [np.stack([self.x[self.u], self.y[self.u]], axis=1), np.stack([self.x[self.v], self.y[self.v]], axis=1)],
+            axis=1,
+        )
         return shapely.linestrings(coords)
 
     @cached_property
@@ -361,9 +429,20 @@ class WalkNetwork:
     def save(self, path: Path) -> None:
         """Write the arrays and metadata to an ``.npz`` file."""
         meta = {k: v for k, v in self.meta.items() if k != "edge_way_id"}
-        np.savez(path, x=self.x, y=self.y, lon=self.lon, lat=self.lat, osmid=self.osmid, u=self.u, v=self.v,
-                 length=self.length, edge_way_id=self.meta.get("edge_way_id", np.zeros(0, np.int64)),
-                 crs=np.array(self.crs), meta=np.array(json.dumps(meta)))
+        np.savez(
+            path,
+            x=self.x,
+            y=self.y,
+            lon=self.lon,
+            lat=self.lat,
+            osmid=self.osmid,
+            u=self.u,
+            v=self.v,
+            length=self.length,
+            edge_way_id=self.meta.get("edge_way_id", np.zeros(0, np.int64)),
+            crs=np.array(self.crs),
+            meta=np.array(json.dumps(meta)),
+        )
 
     @classmethod
     def load(cls, path: Path) -> "WalkNetwork":
@@ -371,12 +450,28 @@ class WalkNetwork:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             meta["edge_way_id"] = z["edge_way_id"]
-            return cls(x=z["x"], y=z["y"], lon=z["lon"], lat=z["lat"], osmid=z["osmid"], u=z["u"], v=z["v"],
-                       length=z["length"], crs=str(z["crs"]), meta=meta)
+            return cls(
+                x=z["x"],
+                y=z["y"],
+                lon=z["lon"],
+                lat=z["lat"],
+                osmid=z["osmid"],
+                u=z["u"],
+                v=z["v"],
+                length=z["length"],
+                crs=str(z["crs"]),
+                meta=meta,
+            )
 
 
-def load_network(path: str | Path, *, clip_to_bounds: bool = True, min_component_km: float = 2.0,
-                 keep_fragments: bool = False, use_cache: bool = True) -> WalkNetwork:
+def load_network(
+    path: str | Path,
+    *,
+    clip_to_bounds: bool = True,
+    min_component_km: float = 2.0,
+    keep_fragments: bool = False,
+    use_cache: bool = True,
+) -> WalkNetwork:
     """Load the walk network of an OSM file, from the on-disk cache when possible.
 
     The cache key is the SHA-256 of the file's bytes plus the build options and
@@ -400,7 +495,9 @@ def load_network(path: str | Path, *, clip_to_bounds: bool = True, min_component
         msg = f"OSM file not found: {path}"
         raise InputFileNotFound(msg, path=path)
     digest = file_digest(path)
-    key = hashlib.sha256(f"{_CACHE_VERSION}|{digest}|{clip_to_bounds}|{min_component_km}|{keep_fragments}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(
+        f"{_CACHE_VERSION}|{digest}|{clip_to_bounds}|{min_component_km}|{keep_fragments}".encode()
+    ).hexdigest()[:24]
     cached = cache_dir() / f"{key}.npz"
     if use_cache and cached.is_file():
         try:
@@ -410,8 +507,9 @@ def load_network(path: str | Path, *, clip_to_bounds: bool = True, min_component
             return net
         except (OSError, ValueError, KeyError) as exc:  # a damaged cache file is rebuilt, not fatal
             log.warning("ignoring unreadable network cache %s (%s)", cached, exc)
-    net = WalkNetwork.from_osm_file(path, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km,
-                                    keep_fragments=keep_fragments)
+    net = WalkNetwork.from_osm_file(
+        path, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km, keep_fragments=keep_fragments
+    )
     net.meta["cache"] = "miss"
     if use_cache:
         try:

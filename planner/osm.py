@@ -24,10 +24,23 @@ __all__ = ["OsmExtract", "buildings_frame", "read_osm", "walk_exclusion_reason"]
 log = logging.getLogger(__name__)
 
 #: highway values people do not walk along (OSMnx's walk filter excludes the same families).
-_NOT_WALKABLE_HIGHWAYS = frozenset({
-    "motorway", "motorway_link", "raceway", "bus_guideway", "busway", "construction",
-    "proposed", "planned", "abandoned", "disused", "escape", "platform", "elevator",
-})
+_NOT_WALKABLE_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "raceway",
+        "bus_guideway",
+        "busway",
+        "construction",
+        "proposed",
+        "planned",
+        "abandoned",
+        "disused",
+        "escape",
+        "platform",
+        "elevator",
+    }
+)
 #: highway values for which a tunnel is a pedestrian underpass rather than a road tunnel.
 _FOOT_HIGHWAYS = frozenset({"footway", "pedestrian", "path", "steps", "living_street", "corridor"})
 _FOOT_ALLOWED = frozenset({"yes", "designated", "permissive"})
@@ -199,8 +212,12 @@ def read_osm(path: str | Path) -> OsmExtract:
         msg = f"{path}: no walkable highway ways found (dropped: {dict(dropped) or 'none'})"
         raise NetworkError(msg, path=path)
     if dropped:
-        log.info("%s: left out %d non-walkable highway ways: %s", path.name, sum(dropped.values()),
-                 ", ".join(f"{k} {v}" for k, v in dropped.most_common()))
+        log.info(
+            "%s: left out %d non-walkable highway ways: %s",
+            path.name,
+            sum(dropped.values()),
+            ", ".join(f"{k} {v}" for k, v in dropped.most_common()),
+        )
     return OsmExtract(
         node_ids=np.asarray(ids, dtype=np.int64),
         lon=np.asarray(lons, dtype=float),
@@ -253,8 +270,9 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
     if use_cache:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cached, coords=coords_a, ring=ring_a, levels=np.asarray(levels, float),
-                     ids=np.asarray(ids, np.int64))
+            np.savez(
+                cached, coords=coords_a, ring=ring_a, levels=np.asarray(levels, float), ids=np.asarray(ids, np.int64)
+            )
         except OSError as exc:
             log.warning("could not write the buildings cache %s (%s)", cached, exc)
     polys = shapely.polygons(shapely.linearrings(coords_a, indices=ring_a)) if len(coords_a) else []

@@ -15,8 +15,15 @@ from .errors import OutputExistsError
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["OUTPUT_FILES", "layer_descriptions", "prepare_output_dir", "plan_layers", "write_geopackage",
-           "write_outputs", "write_summary"]
+__all__ = [
+    "OUTPUT_FILES",
+    "layer_descriptions",
+    "prepare_output_dir",
+    "plan_layers",
+    "write_geopackage",
+    "write_outputs",
+    "write_summary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +48,10 @@ def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
         raise OutputExistsError(msg)
     existing = [name for name in OUTPUT_FILES if (out / name).exists()]
     if existing and not force:
-        msg = (f"output folder {out} already holds {', '.join(existing)}; "
-               "choose another --out or pass --force to replace them")
+        msg = (
+            f"output folder {out} already holds {', '.join(existing)}; "
+            "choose another --out or pass --force to replace them"
+        )
         raise OutputExistsError(msg)
     out.mkdir(parents=True, exist_ok=True)
     for name in existing:
@@ -70,16 +79,25 @@ def layer_descriptions(summary: dict[str, Any], population_note: str | None = No
         The study area's note on its population source.
     """
     net = summary["network"]
-    streets = (f"walking distances on OpenStreetMap streets ({net.get('source')}, data of "
-               f"{net.get('osm_timestamp') or 'unknown date'}; {net.get('licence')})")
+    streets = (
+        f"walking distances on OpenStreetMap streets ({net.get('source')}, data of "
+        f"{net.get('osm_timestamp') or 'unknown date'}; {net.get('licence')})"
+    )
     fac = summary["facilities"]
-    fac_text = (f"facilities from {Path(str(fac.get('source'))).name}"
-                + ("; ILLUSTRATIVE: not real positions" if fac.get("illustrative") else ""))
+    fac_text = f"facilities from {Path(str(fac.get('source'))).name}" + (
+        "; ILLUSTRATIVE: not real positions" if fac.get("illustrative") else ""
+    )
     res = summary.get("residents") or {}
     note = population_note or ""
     estimate = note if "ESTIMATE" in note.upper() else ("ESTIMATE: " + note if note else "ESTIMATE")
-    pop_text = (f"population from {Path(str(res.get('source'))).name} ({estimate}); elderly share assumed "
-                f"{res.get('elderly_share_assumed')}") if res else "no population"
+    pop_text = (
+        (
+            f"population from {Path(str(res.get('source'))).name} ({estimate}); elderly share assumed "
+            f"{res.get('elderly_share_assumed')}"
+        )
+        if res
+        else "no population"
+    )
     return {
         "facilities": fac_text,
         "isochrones": f"computed by lifecircle: {streets}; {fac_text}",
@@ -90,8 +108,9 @@ def layer_descriptions(summary: dict[str, Any], population_note: str | None = No
     }
 
 
-def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame],
-                     descriptions: dict[str, str] | None = None) -> None:
+def write_geopackage(
+    path: str | Path, layers: dict[str, gpd.GeoDataFrame], descriptions: dict[str, str] | None = None
+) -> None:
     """Write several GeoDataFrames as layers of one GeoPackage.
 
     Each layer's description (shown by QGIS and in ``gpkg_contents``) says where it comes
@@ -126,8 +145,9 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
         layers["isochrones"] = plan.isochrones
         layers["service_areas"] = plan.service_areas
     if plan.proposals:
-        layers["candidates"] = gpd.GeoDataFrame(pd.concat([p.sites for p in plan.proposals], ignore_index=True),
-                                                crs="EPSG:4326")
+        layers["candidates"] = gpd.GeoDataFrame(
+            pd.concat([p.sites for p in plan.proposals], ignore_index=True), crs="EPSG:4326"
+        )
     if plan.residents is not None:
         layers["residents"] = plan.residents.drop(columns=["edge", "t"])
     if plan.units is not None:
@@ -169,11 +189,16 @@ def write_outputs(plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: 
     timings["write_s"] = time.perf_counter() - t0
     summary = plan.summary()
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    summary["outputs"] = {"plan.gpkg": list(layers),
-                          "isochrones": 0 if plan.isochrones is None else len(plan.isochrones),
-                          "service_areas": 0 if plan.service_areas is None else len(plan.service_areas),
-                          "report.html": plan.residents is not None,
-                          "map.html": {"basemap": basemap, "assets_embedded": embed_assets,
-                                       "mb": round((out / "map.html").stat().st_size / 1e6, 2)}}
+    summary["outputs"] = {
+        "plan.gpkg": list(layers),
+        "isochrones": 0 if plan.isochrones is None else len(plan.isochrones),
+        "service_areas": 0 if plan.service_areas is None else len(plan.service_areas),
+        "report.html": plan.residents is not None,
+        "map.html": {
+            "basemap": basemap,
+            "assets_embedded": embed_assets,
+            "mb": round((out / "map.html").stat().st_size / 1e6, 2),
+        },
+    }
     write_summary(out / "summary.json", summary)
     return summary

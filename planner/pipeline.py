@@ -96,9 +96,13 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     t_start = t0 = time.perf_counter()
 
     net_cfg = area.settings.network
-    network = load_network(area.path(net_cfg.osm), clip_to_bounds=net_cfg.clip_to_bounds,
-                           min_component_km=net_cfg.min_component_km, keep_fragments=net_cfg.keep_fragments,
-                           use_cache=options.use_cache)
+    network = load_network(
+        area.path(net_cfg.osm),
+        clip_to_bounds=net_cfg.clip_to_bounds,
+        min_component_km=net_cfg.min_component_km,
+        keep_fragments=net_cfg.keep_fragments,
+        use_cache=options.use_cache,
+    )
     timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     facilities = area_facilities(area, network, rules, skip_invalid=options.skip_invalid_facilities)
@@ -115,14 +119,28 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         equity = equity_table(residents, rules)
         timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    plan = Plan(area=area, network=network, facilities=facilities, access=access, residents=residents, units=units,
-                equity=equity)
+    plan = Plan(
+        area=area,
+        network=network,
+        facilities=facilities,
+        access=access,
+        residents=residents,
+        units=units,
+        equity=equity,
+    )
     iso = areas = None
     if options.isochrones != "none":
         profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]
         cfg = area.settings.isochrones
-        iso = facility_isochrones(network, facilities, profiles, rules.bands, method=cfg.method,
-                                  corridor_m=cfg.corridor_m, progress=options.progress)
+        iso = facility_isochrones(
+            network,
+            facilities,
+            profiles,
+            rules.bands,
+            method=cfg.method,
+            corridor_m=cfg.corridor_m,
+            progress=options.progress,
+        )
         timings["isochrones_s"], t0 = time.perf_counter() - t0, time.perf_counter()
         areas = dissolve_isochrones(iso, network.crs)  # the union of the facilities' isochrones
         timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
@@ -134,9 +152,17 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         msg = "proposing sites needs residents: the study area has no [population] source"
         raise ConfigError(msg, path=area.file, key="population")
     for tier, kw in asked:
-        proposals.append(plan.propose_sites(tier, weight=options.site_weight, profile=options.site_profile,
-                                            method=options.site_method, capacity=options.capacity.get(tier),
-                                            time_limit=options.site_time_limit, **kw))
+        proposals.append(
+            plan.propose_sites(
+                tier,
+                weight=options.site_weight,
+                profile=options.site_profile,
+                method=options.site_method,
+                capacity=options.capacity.get(tier),
+                time_limit=options.site_time_limit,
+                **kw,
+            )
+        )
     if proposals:
         timings["sites_s"] = time.perf_counter() - t0
     timings["run_s"] = time.perf_counter() - t_start

@@ -112,11 +112,13 @@ class Plan:
         """
         return pd.DataFrame(self.query_arrays(lon, lat, crs=crs, max_snap_m=max_snap_m))
 
-    def query_arrays(self, lon: Any, lat: Any, *, crs: str = "wgs84", max_snap_m: float = 500.0
-                     ) -> dict[str, np.ndarray]:
+    def query_arrays(
+        self, lon: Any, lat: Any, *, crs: str = "wgs84", max_snap_m: float = 500.0
+    ) -> dict[str, np.ndarray]:
         """:meth:`query` as a dict of arrays (no DataFrame: the fast path for single-point services)."""
-        lon, lat = to_wgs84(np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)),
-                            crs)
+        lon, lat = to_wgs84(
+            np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)), crs
+        )
         snap = self.network.snap(lon, lat, max_distance=max_snap_m)
         out: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "snap_distance_m": snap.offset_m}
         ids = self.facilities["facility_id"].to_numpy()
@@ -130,10 +132,19 @@ class Plan:
             out[col.nearest(tier.key)] = np.where(fac >= 0, ids[np.maximum(fac, 0)], None)
         return out
 
-    def propose_sites(self, tier: str, *, k: int | None = None, target_share: float | None = None,
-                      profile: str | None = None, weight: str | None = None,
-                      candidates: gpd.GeoDataFrame | None = None, capacity: float | None = None,
-                      method: str | None = None, time_limit: float | None = None) -> Proposal:
+    def propose_sites(
+        self,
+        tier: str,
+        *,
+        k: int | None = None,
+        target_share: float | None = None,
+        profile: str | None = None,
+        weight: str | None = None,
+        candidates: gpd.GeoDataFrame | None = None,
+        capacity: float | None = None,
+        method: str | None = None,
+        time_limit: float | None = None,
+    ) -> Proposal:
         """New sites for a tier that cover the most underserved residents (see :func:`planner.sites.propose`).
 
         Give ``k`` (maximal covering: the best ``k`` sites) or ``target_share`` (set covering: the fewest
@@ -149,27 +160,54 @@ class Plan:
         cands = candidates if candidates is not None else area_candidates(self.area, self.network)
         if candidates is None and "tier" in cands.columns:
             cands = cands[cands["tier"].isna() | cands["tier"].isin(["any", t.key])].reset_index(drop=True)
-        return propose(self.network, self.residents, cands, tier=t.key, minutes=t.minutes, speed_mps=prof.speed_mps,
-                       profile=prof.key, covered_column=col.covered(t.key, prof.key), k=k, target_share=target_share,
-                       weight=weight or cfg.weight,
-                       capacity=capacity if capacity is not None else cfg.capacity.get(t.key),
-                       method=method or cfg.method, time_limit=time_limit or cfg.time_limit_s)
+        return propose(
+            self.network,
+            self.residents,
+            cands,
+            tier=t.key,
+            minutes=t.minutes,
+            speed_mps=prof.speed_mps,
+            profile=prof.key,
+            covered_column=col.covered(t.key, prof.key),
+            k=k,
+            target_share=target_share,
+            weight=weight or cfg.weight,
+            capacity=capacity if capacity is not None else cfg.capacity.get(t.key),
+            method=method or cfg.method,
+            time_limit=time_limit or cfg.time_limit_s,
+        )
 
-    def compute_isochrones(self, bands: Sequence[float] | None = None, *, profiles: Sequence[str] | None = None,
-                           progress: bool = False) -> gpd.GeoDataFrame:
+    def compute_isochrones(
+        self, bands: Sequence[float] | None = None, *, profiles: Sequence[str] | None = None, progress: bool = False
+    ) -> gpd.GeoDataFrame:
         """Isochrone polygons of every facility, computed anew (see :func:`planner.isochrones.facility_isochrones`)."""
         cfg = self.area.settings.isochrones
         profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
-        return facility_isochrones(self.network, self.facilities, profs, tuple(bands or self.rules.bands),
-                                   method=cfg.method, corridor_m=cfg.corridor_m, progress=progress)
+        return facility_isochrones(
+            self.network,
+            self.facilities,
+            profs,
+            tuple(bands or self.rules.bands),
+            method=cfg.method,
+            corridor_m=cfg.corridor_m,
+            progress=progress,
+        )
 
-    def compute_service_areas(self, bands: Sequence[float] | None = None, *,
-                              profiles: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    def compute_service_areas(
+        self, bands: Sequence[float] | None = None, *, profiles: Sequence[str] | None = None
+    ) -> gpd.GeoDataFrame:
         """Dissolved service area per tier, band and profile (see :func:`planner.isochrones.service_areas`)."""
         cfg = self.area.settings.isochrones
         profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
-        return service_areas(self.network, self.facilities, dict(self.access.tiers), profs,
-                             tuple(bands or self.rules.bands), method=cfg.method, corridor_m=cfg.corridor_m)
+        return service_areas(
+            self.network,
+            self.facilities,
+            dict(self.access.tiers),
+            profs,
+            tuple(bands or self.rules.bands),
+            method=cfg.method,
+            corridor_m=cfg.corridor_m,
+        )
 
     def summary(self) -> dict[str, Any]:
         """Headline facts of the run, JSON-ready."""
@@ -177,13 +215,25 @@ class Plan:
         area = self.area
         pop = area.settings.population
         summary: dict[str, Any] = {
-            "area": {"name": area.name, "title_zh": area.title_zh, "title_en": area.title_en,
-                     "bbox_wgs84": [round(v, 6) for v in net.bbox_wgs84()]},
-            "network": {"nodes": net.n_nodes, "edges": net.n_edges, "km": round(net.total_km, 1), "crs": net.crs,
-                        "source": net.meta.get("source_name"), "sha256": net.meta.get("sha256"),
-                        "osm_timestamp": net.meta.get("osm_timestamp"), "ways_dropped": net.meta.get("ways_dropped"),
-                        "components": net.meta.get("components", {}), "cache": net.meta.get("cache"),
-                        "licence": "ODbL 1.0, © OpenStreetMap contributors"},
+            "area": {
+                "name": area.name,
+                "title_zh": area.title_zh,
+                "title_en": area.title_en,
+                "bbox_wgs84": [round(v, 6) for v in net.bbox_wgs84()],
+            },
+            "network": {
+                "nodes": net.n_nodes,
+                "edges": net.n_edges,
+                "km": round(net.total_km, 1),
+                "crs": net.crs,
+                "source": net.meta.get("source_name"),
+                "sha256": net.meta.get("sha256"),
+                "osm_timestamp": net.meta.get("osm_timestamp"),
+                "ways_dropped": net.meta.get("ways_dropped"),
+                "components": net.meta.get("components", {}),
+                "cache": net.meta.get("cache"),
+                "licence": "ODbL 1.0, © OpenStreetMap contributors",
+            },
             "facilities": {
                 "per_tier": {t.key: int((self.facilities["tier"] == t.key).sum()) for t in self.rules.tiers},
                 "illustrative": area.facilities_illustrative,
@@ -191,10 +241,17 @@ class Plan:
                 "skipped_rows": self.facilities.attrs.get("skipped_rows", []),
             },
             "rules": {
-                "tiers": {t.key: {"minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en}
-                          for t in self.rules.tiers},
-                "profiles": {p.key: {"speed_mps": round(p.speed_mps, 4), "speed_kmh": round(p.speed_mps * 3.6, 3),
-                                     "group": p.group} for p in self.rules.profiles},
+                "tiers": {
+                    t.key: {"minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en} for t in self.rules.tiers
+                },
+                "profiles": {
+                    p.key: {
+                        "speed_mps": round(p.speed_mps, 4),
+                        "speed_kmh": round(p.speed_mps * 3.6, 3),
+                        "group": p.group,
+                    }
+                    for p in self.rules.profiles
+                },
                 "bands_min": list(self.rules.bands),
                 "horizon_min": self.horizon_min,
             },
@@ -205,8 +262,11 @@ class Plan:
         if self.residents is not None:
             attrs = self.residents.attrs
             summary["residents"] = {
-                **headline(self.residents, self.rules), "source": attrs.get("source"),
+                **headline(self.residents, self.rules),
+                "source": attrs.get("source"),
                 "population_in_source": round(attrs.get("population_in_source", 0)),
                 "elderly_share_assumed": attrs.get("elderly_share"),
-                "elderly_share_source": pop.elderly_share_source if pop else None, "note": pop.note if pop else None}
+                "elderly_share_source": pop.elderly_share_source if pop else None,
+                "note": pop.note if pop else None,
+            }
         return summary

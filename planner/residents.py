@@ -77,8 +77,10 @@ def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoD
         elif {"lon", "lat"} <= cols:
             geom = shapely.points(df["lon"], df["lat"])
         else:
-            msg = (f"{path}: a population CSV needs cell columns minlon, minlat, maxlon, maxlat or point "
-                   f"columns lon, lat (columns are: {', '.join(map(str, df.columns))})")
+            msg = (
+                f"{path}: a population CSV needs cell columns minlon, minlat, maxlon, maxlat or point "
+                f"columns lon, lat (columns are: {', '.join(map(str, df.columns))})"
+            )
             raise PopulationError(msg)
         gdf = gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
     else:
@@ -95,8 +97,10 @@ def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoD
         gdf = gdf.to_crs("EPSG:4326")
     x0, y0, x1, y1 = gdf.total_bounds
     if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        msg = (f"{path}: coordinates ({x0:g}, {y0:g}, {x1:g}, {y1:g}) are not longitude/latitude degrees; "
-               "the file's declared coordinate system is wrong")
+        msg = (
+            f"{path}: coordinates ({x0:g}, {y0:g}, {x1:g}, {y1:g}) are not longitude/latitude degrees; "
+            "the file's declared coordinate system is wrong"
+        )
         raise PopulationError(msg)
     if column not in gdf.columns:
         msg = f"{path}: no population column {column!r} (columns are: {', '.join(map(str, gdf.columns))})"
@@ -105,17 +109,20 @@ def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoD
     bad = values.isna() | (values < 0)
     if bad.any():
         rows = (np.flatnonzero(bad.to_numpy()) + 2)[:10]
-        msg = (f"{path}: column {column!r} must hold non-negative numbers; bad value(s) in row(s) "
-               f"{', '.join(map(str, rows))}{' ...' if bad.sum() > 10 else ''} "
-               f"(e.g. {gdf[column][bad].iloc[0]!r})")
+        msg = (
+            f"{path}: column {column!r} must hold non-negative numbers; bad value(s) in row(s) "
+            f"{', '.join(map(str, rows))}{' ...' if bad.sum() > 10 else ''} "
+            f"(e.g. {gdf[column][bad].iloc[0]!r})"
+        )
         raise PopulationError(msg)
     gdf[column] = values.astype(float)
     gdf.attrs["source"] = str(path)
     return gdf
 
 
-def _elderly(gdf: gpd.GeoDataFrame, population: np.ndarray, elderly_col: str | None,
-             elderly_share: float) -> np.ndarray:
+def _elderly(
+    gdf: gpd.GeoDataFrame, population: np.ndarray, elderly_col: str | None, elderly_share: float
+) -> np.ndarray:
     if not 0 <= elderly_share <= 1:
         msg = f"elderly share must be between 0 and 1, got {elderly_share}"
         raise PopulationError(msg)
@@ -140,10 +147,17 @@ def _street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray,
     return edge, t, x, y, network.length[edge] / n_per[edge]
 
 
-def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, population_col: str = "population",
-                         elderly_col: str | None = None, elderly_share: float = DEFAULT_ELDERLY_SHARE,
-                         spacing_m: float = 50.0, boundary: shapely.Polygon | None = None,
-                         buildings: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def residents_from_zones(
+    network: WalkNetwork,
+    zones: gpd.GeoDataFrame,
+    *,
+    population_col: str = "population",
+    elderly_col: str | None = None,
+    elderly_share: float = DEFAULT_ELDERLY_SHARE,
+    spacing_m: float = 50.0,
+    boundary: shapely.Polygon | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
     """Spread zone populations onto the buildings, or else the streets, inside each zone.
 
     Parameters
@@ -189,9 +203,11 @@ def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, popul
     pop = zones[population_col].to_numpy(dtype=float) * frac
     eld = _elderly(zones, zones[population_col].to_numpy(dtype=float), elderly_col, elderly_share) * frac
     if pop.sum() <= 0:
-        msg = (f"{source}: no residents inside the study area: the population zones "
-               f"{tuple(round(v, 4) for v in zones.total_bounds)} do not overlap the street data "
-               f"{tuple(round(v, 4) for v in boundary.bounds)} (another city, or another coordinate system?)")
+        msg = (
+            f"{source}: no residents inside the study area: the population zones "
+            f"{tuple(round(v, 4) for v in zones.total_bounds)} do not overlap the street data "
+            f"{tuple(round(v, 4) for v in boundary.bounds)} (another city, or another coordinate system?)"
+        )
         raise PopulationError(msg)
 
     tree = shapely.STRtree(inside)
@@ -210,11 +226,22 @@ def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, popul
         b_idx, z_idx = b_idx[keep], z_idx[keep]
         share = floor[b_idx] / b_total[z_idx]
         snap = network.snap_xy(shapely.get_x(spot[b_idx]), shapely.get_y(spot[b_idx]))
-        parts.append(pd.DataFrame({"zone": z_idx, "population": pop[z_idx] * share, "elderly": eld[z_idx] * share,
-                                   "placement": "building", "edge": snap.edge, "t": snap.t,
-                                   "offset_m": snap.offset_m, "x": snap.x, "y": snap.y}))
-        log.info("%s: %d zone(s) spread by the floor area of %d buildings", source, int(by_building.sum()),
-                 len(b_idx))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "zone": z_idx,
+                    "population": pop[z_idx] * share,
+                    "elderly": eld[z_idx] * share,
+                    "placement": "building",
+                    "edge": snap.edge,
+                    "t": snap.t,
+                    "offset_m": snap.offset_m,
+                    "x": snap.x,
+                    "y": snap.y,
+                }
+            )
+        )
+        log.info("%s: %d zone(s) spread by the floor area of %d buildings", source, int(by_building.sum()), len(b_idx))
 
     edge, t, x, y, weight = _street_samples(network, spacing_m)
     pt_idx, zone_idx = tree.query(shapely.points(x, y), predicate="intersects")
@@ -224,34 +251,80 @@ def residents_from_zones(network: WalkNetwork, zones: gpd.GeoDataFrame, *, popul
     pt_idx, zone_idx = pt_idx[on_street], zone_idx[on_street]
     total = np.bincount(zone_idx, weights=weight[pt_idx], minlength=len(zones))
     share = weight[pt_idx] / total[zone_idx]
-    street = pd.DataFrame({"zone": zone_idx, "population": pop[zone_idx] * share, "elderly": eld[zone_idx] * share,
-                           "placement": "street", "edge": edge[pt_idx], "t": t[pt_idx], "offset_m": 0.0,
-                           "x": x[pt_idx], "y": y[pt_idx]})
+    street = pd.DataFrame(
+        {
+            "zone": zone_idx,
+            "population": pop[zone_idx] * share,
+            "elderly": eld[zone_idx] * share,
+            "placement": "street",
+            "edge": edge[pt_idx],
+            "t": t[pt_idx],
+            "offset_m": 0.0,
+            "x": x[pt_idx],
+            "y": y[pt_idx],
+        }
+    )
 
     empty = np.flatnonzero((total == 0) & (pop > 0) & ~by_building)
     parts.append(street[street.population > 0])
     if len(empty):
         rep = shapely.point_on_surface(inside[empty])
         snap = network.snap_xy(shapely.get_x(rep), shapely.get_y(rep))
-        parts.append(pd.DataFrame({"zone": empty, "population": pop[empty], "elderly": eld[empty],
-                                   "placement": "zone_point", "edge": snap.edge, "t": snap.t,
-                                   "offset_m": snap.offset_m, "x": snap.x, "y": snap.y}))
-        log.warning("%s: %d zone(s) with %.0f people have no street inside; each placed at one point "
-                    "(its walk onto the street counts)", source, len(empty), pop[empty].sum())
+        parts.append(
+            pd.DataFrame(
+                {
+                    "zone": empty,
+                    "population": pop[empty],
+                    "elderly": eld[empty],
+                    "placement": "zone_point",
+                    "edge": snap.edge,
+                    "t": snap.t,
+                    "offset_m": snap.offset_m,
+                    "x": snap.x,
+                    "y": snap.y,
+                }
+            )
+        )
+        log.warning(
+            "%s: %d zone(s) with %.0f people have no street inside; each placed at one point "
+            "(its walk onto the street counts)",
+            source,
+            len(empty),
+            pop[empty].sum(),
+        )
     out = pd.concat(parts, ignore_index=True)
     zone_ids = zones["cell_id"].to_numpy() if "cell_id" in zones.columns else np.arange(len(zones))
     out["zone_id"] = zone_ids[out["zone"].to_numpy()]
-    log.info("%s: %.0f people (%.0f elderly) inside the study area placed as %d resident points",
-             source, pop.sum(), eld.sum(), len(out))
-    return _finish(out, network, {"source": source, "population_in_area": float(pop.sum()),
-                                  "population_in_source": float(zones[population_col].sum()),
-                                  "elderly_share": elderly_share if not elderly_col else None,
-                                  "zones_by_buildings": int(by_building.sum())})
+    log.info(
+        "%s: %.0f people (%.0f elderly) inside the study area placed as %d resident points",
+        source,
+        pop.sum(),
+        eld.sum(),
+        len(out),
+    )
+    return _finish(
+        out,
+        network,
+        {
+            "source": source,
+            "population_in_area": float(pop.sum()),
+            "population_in_source": float(zones[population_col].sum()),
+            "elderly_share": elderly_share if not elderly_col else None,
+            "zones_by_buildings": int(by_building.sum()),
+        },
+    )
 
 
-def residents_from_points(network: WalkNetwork, points: gpd.GeoDataFrame, *, population_col: str = "population",
-                          elderly_col: str | None = None, elderly_share: float = DEFAULT_ELDERLY_SHARE,
-                          boundary: shapely.Polygon | None = None, max_snap_m: float = 500.0) -> gpd.GeoDataFrame:
+def residents_from_points(
+    network: WalkNetwork,
+    points: gpd.GeoDataFrame,
+    *,
+    population_col: str = "population",
+    elderly_col: str | None = None,
+    elderly_share: float = DEFAULT_ELDERLY_SHARE,
+    boundary: shapely.Polygon | None = None,
+    max_snap_m: float = 500.0,
+) -> gpd.GeoDataFrame:
     """Residents from points (addresses, buildings) carrying a population.
 
     Points outside the study area are left out (counted in the log); points
@@ -265,22 +338,45 @@ def residents_from_points(network: WalkNetwork, points: gpd.GeoDataFrame, *, pop
         raise PopulationError(msg)
     inside = shapely.contains_xy(boundary, points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
     if not inside.any():
-        msg = (f"{source}: no residents inside the study area {tuple(round(v, 4) for v in boundary.bounds)}; "
-               f"the points span {tuple(round(v, 4) for v in points.total_bounds)}")
+        msg = (
+            f"{source}: no residents inside the study area {tuple(round(v, 4) for v in boundary.bounds)}; "
+            f"the points span {tuple(round(v, 4) for v in points.total_bounds)}"
+        )
         raise PopulationError(msg)
     if (~inside).any():
-        log.warning("%s: %d point(s) with %.0f people outside the study area left out", source,
-                    int((~inside).sum()), points[population_col][~inside].sum())
+        log.warning(
+            "%s: %d point(s) with %.0f people outside the study area left out",
+            source,
+            int((~inside).sum()),
+            points[population_col][~inside].sum(),
+        )
     pts = points[inside]
     pop = pts[population_col].to_numpy(dtype=float)
     snap = network.snap(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), max_distance=max_snap_m)
-    out = pd.DataFrame({"zone": np.arange(len(pts)), "population": pop,
-                        "elderly": _elderly(pts, pop, elderly_col, elderly_share), "placement": "point",
-                        "edge": snap.edge, "t": snap.t, "offset_m": snap.offset_m, "x": snap.x, "y": snap.y})
+    out = pd.DataFrame(
+        {
+            "zone": np.arange(len(pts)),
+            "population": pop,
+            "elderly": _elderly(pts, pop, elderly_col, elderly_share),
+            "placement": "point",
+            "edge": snap.edge,
+            "t": snap.t,
+            "offset_m": snap.offset_m,
+            "x": snap.x,
+            "y": snap.y,
+        }
+    )
     out["zone_id"] = pts.index.to_numpy()
-    return _finish(out, network, {"source": source, "population_in_area": float(pop.sum()),
-                                  "population_in_source": float(points[population_col].sum()),
-                                  "elderly_share": elderly_share if not elderly_col else None})
+    return _finish(
+        out,
+        network,
+        {
+            "source": source,
+            "population_in_area": float(pop.sum()),
+            "population_in_source": float(points[population_col].sum()),
+            "elderly_share": elderly_share if not elderly_col else None,
+        },
+    )
 
 
 def _finish(df: pd.DataFrame, network: WalkNetwork, attrs: dict) -> gpd.GeoDataFrame:
@@ -311,13 +407,21 @@ def place_residents(area: StudyArea, network: WalkNetwork) -> gpd.GeoDataFrame |
     kind, name = cfg.source
     data = read_population(area.path(name), column=cfg.column)
     if kind == "points":
-        return residents_from_points(network, data, population_col=cfg.column, elderly_col=cfg.elderly_column,
-                                     elderly_share=cfg.elderly_share)
+        return residents_from_points(
+            network, data, population_col=cfg.column, elderly_col=cfg.elderly_column, elderly_share=cfg.elderly_share
+        )
     buildings = None
     if cfg.weights != "streets":
         buildings = buildings_frame(area.path(area.settings.network.osm))
         if cfg.weights == "buildings" and buildings.empty:
-            msg = f"{area.file}: [population] weights = \"buildings\", but the OSM file has no building footprints"
+            msg = f'{area.file}: [population] weights = "buildings", but the OSM file has no building footprints'
             raise ConfigError(msg, path=area.file, key="population.weights")
-    return residents_from_zones(network, data, population_col=cfg.column, elderly_col=cfg.elderly_column,
-                                elderly_share=cfg.elderly_share, spacing_m=cfg.spacing_m, buildings=buildings)
+    return residents_from_zones(
+        network,
+        data,
+        population_col=cfg.column,
+        elderly_col=cfg.elderly_column,
+        elderly_share=cfg.elderly_share,
+        spacing_m=cfg.spacing_m,
+        buildings=buildings,
+    )

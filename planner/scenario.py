@@ -110,9 +110,18 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     access = compute_access(plan.network, facilities, plan.rules, plan.area.settings.access.horizon_min)
     bare = plan.residents[[c for c in plan.residents.columns if not c.startswith(col.COVERAGE_PREFIXES)]]
     after = resident_coverage(plan.network, bare, dict(access.tiers), plan.rules, dict(access.services))
-    variant = replace(plan, facilities=facilities, access=access, residents=after,
-                      equity=equity_table(after, plan.rules), units=None, isochrones=None, service_areas=None,
-                      proposals=(), timings={})
+    variant = replace(
+        plan,
+        facilities=facilities,
+        access=access,
+        residents=after,
+        equity=equity_table(after, plan.rules),
+        units=None,
+        isochrones=None,
+        service_areas=None,
+        proposals=(),
+        timings={},
+    )
     return Scenario(base=plan, plan=variant, closed=close, opened=new, change=coverage_change(plan, variant))
 
 
@@ -126,6 +135,9 @@ def coverage_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, 
             c = col.covered(tier.key, prof.key)
             was, now = before.residents[c].to_numpy(bool), after.residents[c].to_numpy(bool)
             change.setdefault(tier.key, {})[prof.key] = {
-                "gain_people": round(float(pop[now & ~was].sum())), "gain_elderly": round(float(eld[now & ~was].sum())),
-                "loss_people": round(float(pop[was & ~now].sum())), "loss_elderly": round(float(eld[was & ~now].sum()))}
+                "gain_people": round(float(pop[now & ~was].sum())),
+                "gain_elderly": round(float(eld[now & ~was].sum())),
+                "loss_people": round(float(pop[was & ~now].sum())),
+                "loss_elderly": round(float(eld[was & ~now].sum())),
+            }
     return change

@@ -52,13 +52,22 @@ def intersection_candidates(network: WalkNetwork, *, spacing_m: float = 150.0) -
     as_v[network.v[::-1]] = np.arange(network.n_edges)[::-1]
     edge = np.where(as_u[nodes] >= 0, as_u[nodes], as_v[nodes])
     t = np.where(as_u[nodes] >= 0, 0.0, 1.0)
-    return gpd.GeoDataFrame({"candidate_id": [f"N{n}" for n in network.osmid[nodes]], "source": "intersection",
-                             "edge": edge, "t": t, "offset_m": 0.0},
-                            geometry=gpd.points_from_xy(network.lon[nodes], network.lat[nodes]), crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "candidate_id": [f"N{n}" for n in network.osmid[nodes]],
+            "source": "intersection",
+            "edge": edge,
+            "t": t,
+            "offset_m": 0.0,
+        },
+        geometry=gpd.points_from_xy(network.lon[nodes], network.lat[nodes]),
+        crs="EPSG:4326",
+    )
 
 
-def candidates_from_file(network: WalkNetwork, path: str | Path, *, crs: str | None = None,
-                         max_snap_m: float = 300.0) -> gpd.GeoDataFrame:
+def candidates_from_file(
+    network: WalkNetwork, path: str | Path, *, crs: str | None = None, max_snap_m: float = 300.0
+) -> gpd.GeoDataFrame:
     """Available sites from a file (CSV/XLSX/GeoJSON/GeoPackage with lon/lat or points; a tier column is optional).
 
     Sites farther than ``max_snap_m`` from any walkable street cannot be reached on
@@ -67,14 +76,31 @@ def candidates_from_file(network: WalkNetwork, path: str | Path, *, crs: str | N
     sites = load_facilities(path, ("any", "center", "station", "point"), crs=crs, default_tier="any")
     snap = network.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
     far = snap.offset_m > max_snap_m
-    unreachable = [{"candidate_id": i, "row": int(r), "distance_m": round(float(d))}
-                   for i, r, d in zip(sites["facility_id"][far], sites["source_row"][far], snap.offset_m[far])]
+    unreachable = [
+        {"candidate_id": i, "row": int(r), "distance_m": round(float(d))}
+        for i, r, d in zip(sites["facility_id"][far], sites["source_row"][far], snap.offset_m[far])
+    ]
     for u in unreachable:
-        log.warning("%s: site %s (row %d) is %d m from the nearest walkable street: not reachable on foot, "
-                    "left out of the proposal", Path(path).name, u["candidate_id"], u["row"], u["distance_m"])
-    out = gpd.GeoDataFrame({"candidate_id": sites["facility_id"].to_numpy(), "source": f"file:{Path(path).name}",
-                            "tier": sites["tier"].to_numpy(), "edge": snap.edge, "t": snap.t,
-                            "offset_m": snap.offset_m}, geometry=sites.geometry.values, crs="EPSG:4326")[~far]
+        log.warning(
+            "%s: site %s (row %d) is %d m from the nearest walkable street: not reachable on foot, "
+            "left out of the proposal",
+            Path(path).name,
+            u["candidate_id"],
+            u["row"],
+            u["distance_m"],
+        )
+    out = gpd.GeoDataFrame(
+        {
+            "candidate_id": sites["facility_id"].to_numpy(),
+            "source": f"file:{Path(path).name}",
+            "tier": sites["tier"].to_numpy(),
+            "edge": snap.edge,
+            "t": snap.t,
+            "offset_m": snap.offset_m,
+        },
+        geometry=sites.geometry.values,
+        crs="EPSG:4326",
+    )[~far]
     out.attrs["unreachable"] = unreachable
     return out.reset_index(drop=True)
 
@@ -124,22 +150,46 @@ class Proposal:
     def summary(self) -> dict:
         """JSON-ready description."""
         r = self.result
-        return {"tier": self.tier, "profile": self.profile, "model": self.model, "candidates": self.candidates,
-                "unreachable_candidates": self.unreachable, "sites": len(self.sites),
-                "new_population": round(float(self.sites["new_population"].sum())),
-                "new_elderly": round(float(self.sites["new_elderly"].sum())),
-                "covered_share_before": round(self.before_share, 4),
-                "covered_share_after": round(float(self.sites["covered_share"].iloc[-1]), 4) if len(self.sites)
-                else round(self.before_share, 4),
-                "objective": r.objective, "bound": r.bound, "gap": round(r.gap, 6), "solver": r.solver,
-                "status": r.status, "seconds": round(r.seconds, 3),
-                "target_capped": bool(r.extra.get("target_capped", False))}
+        return {
+            "tier": self.tier,
+            "profile": self.profile,
+            "model": self.model,
+            "candidates": self.candidates,
+            "unreachable_candidates": self.unreachable,
+            "sites": len(self.sites),
+            "new_population": round(float(self.sites["new_population"].sum())),
+            "new_elderly": round(float(self.sites["new_elderly"].sum())),
+            "covered_share_before": round(self.before_share, 4),
+            "covered_share_after": round(float(self.sites["covered_share"].iloc[-1]), 4)
+            if len(self.sites)
+            else round(self.before_share, 4),
+            "objective": r.objective,
+            "bound": r.bound,
+            "gap": round(r.gap, 6),
+            "solver": r.solver,
+            "status": r.status,
+            "seconds": round(r.seconds, 3),
+            "target_capped": bool(r.extra.get("target_capped", False)),
+        }
 
 
-def propose(network: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, *, tier: str,
-            minutes: float, speed_mps: float, profile: str, covered_column: str, k: int | None = None,
-            target_share: float | None = None, weight: str = "population", capacity: float | None = None,
-            method: str = "exact", time_limit: float = 60.0) -> Proposal:
+def propose(
+    network: WalkNetwork,
+    residents: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    *,
+    tier: str,
+    minutes: float,
+    speed_mps: float,
+    profile: str,
+    covered_column: str,
+    k: int | None = None,
+    target_share: float | None = None,
+    weight: str = "population",
+    capacity: float | None = None,
+    method: str = "exact",
+    time_limit: float = 60.0,
+) -> Proposal:
     """Propose new sites for one tier: ``k`` sites (MCLP) or enough for ``target_share`` (LSCP).
 
     Parameters
@@ -177,10 +227,21 @@ def propose(network: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.G
     w_all = a * pop + b * eld
     covered = residents[covered_column].to_numpy(bool)
     demand = np.flatnonzero(~covered & (residents["edge"].to_numpy() >= 0) & (w_all > 0))
-    pts = Snap(residents["edge"].to_numpy(np.int64)[demand], residents["t"].to_numpy(float)[demand],
-               residents["offset_m"].to_numpy(float)[demand], np.empty(0), np.empty(0))
-    cover = coverage_sets(network, candidates["edge"].to_numpy(), candidates["t"].to_numpy(),
-                          candidates["offset_m"].to_numpy(), pts, minutes * speed_mps * 60.0)
+    pts = Snap(
+        residents["edge"].to_numpy(np.int64)[demand],
+        residents["t"].to_numpy(float)[demand],
+        residents["offset_m"].to_numpy(float)[demand],
+        np.empty(0),
+        np.empty(0),
+    )
+    cover = coverage_sets(
+        network,
+        candidates["edge"].to_numpy(),
+        candidates["t"].to_numpy(),
+        candidates["offset_m"].to_numpy(),
+        pts,
+        minutes * speed_mps * 60.0,
+    )
     problem = CoverageProblem(w_all[demand], cover)
     unreachable = list(candidates.attrs.get("unreachable", []))
     if k is not None:
@@ -195,27 +256,47 @@ def propose(network: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.G
     csc = cover.tocsc()
     new_pop, new_eld = [], []
     for j in result.sites:
-        hit = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        hit = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
         hit = hit[remaining[hit]]
         remaining[hit] = False
         new_pop.append(pop[demand][hit].sum())
         new_eld.append(eld[demand][hit].sum())
     before = pop[covered].sum() / pop.sum() if pop.sum() else 0.0
     chosen = candidates.iloc[result.sites]
-    sites = gpd.GeoDataFrame({
-        "rank": np.arange(1, len(result.sites) + 1), "tier": tier, "profile": profile, "model": model,
-        "candidate_id": chosen["candidate_id"].to_numpy(), "source": chosen["source"].to_numpy(),
-        "new_population": np.round(new_pop, 1), "new_elderly": np.round(new_eld, 1),
-        "cumulative_population": np.round(np.cumsum(new_pop), 1),
-        "covered_share": (pop[covered].sum() + np.cumsum(new_pop)) / pop.sum() if len(new_pop) else [],
-    }, geometry=chosen.geometry.values, crs="EPSG:4326")
-    log.info("%s %s (%s): %d sites cover %.0f more residents (%.0f elderly); gap %.2g%% (%s, %.2f s)", model, tier,
-             profile, len(sites), sum(new_pop), sum(new_eld), 100 * result.gap, result.solver, result.seconds)
+    sites = gpd.GeoDataFrame(
+        {
+            "rank": np.arange(1, len(result.sites) + 1),
+            "tier": tier,
+            "profile": profile,
+            "model": model,
+            "candidate_id": chosen["candidate_id"].to_numpy(),
+            "source": chosen["source"].to_numpy(),
+            "new_population": np.round(new_pop, 1),
+            "new_elderly": np.round(new_eld, 1),
+            "cumulative_population": np.round(np.cumsum(new_pop), 1),
+            "covered_share": (pop[covered].sum() + np.cumsum(new_pop)) / pop.sum() if len(new_pop) else [],
+        },
+        geometry=chosen.geometry.values,
+        crs="EPSG:4326",
+    )
+    log.info(
+        "%s %s (%s): %d sites cover %.0f more residents (%.0f elderly); gap %.2g%% (%s, %.2f s)",
+        model,
+        tier,
+        profile,
+        len(sites),
+        sum(new_pop),
+        sum(new_eld),
+        100 * result.gap,
+        result.solver,
+        result.seconds,
+    )
     return Proposal(sites, result, tier, profile, model, float(before), len(candidates), unreachable)
 
 
-def area_candidates(area: StudyArea, network: WalkNetwork, *, use: str | None = None,
-                    spacing_m: float | None = None) -> gpd.GeoDataFrame:
+def area_candidates(
+    area: StudyArea, network: WalkNetwork, *, use: str | None = None, spacing_m: float | None = None
+) -> gpd.GeoDataFrame:
     """Candidate sites of a study area: its ``[sites] file`` of available sites, street intersections, or both.
 
     Parameters
@@ -240,7 +321,7 @@ def area_candidates(area: StudyArea, network: WalkNetwork, *, use: str | None = 
     parts = []
     if use in {"file", "both"}:
         if cfg.file is None:
-            msg = "candidate sites from a file need [sites] file = \"<sites.csv>\" in the study area"
+            msg = 'candidate sites from a file need [sites] file = "<sites.csv>" in the study area'
             raise ConfigError(msg, path=area.file, key="sites.file")
         parts.append(candidates_from_file(network, area.path(cfg.file), crs=cfg.crs))
     if use in {"intersections", "both"}:

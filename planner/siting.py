@@ -136,12 +136,12 @@ class CoverageProblem:
         remaining = self.weights.copy()
         order, gains = [], []
         while sites:
-            g = [remaining[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]].sum() for j in sites]
+            g = [remaining[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]].sum() for j in sites]
             best = int(np.argmax(g))
             j = sites.pop(best)
             order.append(j)
             gains.append(g[best])
-            remaining[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = 0.0
+            remaining[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] = 0.0
         return np.asarray(order, dtype=np.int64), np.asarray(gains, dtype=float)
 
     def _merged(self) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -152,7 +152,7 @@ class CoverageProblem:
         group = np.full(cov.shape[0], -1, dtype=np.int64)
         rows = []
         for i in np.flatnonzero(keep):
-            cols = np.sort(cov.indices[cov.indptr[i]:cov.indptr[i + 1]])
+            cols = np.sort(cov.indices[cov.indptr[i] : cov.indptr[i + 1]])
             key = cols.tobytes()
             g = keys.get(key)
             if g is None:
@@ -162,13 +162,22 @@ class CoverageProblem:
         w = np.bincount(group[keep], weights=self.weights[keep], minlength=len(rows))
         indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
         indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        merged = sparse.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr),
-                                   shape=(len(rows), cov.shape[1]))
+        merged = sparse.csr_matrix(
+            (np.ones(len(indices), dtype=bool), indices, indptr), shape=(len(rows), cov.shape[1])
+        )
         return w, merged
 
     # ------------------------------------------------------------------ MCLP
-    def mclp(self, k: int, *, method: str = "exact", capacity: float | None = None,
-             time_limit: float = 60.0, swap: bool = True, bound: str = "lp") -> SitingResult:
+    def mclp(
+        self,
+        k: int,
+        *,
+        method: str = "exact",
+        capacity: float | None = None,
+        time_limit: float = 60.0,
+        swap: bool = True,
+        bound: str = "lp",
+    ) -> SitingResult:
         """Maximal covering: ``k`` new sites maximising newly covered weight.
 
         Parameters
@@ -226,11 +235,14 @@ class CoverageProblem:
         e = len(coo.row)
         serve = sparse.csr_matrix((np.ones(e), (coo.row, np.arange(e))), shape=(d, e))
         load = sparse.csr_matrix((w[coo.row], (coo.col, np.arange(e))), shape=(c, e))
-        a = sparse.vstack([
-            sparse.hstack([sparse.csr_matrix((d, c)), serve]),
-            sparse.hstack([-capacity * sparse.identity(c), load]),
-            sparse.hstack([np.ones((1, c)), sparse.csr_matrix((1, e))]),
-        ], format="csr")
+        a = sparse.vstack(
+            [
+                sparse.hstack([sparse.csr_matrix((d, c)), serve]),
+                sparse.hstack([-capacity * sparse.identity(c), load]),
+                sparse.hstack([np.ones((1, c)), sparse.csr_matrix((1, e))]),
+            ],
+            format="csr",
+        )
         ub = np.concatenate([np.ones(d), np.zeros(c), [k]])
         obj = np.concatenate([np.zeros(c), -w[coo.row]])
         return obj, a, ub, np.concatenate([np.ones(c), np.zeros(e)])
@@ -241,8 +253,12 @@ class CoverageProblem:
         if cov.shape[0] == 0 or k == 0:
             return 0.0
         obj, a, ub, _ = self._mclp_model(w, cov, k, None)
-        res = milp(obj, bounds=Bounds(0, 1), constraints=LinearConstraint(a, -np.inf, ub),
-                   options={"time_limit": float(time_limit), "disp": False})
+        res = milp(
+            obj,
+            bounds=Bounds(0, 1),
+            constraints=LinearConstraint(a, -np.inf, ub),
+            options={"time_limit": float(time_limit), "disp": False},
+        )
         return float(-res.fun) if res.status == 0 else float(w.sum())
 
     def _mclp_milp(self, k: int, capacity: float | None, time_limit: float) -> SitingResult:
@@ -250,12 +266,17 @@ class CoverageProblem:
         w, cov = self._merged()
         d, c = cov.shape
         if d == 0 or k == 0:
-            return SitingResult(np.zeros(0, np.int64), np.zeros(0), 0.0, 0.0, 0.0, "highs", "trivial",
-                                time.perf_counter() - t0)
+            return SitingResult(
+                np.zeros(0, np.int64), np.zeros(0), 0.0, 0.0, 0.0, "highs", "trivial", time.perf_counter() - t0
+            )
         obj, a, ub, integrality = self._mclp_model(w, cov, k, capacity)
-        res = milp(obj, integrality=integrality, bounds=Bounds(0, 1),
-                   constraints=LinearConstraint(a, -np.inf, ub),
-                   options={"time_limit": float(time_limit), "disp": False})
+        res = milp(
+            obj,
+            integrality=integrality,
+            bounds=Bounds(0, 1),
+            constraints=LinearConstraint(a, -np.inf, ub),
+            options={"time_limit": float(time_limit), "disp": False},
+        )
         seconds = time.perf_counter() - t0
         if res.x is None:
             log.warning("HiGHS found no solution within %.0f s (%s); falling back to greedy", time_limit, res.message)
@@ -272,13 +293,23 @@ class CoverageProblem:
         bound = float(-res.mip_dual_bound) if res.mip_dual_bound is not None else objective
         bound = max(bound, objective)
         status = "optimal" if res.status == 0 else ("time limit" if res.status == 1 else str(res.message))
-        return SitingResult(sites, gains, objective, bound, _gap(objective, bound), "highs", status, seconds,
-                            covered_weight=objective, extra={"capacity": capacity, "demand_groups": d})
+        return SitingResult(
+            sites,
+            gains,
+            objective,
+            bound,
+            _gap(objective, bound),
+            "highs",
+            status,
+            seconds,
+            covered_weight=objective,
+            extra={"capacity": capacity, "demand_groups": d},
+        )
 
     def _greedy(self, k: int, *, swap: bool) -> SitingResult:
         t0 = time.perf_counter()
         csc = self.cover.tocsc()
-        cols = [csc.indices[csc.indptr[j]:csc.indptr[j + 1]] for j in range(self.n_candidates)]
+        cols = [csc.indices[csc.indptr[j] : csc.indptr[j + 1]] for j in range(self.n_candidates)]
         w = self.weights
         remaining = w.copy()
         heap = [(-w[cols[j]].sum(), j) for j in range(self.n_candidates)]
@@ -303,11 +334,27 @@ class CoverageProblem:
         gains = cover_t @ np.where(count > 0, 0.0, w)
         bound = value + float(np.sort(gains)[::-1][:k].sum())
         sites, site_gains = self.rank(chosen)
-        return SitingResult(sites, site_gains, value, bound, _gap(value, bound), "greedy+swap", "heuristic",
-                            time.perf_counter() - t0, covered_weight=value)
+        return SitingResult(
+            sites,
+            site_gains,
+            value,
+            bound,
+            _gap(value, bound),
+            "greedy+swap",
+            "heuristic",
+            time.perf_counter() - t0,
+            covered_weight=value,
+        )
 
-    def _swap(self, chosen: list[int], cols: list[np.ndarray], count: np.ndarray, cover_t: sparse.csr_matrix,
-              *, time_limit: float) -> None:
+    def _swap(
+        self,
+        chosen: list[int],
+        cols: list[np.ndarray],
+        count: np.ndarray,
+        cover_t: sparse.csr_matrix,
+        *,
+        time_limit: float,
+    ) -> None:
         """Best-improvement 1-for-1 swaps until none improves (or the time limit)."""
         w = self.weights
         t_end = time.perf_counter() + time_limit
@@ -344,20 +391,37 @@ class CoverageProblem:
         capped = target_weight > reachable + 1e-9
         target = min(float(target_weight), reachable)
         if capped:
-            log.warning("target %.0f exceeds what all candidates can cover (%.0f); aiming for that", target_weight,
-                        reachable)
+            log.warning(
+                "target %.0f exceeds what all candidates can cover (%.0f); aiming for that", target_weight, reachable
+            )
         if target <= 0 or d == 0:
-            return SitingResult(np.zeros(0, np.int64), np.zeros(0), 0.0, 0.0, 0.0, "highs", "trivial",
-                                time.perf_counter() - t0, extra={"target_capped": capped})
-        a = sparse.vstack([
-            sparse.hstack([-cov.astype(float), sparse.identity(d, format="csr")]),
-            sparse.hstack([sparse.csr_matrix((1, c)), sparse.csr_matrix(w.reshape(1, -1))]),
-        ], format="csr")
+            return SitingResult(
+                np.zeros(0, np.int64),
+                np.zeros(0),
+                0.0,
+                0.0,
+                0.0,
+                "highs",
+                "trivial",
+                time.perf_counter() - t0,
+                extra={"target_capped": capped},
+            )
+        a = sparse.vstack(
+            [
+                sparse.hstack([-cov.astype(float), sparse.identity(d, format="csr")]),
+                sparse.hstack([sparse.csr_matrix((1, c)), sparse.csr_matrix(w.reshape(1, -1))]),
+            ],
+            format="csr",
+        )
         lb = np.concatenate([np.full(d, -np.inf), [target - 1e-6 * max(target, 1.0)]])
         ub = np.concatenate([np.zeros(d), [np.inf]])
-        res = milp(np.concatenate([np.ones(c), np.zeros(d)]), integrality=np.concatenate([np.ones(c), np.zeros(d)]),
-                   bounds=Bounds(0, 1), constraints=LinearConstraint(a, lb, ub),
-                   options={"time_limit": float(time_limit), "disp": False})
+        res = milp(
+            np.concatenate([np.ones(c), np.zeros(d)]),
+            integrality=np.concatenate([np.ones(c), np.zeros(d)]),
+            bounds=Bounds(0, 1),
+            constraints=LinearConstraint(a, lb, ub),
+            options={"time_limit": float(time_limit), "disp": False},
+        )
         seconds = time.perf_counter() - t0
         if res.x is None:
             msg = f"set covering found no solution within {time_limit:g} s ({res.message})"
@@ -367,6 +431,15 @@ class CoverageProblem:
         objective = float(len(sites))
         bound = float(np.ceil(res.mip_dual_bound - 1e-6)) if res.mip_dual_bound is not None else objective
         status = "optimal" if res.status == 0 else ("time limit" if res.status == 1 else str(res.message))
-        return SitingResult(sites, gains, objective, min(bound, objective), _gap(objective, min(bound, objective)),
-                            "highs", status, seconds, covered_weight=float(gains.sum()),
-                            extra={"target": target, "target_capped": capped})
+        return SitingResult(
+            sites,
+            gains,
+            objective,
+            min(bound, objective),
+            _gap(objective, min(bound, objective)),
+            "highs",
+            status,
+            seconds,
+            covered_weight=float(gains.sum()),
+            extra={"target": target, "target_capped": capped},
+        )

@@ -87,8 +87,10 @@ class SpeedProfile:
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.speed_mps <= 3.0:
-            msg = (f"profile {self.key!r}: walking speed {self.speed_mps} m/s is outside "
-                   "0.1-3.0 m/s; give speed_kmh or speed_mps")
+            msg = (
+                f"profile {self.key!r}: walking speed {self.speed_mps} m/s is outside "
+                "0.1-3.0 m/s; give speed_kmh or speed_mps"
+            )
             raise ValueError(msg)
 
     @property

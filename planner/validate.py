@@ -57,8 +57,14 @@ def _median_snap(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
     return float(np.nanmedian(net.snap(lon, lat).offset_m)) if len(lon) else float("nan")
 
 
-def check_inputs(osm: Path, facilities: Path, population: Path | None = None, *,
-                 facilities_crs: str = "wgs84", population_column: str = "population") -> tuple[AreaCheck, WalkNetwork | None]:
+def check_inputs(
+    osm: Path,
+    facilities: Path,
+    population: Path | None = None,
+    *,
+    facilities_crs: str = "wgs84",
+    population_column: str = "population",
+) -> tuple[AreaCheck, WalkNetwork | None]:
     """Validate a district's street, facility and population files.
 
     Parameters
@@ -80,8 +86,10 @@ def check_inputs(osm: Path, facilities: Path, population: Path | None = None, *,
         check.errors.append(f"streets: {exc}")
         return check, None
     comps = net.meta.get("components", {})
-    check.facts.append(f"streets: {net.n_nodes:,} nodes, {net.total_km:,.1f} km walkable ({osm.name}); "
-                       f"{comps.get('fragments', 0)} small fragments dropped")
+    check.facts.append(
+        f"streets: {net.n_nodes:,} nodes, {net.total_km:,.1f} km walkable ({osm.name}); "
+        f"{comps.get('fragments', 0)} small fragments dropped"
+    )
     boundary = net.boundary_wgs84()
 
     tiers = [t.key for t in DEFAULT_TIERS]
@@ -107,15 +115,21 @@ def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check
     inside = shapely.contains_xy(net.boundary_wgs84(), lon, lat)
     as_given = _median_snap(net, lon, lat)
     counts = fac["tier"].value_counts().to_dict()
-    check.facts.append(f"facilities: {len(fac)} read ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
-                       f"declared {crs}; median {as_given:,.0f} m from a street")
+    check.facts.append(
+        f"facilities: {len(fac)} read ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
+        f"declared {crs}; median {as_given:,.0f} m from a street"
+    )
     for tier in DEFAULT_TIERS:
         if tier.key not in counts:
-            check.warnings.append(f"facilities: no {tier.key} ({tier.name_en}) in the list: every resident will lack it")
+            check.warnings.append(
+                f"facilities: no {tier.key} ({tier.name_en}) in the list: every resident will lack it"
+            )
     if not inside.any():
-        check.errors.append(f"facilities: none of the {len(fac)} points lies in the street data's area "
-                            f"{tuple(round(v, 4) for v in net.boundary_wgs84().bounds)}: another city, or swapped "
-                            "longitude/latitude?")
+        check.errors.append(
+            f"facilities: none of the {len(fac)} points lies in the street data's area "
+            f"{tuple(round(v, 4) for v in net.boundary_wgs84().bounds)}: another city, or swapped "
+            "longitude/latitude?"
+        )
         return
     if as_given <= _ON_STREET_M:
         return
@@ -135,9 +149,11 @@ def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check
         if m < best * 0.5:
             best, best_crs = m, other
     if best_crs != crs:
-        check.errors.append(f"facilities: the points lie a median {as_given:,.0f} m from the streets as {crs}, but "
-                            f"{best:,.0f} m if read as {best_crs}: the coordinates look like {best_crs.upper()}; "
-                            f"declare it (--facilities-crs {best_crs}, or a crs column)")
+        check.errors.append(
+            f"facilities: the points lie a median {as_given:,.0f} m from the streets as {crs}, but "
+            f"{best:,.0f} m if read as {best_crs}: the coordinates look like {best_crs.upper()}; "
+            f"declare it (--facilities-crs {best_crs}, or a crs column)"
+        )
         check.facilities_crs = best_crs
     else:
         check.warnings.append(f"facilities: a median {as_given:,.0f} m from the nearest street; check positions")
@@ -151,10 +167,14 @@ def _check_population(path: Path, column: str, boundary, check: AreaCheck) -> No
         return
     extent = shapely.box(*pop.total_bounds)
     overlap = extent.intersection(boundary).area / boundary.area if boundary.area else 0.0
-    check.facts.append(f"population: {len(pop)} features, {pop[column].sum():,.0f} people ({path.name}); "
-                       f"covers {100 * overlap:.0f}% of the street area")
+    check.facts.append(
+        f"population: {len(pop)} features, {pop[column].sum():,.0f} people ({path.name}); "
+        f"covers {100 * overlap:.0f}% of the street area"
+    )
     if overlap == 0:
-        check.errors.append(f"population: covers {tuple(round(v, 4) for v in pop.total_bounds)}, which does not "
-                            f"overlap the streets {tuple(round(v, 4) for v in boundary.bounds)}: another city?")
+        check.errors.append(
+            f"population: covers {tuple(round(v, 4) for v in pop.total_bounds)}, which does not "
+            f"overlap the streets {tuple(round(v, 4) for v in boundary.bounds)}: another city?"
+        )
     elif overlap < 0.5:
         check.warnings.append(f"population: covers only {100 * overlap:.0f}% of the street area")

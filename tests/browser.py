@@ -11,8 +11,11 @@ import pytest
 def _missing(what: str) -> None:
     """Skip locally; fail in CI (``CI`` set), where a browser test that silently skips checks nothing."""
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"CI is set but {what}: run `make browser` (apt-installs chromium, chromium-driver and "
-                    "fonts-wqy-zenhei) before the tests", pytrace=False)
+        pytest.fail(
+            f"CI is set but {what}: run `make browser` (apt-installs chromium, chromium-driver and "
+            "fonts-wqy-zenhei) before the tests",
+            pytrace=False,
+        )
     pytest.skip(f"{what} (`make browser` installs chromium and chromium-driver; in CI this fails)")
 
 
@@ -35,11 +38,21 @@ def chromium_driver(width: int = 1280, height: int = 1600):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                # no network: every host resolves to nothing and any proxy use fails
-                "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        # no network: every host resolves to nothing and any proxy use fails
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver_path), options=opts)

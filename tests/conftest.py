@@ -23,8 +23,9 @@ else:
     _default = _hypothesis_settings.get_profile("default")
     # CI: the same examples on every run, so a failure is reproducible and not a flake; print_blob gives the
     # @reproduce_failure line for anything that fails.
-    _hypothesis_settings.register_profile("ci", _default, derandomize=True, deadline=None, print_blob=True,
-                                          database=None)
+    _hypothesis_settings.register_profile(
+        "ci", _default, derandomize=True, deadline=None, print_blob=True, database=None
+    )
     # locally: fresh random examples each run (hypothesis' defaults), to keep finding new cases
     _hypothesis_settings.register_profile("dev", _default)
     _hypothesis_settings.load_profile("ci" if IN_CI else "dev")
@@ -56,25 +57,35 @@ def area_toml(tmp_path_factory):
     tiers = ["center", "station", "station", "point", "point", "point", "point"]
     lines = ["id,name,tier,lon,lat,services"] + [
         f"X{i},设施{i},{t},{net.lon[n]:.7f},{net.lat[n]:.7f},elderly_care;meals"
-        for i, (t, n) in enumerate(zip(tiers, nodes))]
+        for i, (t, n) in enumerate(zip(tiers, nodes))
+    ]
     (root / "facilities.csv").write_text("\n".join(lines), encoding="utf-8")
     x0, y0, x1, y1 = net.meta["bounds"]
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-    cells = ["cell_id,minlon,minlat,maxlon,maxlat,population",
-             f"1,{x0},{y0},{xm},{ym},12000", f"2,{xm},{y0},{x1},{ym},8000",
-             f"3,{x0},{ym},{xm},{y1},15000", f"4,{xm},{ym},{x1},{y1},5000"]
+    cells = [
+        "cell_id,minlon,minlat,maxlon,maxlat,population",
+        f"1,{x0},{y0},{xm},{ym},12000",
+        f"2,{xm},{y0},{x1},{ym},8000",
+        f"3,{x0},{ym},{xm},{y1},15000",
+        f"4,{xm},{ym},{x1},{y1},5000",
+    ]
     (root / "pop.csv").write_text("\n".join(cells), encoding="utf-8")
     (root / "area.toml").write_text(
         'name = "yangpu-test"\ntitle_zh = "同济四平测试区"\ntitle_en = "Tongji Siping test area"\n'
         '[network]\nosm = "streets.osm.bz2"\n'
         '[facilities]\nfile = "facilities.csv"\nillustrative = true\n[isochrones]\nbands = [5, 10]\n'
         '[population]\ngrid = "pop.csv"\nelderly_share = 0.3\n[units]\ngrid_km = 0.5\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return root / "area.toml"
 
 
-def write_osm(path: Path, nodes: dict[int, tuple[float, float]], ways: list[tuple[int, list[int], dict]],
-              bounds: tuple[float, float, float, float] | None = None) -> Path:
+def write_osm(
+    path: Path,
+    nodes: dict[int, tuple[float, float]],
+    ways: list[tuple[int, list[int], dict]],
+    bounds: tuple[float, float, float, float] | None = None,
+) -> Path:
     """Write a tiny OSM XML file: nodes {id: (lon, lat)}, ways [(id, refs, tags)]."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
     if bounds:
@@ -131,6 +142,5 @@ def reference_distances(net, fac_edge, fac_t, fac_off, pt_edge, pt_t, pt_off, cu
     for j, off in enumerate(pt_off):
         g.add_edge(("p", j), ("ps", j), w=float(off))
     # facilities may not be passed through: sources only, so add them last and run from them
-    dist = nx.multi_source_dijkstra_path_length(g, [("f", i) for i in range(len(fac_edge))],
-                                                cutoff=cutoff, weight="w")
+    dist = nx.multi_source_dijkstra_path_length(g, [("f", i) for i in range(len(fac_edge))], cutoff=cutoff, weight="w")
     return np.array([dist.get(("p", j), np.inf) for j in range(len(pt_edge))])

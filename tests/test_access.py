@@ -35,8 +35,11 @@ def test_hand_worked_points_mid_edge_and_off_street():
     fac = net.snap_xy(np.array([200.0]), np.array([-10.0]))  # 10 m off the street, beside the middle of A-B
     near = nearest_facility(net, fac.edge, fac.t, fac.offset_m)
     np.testing.assert_allclose(near.distance_m[:4], [210, 210, 510, 610])
-    pts = net.snap_xy(np.array([300.0, 420.0, 600.0, 50.0, 2050.0, 5000.0]),
-                      np.array([20.0, 150.0, -30.0, 0.0, 0.0, 5000.0]), max_distance=1000)
+    pts = net.snap_xy(
+        np.array([300.0, 420.0, 600.0, 50.0, 2050.0, 5000.0]),
+        np.array([20.0, 150.0, -30.0, 0.0, 0.0, 5000.0]),
+        max_distance=1000,
+    )
     dist, which = point_distances(net, near, pts)
     # (300, 20): same edge, 100 m along it + 20 m in + 10 m out = 130
     # (420, 150): 20 m off B-C, 150 m up from B: 210 + 150 + 20 = 380
@@ -126,11 +129,23 @@ def test_coverage_sets_match_point_distances(yangpu):
     same = yangpu.snap_xy(*_on_edges(yangpu, src.edge, rng))  # points sharing a source's edge
     from planner.network import Snap
 
-    allpts = Snap(np.concatenate([pts.edge, same.edge]), np.concatenate([pts.t, same.t]),
-                  np.concatenate([pts.offset_m, same.offset_m]), np.zeros(409), np.zeros(409))
+    allpts = Snap(
+        np.concatenate([pts.edge, same.edge]),
+        np.concatenate([pts.t, same.t]),
+        np.concatenate([pts.offset_m, same.offset_m]),
+        np.zeros(409),
+        np.zeros(409),
+    )
     cover = coverage_sets(yangpu, src.edge, src.t, src.offset_m, allpts, 400.0, chunk=4).toarray()
     for j in range(9):  # each source alone, through the independent reference
-        ref = reference_distances(yangpu, src.edge[j:j + 1], src.t[j:j + 1], src.offset_m[j:j + 1],
-                                  allpts.edge, allpts.t, allpts.offset_m)
+        ref = reference_distances(
+            yangpu,
+            src.edge[j : j + 1],
+            src.t[j : j + 1],
+            src.offset_m[j : j + 1],
+            allpts.edge,
+            allpts.t,
+            allpts.offset_m,
+        )
         np.testing.assert_array_equal(cover[:, j], ref <= 400.0)
     assert cover.any()

@@ -51,8 +51,13 @@ def test_coverage_matches_the_library(client, plan):
     x0, y0, x1, y1 = plan.network.bbox_wgs84()
     lon, lat = rng.uniform(x0, x1, 200), rng.uniform(y0, y1, 200)
     for profile in ("adult", "elderly"):
-        r = client.post("/coverage", json={"points": [{"lon": a, "lat": b, "id": str(i)} for i, (a, b)
-                                                      in enumerate(zip(lon, lat))], "profile": profile})
+        r = client.post(
+            "/coverage",
+            json={
+                "points": [{"lon": a, "lat": b, "id": str(i)} for i, (a, b) in enumerate(zip(lon, lat))],
+                "profile": profile,
+            },
+        )
         assert r.status_code == 200
         results = r.json()["results"]
         expected = plan.query(lon, lat)
@@ -63,15 +68,18 @@ def test_coverage_matches_the_library(client, plan):
                 got = res["minutes"][tier]
                 assert (got is None and not np.isfinite(want)) or got == pytest.approx(want, abs=0.01)
                 assert res["covered"][tier] == bool(expected[f"covered_{tier}_{profile}"].iat[i])
-                assert res["nearest_facility"][tier] == (expected[f"nearest_{tier}"].iat[i] if got is not None
-                                                         else None)
+                assert res["nearest_facility"][tier] == (
+                    expected[f"nearest_{tier}"].iat[i] if got is not None else None
+                )
 
 
 def test_coverage_hand_worked_at_a_facility_and_in_gcj02(client, plan):
     fac = plan.facilities[plan.facilities["tier"] == "station"].iloc[0]
     glon, glat = wgs84_to_gcj02(fac.geometry.x, fac.geometry.y)
-    for body in ({"points": [{"lon": fac.geometry.x, "lat": fac.geometry.y}]},
-                 {"points": [{"lon": float(glon), "lat": float(glat)}], "crs": "gcj02"}):
+    for body in (
+        {"points": [{"lon": fac.geometry.x, "lat": fac.geometry.y}]},
+        {"points": [{"lon": float(glon), "lat": float(glat)}], "crs": "gcj02"},
+    ):
         res = client.post("/coverage", json=body).json()["results"][0]
         assert res["minutes"]["station"] == pytest.approx(0.0, abs=0.02)
         assert res["nearest_facility"]["station"] == fac["facility_id"] and res["covered"]["station"]
@@ -86,15 +94,22 @@ def test_points_outside_the_area_are_answered_per_point(client):
     assert res["covered"] == {"center": False, "station": False, "point": False}
 
 
-@pytest.mark.parametrize(("body", "field", "reason"), [
-    ({"points": [{"lon": 31.28, "lat": 121.5}]}, "points[0]", "look swapped"),
-    ({"points": [{"lon": 200, "lat": 31}]}, "points[0].lon", "less than or equal to 180"),
-    ({"points": []}, "points", "at least 1"),
-    ({"points": [{"lon": 121.5, "lat": 31.28}], "profile": "child"}, "profile", "'child' is not one of adult, elderly"),
-    ({"points": [{"lon": 121.5, "lat": 31.28}], "crs": "utm"}, "crs", "'wgs84', 'gcj02' or 'bd09'"),
-    ({"points": [{"lon": 121.5, "lat": 31.28}] * 10_001}, "points", "at most 10000"),
-    ({"points": [{"lon": 121.5, "lat": 31.28, "path": "/etc/passwd"}]}, "points[0].path", "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"points": [{"lon": 31.28, "lat": 121.5}]}, "points[0]", "look swapped"),
+        ({"points": [{"lon": 200, "lat": 31}]}, "points[0].lon", "less than or equal to 180"),
+        ({"points": []}, "points", "at least 1"),
+        (
+            {"points": [{"lon": 121.5, "lat": 31.28}], "profile": "child"},
+            "profile",
+            "'child' is not one of adult, elderly",
+        ),
+        ({"points": [{"lon": 121.5, "lat": 31.28}], "crs": "utm"}, "crs", "'wgs84', 'gcj02' or 'bd09'"),
+        ({"points": [{"lon": 121.5, "lat": 31.28}] * 10_001}, "points", "at most 10000"),
+        ({"points": [{"lon": 121.5, "lat": 31.28, "path": "/etc/passwd"}]}, "points[0].path", "Extra inputs"),
+    ],
+)
 def test_bad_coverage_requests_name_the_field(client, body, field, reason):
     r = client.post("/coverage", json=body)
     assert r.status_code == 422, r.text
@@ -125,18 +140,23 @@ def test_cors_when_configured(area_toml, plan):
 
 def test_isochrones(client, plan):
     fac = plan.facilities.iloc[0]
-    r = client.post("/isochrones", json={"origins": [{"lon": fac.geometry.x, "lat": fac.geometry.y}],
-                                         "bands": [3, 6], "profile": "elderly"})
+    r = client.post(
+        "/isochrones",
+        json={"origins": [{"lon": fac.geometry.x, "lat": fac.geometry.y}], "bands": [3, 6], "profile": "elderly"},
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
     fc = r.json()
     assert [f["properties"]["band_min"] for f in fc["features"]] == [3.0, 6.0]
     assert fc["features"][0]["properties"]["area_km2"] < fc["features"][1]["properties"]["area_km2"]
     bad = client.post("/isochrones", json={"origins": [{"lon": 116.4, "lat": 39.9}], "bands": [5]})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "origins[0]"
-    assert client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [90]}
-                       ).status_code == 422
-    assert client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [5] * 13}
-                       ).status_code == 422
+    assert (
+        client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [90]}).status_code == 422
+    )
+    assert (
+        client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [5] * 13}).status_code
+        == 422
+    )
 
 
 def test_layers(client, plan):

@@ -30,13 +30,35 @@ def operations(area_toml):
 
 
 def test_every_operation_is_fuzzed(operations):
-    assert {"POST /coverage", "POST /isochrones", "POST /what-if", "GET /service-areas", "GET /underserved",
-            "GET /candidates", "GET /areas", "GET /tiers", "GET /health", "GET /ready"} <= set(operations)
+    assert {
+        "POST /coverage",
+        "POST /isochrones",
+        "POST /what-if",
+        "GET /service-areas",
+        "GET /underserved",
+        "GET /candidates",
+        "GET /areas",
+        "GET /tiers",
+        "GET /health",
+        "GET /ready",
+    } <= set(operations)
 
 
-@pytest.mark.parametrize("name", ["POST /coverage", "POST /isochrones", "POST /what-if", "GET /service-areas",
-                                  "GET /underserved", "GET /candidates", "GET /areas", "GET /tiers", "GET /health",
-                                  "GET /ready"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "POST /coverage",
+        "POST /isochrones",
+        "POST /what-if",
+        "GET /service-areas",
+        "GET /underserved",
+        "GET /candidates",
+        "GET /areas",
+        "GET /tiers",
+        "GET /health",
+        "GET /ready",
+    ],
+)
 def test_no_server_errors_and_schema_conformance(operations, name):
     op = operations[name]
 

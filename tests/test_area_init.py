@@ -25,9 +25,22 @@ def district(tmp_path_factory, area_toml):
 
 
 def _init(district, out, *extra, facilities="facilities.csv"):
-    return main(["-q", "area", "init", "--osm", str(district / "streets.osm.bz2"),
-                 "--facilities", str(district / facilities), "--population", str(district / "pop.csv"),
-                 "--out", str(out), *extra])
+    return main(
+        [
+            "-q",
+            "area",
+            "init",
+            "--osm",
+            str(district / "streets.osm.bz2"),
+            "--facilities",
+            str(district / facilities),
+            "--population",
+            str(district / "pop.csv"),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_good_inputs_write_a_working_area(district, tmp_path, capsys):
@@ -66,9 +79,21 @@ def test_swapped_lon_lat_and_missing_columns(district, tmp_path, capsys):
 
 def test_population_in_another_city(district, tmp_path, capsys):
     shutil.copy(ROOT / "tests" / "data" / "songjiang_newcity_pop_grid_1km.geojson", district / "songjiang.geojson")
-    code = main(["-q", "area", "init", "--osm", str(district / "streets.osm.bz2"), "--facilities",
-                 str(district / "facilities.csv"), "--population", str(district / "songjiang.geojson"),
-                 "--out", str(tmp_path / "c")])
+    code = main(
+        [
+            "-q",
+            "area",
+            "init",
+            "--osm",
+            str(district / "streets.osm.bz2"),
+            "--facilities",
+            str(district / "facilities.csv"),
+            "--population",
+            str(district / "songjiang.geojson"),
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     assert code == 2
     assert "does not overlap the streets" in capsys.readouterr().out
 

@@ -18,13 +18,17 @@ from planner.pipeline import RunOptions, run
 
 def test_plan_writes_layers_and_summary(area_toml, tmp_path):
     out = tmp_path / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress",
-                 "--isochrones", "all"]) == 0
+    assert (
+        main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress", "--isochrones", "all"]) == 0
+    )
     layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
     assert set(layers) == {"facilities", "isochrones", "service_areas", "residents", "units", "layer_sources"}
     # every layer says where it comes from, and the illustrative/estimated ones say so
-    described = {n: pyogrio.read_info(out / "plan.gpkg", layer=n)["layer_metadata"]["DESCRIPTION"]
-                 for n in layers if n != "layer_sources"}
+    described = {
+        n: pyogrio.read_info(out / "plan.gpkg", layer=n)["layer_metadata"]["DESCRIPTION"]
+        for n in layers
+        if n != "layer_sources"
+    }
     assert all("ILLUSTRATIVE" in d for d in described.values())
     assert "ESTIMATE" in described["residents"] and "OpenStreetMap" in described["isochrones"]
     sources = pyogrio.read_dataframe(out / "plan.gpkg", layer="layer_sources")
@@ -49,8 +53,27 @@ def test_refuses_to_overwrite_without_force(area_toml, tmp_path, capsys):
     (out / "my-notes.txt").write_text("keep me")
     assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out)]) == 2
     assert "already holds plan.gpkg, summary.json" in capsys.readouterr().err
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--force", "--no-progress",
-                 "--tier", "station=8", "--elderly-speed", "0.7", "--bands", "3,6"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "plan",
+                "--area",
+                str(area_toml),
+                "--out",
+                str(out),
+                "--force",
+                "--no-progress",
+                "--tier",
+                "station=8",
+                "--elderly-speed",
+                "0.7",
+                "--bands",
+                "3,6",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["rules"]["tiers"]["station"]["minutes"] == 8
     assert summary["rules"]["profiles"]["elderly"]["speed_mps"] == 0.7
@@ -61,12 +84,15 @@ def test_refuses_to_overwrite_without_force(area_toml, tmp_path, capsys):
     assert (out / "my-notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["plan", "--area", "nowhere/area.toml"], "study-area file not found: nowhere/area.toml"),
-    (["plan", "--tier", "kiosk=5"], "--tier 'kiosk=5': no tier 'kiosk'; the tiers are center, station, point"),
-    (["plan", "--tier", "station=soon"], "--tier 'station=soon': 'soon' is not a number of minutes"),
-    (["plan", "--tier", "station=500"], "[tiers.station] minutes: Input should be less than or equal to 240"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--area", "nowhere/area.toml"], "study-area file not found: nowhere/area.toml"),
+        (["plan", "--tier", "kiosk=5"], "--tier 'kiosk=5': no tier 'kiosk'; the tiers are center, station, point"),
+        (["plan", "--tier", "station=soon"], "--tier 'station=soon': 'soon' is not a number of minutes"),
+        (["plan", "--tier", "station=500"], "[tiers.station] minutes: Input should be less than or equal to 240"),
+    ],
+)
 def test_clear_errors(args, message, capsys, tmp_path):
     assert main(["-q", *args, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err

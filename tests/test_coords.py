@@ -6,8 +6,7 @@ import eviltransform
 import numpy as np
 import pytest
 
-from planner.coords import (bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, normalise_crs_name, to_wgs84,
-                            wgs84_to_gcj02)
+from planner.coords import bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, normalise_crs_name, to_wgs84, wgs84_to_gcj02
 
 # Reference pairs computed by eviltransform (an independent implementation), People's Square, Shanghai:
 # WGS-84 (121.4737, 31.2304) -> GCJ-02 (121.47822313586518, 31.228457704689244)

@@ -16,9 +16,11 @@ from planner.residents import PopulationError, read_population, residents_from_p
 from planner.tiers import Rules, SpeedProfile, Tier
 from test_access import hand_network
 
-RULES = Rules(tiers=(Tier("center", 15, "中心", "Center"), Tier("station", 5, "站", "Station"),
-                     Tier("point", 2, "点", "Point")),
-              profiles=(SpeedProfile("adult", 1.0), SpeedProfile("elderly", 0.5)), services=())
+RULES = Rules(
+    tiers=(Tier("center", 15, "中心", "Center"), Tier("station", 5, "站", "Station"), Tier("point", 2, "点", "Point")),
+    profiles=(SpeedProfile("adult", 1.0), SpeedProfile("elderly", 0.5)),
+    services=(),
+)
 
 
 def test_hand_worked_coverage():
@@ -31,9 +33,17 @@ def test_hand_worked_coverage():
     xs = np.array([600.0, 350.0, 400.0, 250.0, 2050.0])
     ys = np.array([0.0, 0.0, 250.0, 0.0, 0.0])
     s = net.snap_xy(xs, ys)
-    residents = gpd.GeoDataFrame({"population": [100.0, 50, 30, 20, 10], "elderly": [20.0, 10, 30, 0, 5],
-                                  "edge": s.edge, "t": s.t, "offset_m": s.offset_m},
-                                 geometry=shapely.points(xs, ys), crs="EPSG:32651")
+    residents = gpd.GeoDataFrame(
+        {
+            "population": [100.0, 50, 30, 20, 10],
+            "elderly": [20.0, 10, 30, 0, 5],
+            "edge": s.edge,
+            "t": s.t,
+            "offset_m": s.offset_m,
+        },
+        geometry=shapely.points(xs, ys),
+        crs="EPSG:32651",
+    )
     cov = resident_coverage(net, residents, nearest, RULES)
     # distances worked by hand (metres): center 600, 350, 650, 250, inf; station 500, 350, 50, 450, inf;
     # point 400, 150, 450, 50, inf
@@ -43,8 +53,13 @@ def test_hand_worked_coverage():
     assert cov["covered_center_adult"].tolist() == [True, True, True, True, False]
     assert cov["covered_station_adult"].tolist() == [False, False, True, False, False]
     assert cov["covered_point_adult"].tolist() == [False, False, False, True, False]
-    assert cov["missing_tiers_adult"].tolist() == ["station,point", "station,point", "point", "station",
-                                             "center,station,point"]
+    assert cov["missing_tiers_adult"].tolist() == [
+        "station,point",
+        "station,point",
+        "point",
+        "station",
+        "center,station,point",
+    ]
     assert cov["underserved_adult"].all()
     # elderly speed: center 600/30 = 20 > 15 for R0, 350/30 = 11.7 ok for R1
     assert cov["covered_center_elderly"].tolist() == [False, True, False, True, False]
@@ -80,8 +95,10 @@ def _cells(net, pops, shifts=((0, 0), (1, 0), (0, 1), (5, 5)), size=None):
     """Square cells laid from the south-west corner of the network's bounds, in degrees."""
     x0, y0, x1, y1 = net.meta["bounds"]
     size = size or ((x1 - x0) / 2, (y1 - y0) / 2)
-    geoms = [shapely.box(x0 + i * size[0], y0 + j * size[1], x0 + (i + 1) * size[0], y0 + (j + 1) * size[1])
-             for i, j in shifts]
+    geoms = [
+        shapely.box(x0 + i * size[0], y0 + j * size[1], x0 + (i + 1) * size[0], y0 + (j + 1) * size[1])
+        for i, j in shifts
+    ]
     return gpd.GeoDataFrame({"population": pops}, geometry=geoms, crs="EPSG:4326")
 
 
@@ -115,8 +132,9 @@ def test_polygon_without_street_is_one_point(yangpu):
     snap = yangpu.snap(lon, lat)
     i = int(np.argmax(snap.offset_m))
     tiny = shapely.Point(lon[i], lat[i]).buffer(0.0002)
-    zones = gpd.GeoDataFrame({"population": [250.0, 1000.0]},
-                             geometry=[tiny, shapely.box(x0, y0, x1, y1)], crs="EPSG:4326")
+    zones = gpd.GeoDataFrame(
+        {"population": [250.0, 1000.0]}, geometry=[tiny, shapely.box(x0, y0, x1, y1)], crs="EPSG:4326"
+    )
     res = residents_from_zones(yangpu, zones)
     assert res["population"].sum() == pytest.approx(1250.0, rel=1e-9)
     point = res[res.placement == "zone_point"]
@@ -126,9 +144,11 @@ def test_polygon_without_street_is_one_point(yangpu):
 
 def test_points_with_population(yangpu):
     x0, y0, x1, y1 = yangpu.meta["bounds"]
-    pts = gpd.GeoDataFrame({"population": [10.0, 20.0, 30.0], "elderly_share": [0.5, 0.1, 0.0]},
-                           geometry=shapely.points([x0 + 0.003, x1 - 0.003, x1 + 1], [y0 + 0.003, y1 - 0.003, y1]),
-                           crs="EPSG:4326")
+    pts = gpd.GeoDataFrame(
+        {"population": [10.0, 20.0, 30.0], "elderly_share": [0.5, 0.1, 0.0]},
+        geometry=shapely.points([x0 + 0.003, x1 - 0.003, x1 + 1], [y0 + 0.003, y1 - 0.003, y1]),
+        crs="EPSG:4326",
+    )
     res = residents_from_points(yangpu, pts, elderly_col="elderly_share")
     assert res["population"].sum() == 30.0 and res["elderly"].tolist() == [5.0, 2.0]
 
@@ -143,15 +163,22 @@ def test_grid_in_another_crs_gives_the_same_residents(yangpu, tmp_path):
     np.testing.assert_allclose(a["population"].sum(), b["population"].sum(), rtol=1e-9)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("minlon,minlat,maxlon,maxlat,people\n121.49,31.28,121.50,31.29,100\n", "no population column 'population'"),
-    ("minlon,minlat,maxlon,maxlat,population\n121.49,31.28,121.50,31.29,-5\n",
-     "must hold non-negative numbers; bad value(s) in row(s) 2"),
-    ("minlon,minlat,maxlon,maxlat,population\n121.49,31.28,121.50,31.29,many\n", "row(s) 2"),
-    ("minlon,minlat,maxlon,maxlat,population\n13524000,3668000,13525000,3669000,100\n",
-     "are not longitude/latitude degrees"),
-    ("x,y,population\n1,2,3\n", "needs cell columns minlon, minlat, maxlon, maxlat or point columns lon, lat"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("minlon,minlat,maxlon,maxlat,people\n121.49,31.28,121.50,31.29,100\n", "no population column 'population'"),
+        (
+            "minlon,minlat,maxlon,maxlat,population\n121.49,31.28,121.50,31.29,-5\n",
+            "must hold non-negative numbers; bad value(s) in row(s) 2",
+        ),
+        ("minlon,minlat,maxlon,maxlat,population\n121.49,31.28,121.50,31.29,many\n", "row(s) 2"),
+        (
+            "minlon,minlat,maxlon,maxlat,population\n13524000,3668000,13525000,3669000,100\n",
+            "are not longitude/latitude degrees",
+        ),
+        ("x,y,population\n1,2,3\n", "needs cell columns minlon, minlat, maxlon, maxlat or point columns lon, lat"),
+    ],
+)
 def test_bad_population_files(tmp_path, text, message):
     path = tmp_path / "pop.csv"
     path.write_text(text)

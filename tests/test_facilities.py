@@ -21,9 +21,12 @@ def _csv(tmp_path, text, name="fac.csv"):
 
 
 def test_good_csv_with_services(tmp_path):
-    path = _csv(tmp_path, "id,name,tier,lon,lat,services\n"
-                          "A,中心,center,121.497,31.285,elderly_care;health\n"
-                          "B,站,Station,121.499,31.284,meals、childcare\n")
+    path = _csv(
+        tmp_path,
+        "id,name,tier,lon,lat,services\n"
+        "A,中心,center,121.497,31.285,elderly_care;health\n"
+        "B,站,Station,121.499,31.284,meals、childcare\n",
+    )
     fac = load_facilities(path, TIERS)
     assert fac["facility_id"].tolist() == ["A", "B"]
     assert fac["tier"].tolist() == ["center", "station"]
@@ -35,8 +38,11 @@ def test_gcj02_and_bd09_rows_are_converted(tmp_path):
     lon, lat = 121.497, 31.285
     glon, glat = wgs84_to_gcj02(lon, lat)
     blon, blat = gcj02_to_bd09(glon, glat)
-    path = _csv(tmp_path, f"tier,lng,latitude,crs\ncenter,{glon:.9f},{glat:.9f},GCJ-02\n"
-                          f"station,{blon:.9f},{blat:.9f},bd09\npoint,{lon},{lat},\n")
+    path = _csv(
+        tmp_path,
+        f"tier,lng,latitude,crs\ncenter,{glon:.9f},{glat:.9f},GCJ-02\n"
+        f"station,{blon:.9f},{blat:.9f},bd09\npoint,{lon},{lat},\n",
+    )
     fac = load_facilities(path, TIERS)
     for geom in fac.geometry:
         assert geom.x == pytest.approx(lon, abs=1e-7) and geom.y == pytest.approx(lat, abs=1e-7)
@@ -50,25 +56,35 @@ def test_whole_file_crs_option(tmp_path):
 
 
 def test_every_bad_row_is_reported(tmp_path):
-    path = _csv(tmp_path, "id,tier,lon,lat,crs\n"
-                          "A,center,121.49,31.28,\n"        # row 2 fine
-                          "B,stationn,121.49,31.28,\n"      # row 3 unknown tier
-                          "C,point,,31.28,\n"               # row 4 missing lon
-                          "D,point,abc,31.28,\n"            # row 5 not a number
-                          "E,point,31.28,121.49,\n"         # row 6 swapped
-                          "F,point,200,31,\n"               # row 7 out of range
-                          "A,point,121.49,31.28,\n"         # row 8 duplicate id
-                          "H,point,121.49,31.28,utm\n"      # row 9 unknown crs
-                          "I,,121.49,31.28,\n")             # row 10 missing tier
+    path = _csv(
+        tmp_path,
+        "id,tier,lon,lat,crs\n"
+        "A,center,121.49,31.28,\n"  # row 2 fine
+        "B,stationn,121.49,31.28,\n"  # row 3 unknown tier
+        "C,point,,31.28,\n"  # row 4 missing lon
+        "D,point,abc,31.28,\n"  # row 5 not a number
+        "E,point,31.28,121.49,\n"  # row 6 swapped
+        "F,point,200,31,\n"  # row 7 out of range
+        "A,point,121.49,31.28,\n"  # row 8 duplicate id
+        "H,point,121.49,31.28,utm\n"  # row 9 unknown crs
+        "I,,121.49,31.28,\n",
+    )  # row 10 missing tier
     with pytest.raises(FacilityError) as err:
         load_facilities(path, TIERS)
     text = str(err.value)
     assert "fac.csv" in text
-    for needle in ["row 3, tier: 'stationn' is not a known tier", "row 4, lon: missing",
-                   "row 5, lon: 'abc' is not a number", "row 6, lon/lat: lat 121.49 is outside -90..90",
-                   "swapped", "row 7, lon/lat: (200, 31) is outside the valid range",
-                   "row 8, id: facility id 'A' is used more than once", "row 2, id: facility id 'A'",
-                   "row 9, crs: 'utm' is not a coordinate system", "row 10, tier: missing"]:
+    for needle in [
+        "row 3, tier: 'stationn' is not a known tier",
+        "row 4, lon: missing",
+        "row 5, lon: 'abc' is not a number",
+        "row 6, lon/lat: lat 121.49 is outside -90..90",
+        "swapped",
+        "row 7, lon/lat: (200, 31) is outside the valid range",
+        "row 8, id: facility id 'A' is used more than once",
+        "row 2, id: facility id 'A'",
+        "row 9, crs: 'utm' is not a coordinate system",
+        "row 10, tier: missing",
+    ]:
         assert needle in text, needle
     assert {p.row for p in err.value.problems} == {2, 3, 4, 5, 6, 7, 8, 9, 10}
 
@@ -80,11 +96,14 @@ def test_skip_invalid_keeps_good_rows(tmp_path, caplog):
     assert "row 3, tier" in caplog.text
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("name,lon,lat\nx,121,31\n", "no 'tier' column"),
-    ("tier,a,b\ncenter,121,31\n", "no longitude/latitude columns"),
-    ("tier,lon,lat\n", "has no rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name,lon,lat\nx,121,31\n", "no 'tier' column"),
+        ("tier,a,b\ncenter,121,31\n", "no longitude/latitude columns"),
+        ("tier,lon,lat\n", "has no rows"),
+    ],
+)
 def test_bad_files(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         load_facilities(_csv(tmp_path, text), TIERS)
@@ -98,11 +117,21 @@ def test_unsupported_and_missing(tmp_path):
 
 
 def test_geojson_points_and_non_points(tmp_path):
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"tier": "center", "name": "a"},
-         "geometry": {"type": "Point", "coordinates": [121.497, 31.285]}},
-        {"type": "Feature", "properties": {"tier": "point", "name": "b"},
-         "geometry": {"type": "LineString", "coordinates": [[121.49, 31.28], [121.5, 31.29]]}}]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"tier": "center", "name": "a"},
+                "geometry": {"type": "Point", "coordinates": [121.497, 31.285]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"tier": "point", "name": "b"},
+                "geometry": {"type": "LineString", "coordinates": [[121.49, 31.28], [121.5, 31.29]]},
+            },
+        ],
+    }
     path = tmp_path / "fac.geojson"
     path.write_text(json.dumps(fc))
     with pytest.raises(FacilityError, match="row 3, geometry: LineString geometry; a facility must be a point"):
@@ -117,8 +146,9 @@ def test_far_from_streets_is_reported(tmp_path):
     mid = ((lon0 + lon1) / 2, (lat0 + lat1) / 2)
     # GCJ-02 numbers declared as WGS-84: ~500 m off, and a point in Beijing
     glon, glat = wgs84_to_gcj02(*mid)
-    path = _csv(tmp_path, f"tier,lon,lat\ncenter,{mid[0]},{mid[1]}\nstation,{glon + 0.01:.6f},{glat:.6f}\n"
-                          "point,116.40,39.90\n")
+    path = _csv(
+        tmp_path, f"tier,lon,lat\ncenter,{mid[0]},{mid[1]}\nstation,{glon + 0.01:.6f},{glat:.6f}\npoint,116.40,39.90\n"
+    )
     fac = load_facilities(path, TIERS)
     with pytest.raises(FacilityError) as err:
         snap_facilities(fac, net)

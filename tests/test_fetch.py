@@ -14,8 +14,12 @@ from replay_server import ReplayServer
 @pytest.mark.slow
 def test_fetch_by_place_builds_a_walk_network(tmp_path):
     with ReplayServer() as server:
-        out = fetch_osm(tmp_path / "siping.osm", place="四平路街道, 上海",
-                        overpass_url=f"{server.url}/api", nominatim_url=f"{server.url}/nominatim")
+        out = fetch_osm(
+            tmp_path / "siping.osm",
+            place="四平路街道, 上海",
+            overpass_url=f"{server.url}/api",
+            nominatim_url=f"{server.url}/nominatim",
+        )
         methods = [(m, p) for m, p, _ in server.requests]
     assert ("GET", "/nominatim/search") in methods and ("POST", "/api/interpreter") in methods
     query = unquote_plus(next(b for m, p, b in server.requests if p == "/api/interpreter"))
@@ -49,6 +53,10 @@ def test_fetch_errors(tmp_path):
     with pytest.raises(ValueError, match="west < east"):
         fetch_osm(tmp_path / "y.osm", bbox=(121.5, 31.28, 121.49, 31.29))
     with ReplayServer() as server, pytest.raises(ValueError, match="could not download streets"):
-        fetch_osm(tmp_path / "z.osm", place="Nowhere at all", overpass_url=f"{server.url}/api",
-                  nominatim_url=f"{server.url}/nominatim")
+        fetch_osm(
+            tmp_path / "z.osm",
+            place="Nowhere at all",
+            overpass_url=f"{server.url}/api",
+            nominatim_url=f"{server.url}/nominatim",
+        )
     assert (tmp_path / "x.osm").read_text() == "keep"

@@ -45,8 +45,16 @@ def test_summary_figures_equal_the_golden_run(default_plan):
         assert now["network"][key] == gold["network"][key], key
     assert now["facilities"]["per_tier"] == gold["facilities"]["per_tier"]
     r, g = now["residents"], gold["residents"]
-    for key in ("population", "elderly", "resident_points", "within_15min_all_tiers_share", "underserved",
-                "targets", "population_in_source", "elderly_share_assumed"):
+    for key in (
+        "population",
+        "elderly",
+        "resident_points",
+        "within_15min_all_tiers_share",
+        "underserved",
+        "targets",
+        "population_in_source",
+        "elderly_share_assumed",
+    ):
         assert r[key] == g[key], key
     for tier, profiles in g["tiers"].items():
         for profile, figures in profiles.items():

@@ -18,18 +18,29 @@ from test_access import hand_network
 def _reach(net, fac_x, fac_y, budget):
     fac = net.snap_xy(np.array([fac_x]), np.array([fac_y]))
     near = nearest_facility(net, fac.edge, fac.t, fac.offset_m)
-    rows, lines = reach_lines(net, near.distance_m[None, :], budget, np.zeros(1, int), fac.edge, fac.t,
-                              fac.offset_m, np.array([[fac_x, fac_y]]))
+    rows, lines = reach_lines(
+        net,
+        near.distance_m[None, :],
+        budget,
+        np.zeros(1, int),
+        fac.edge,
+        fac.t,
+        fac.offset_m,
+        np.array([[fac_x, fac_y]]),
+    )
     return shapely.union_all(lines)
 
 
-@pytest.mark.parametrize(("fx", "fy", "budget", "expected"), [
-    (0.0, 0.0, 300.0, 300.0),      # from A along A-B only
-    (0.0, 0.0, 500.0, 600.0),      # A-B 400, then 100 up B-C and 100 along B-D
-    (200.0, 0.0, 100.0, 200.0),    # mid-edge: 100 m each way along its own edge
-    (200.0, 0.0, 250.0, 500.0),    # all of A-B (200 m each way), then 50 m up B-C and 50 m along B-D
-    (200.0, -30.0, 130.0, 230.0),  # 30 m onto the street, then 100 m each way
-])
+@pytest.mark.parametrize(
+    ("fx", "fy", "budget", "expected"),
+    [
+        (0.0, 0.0, 300.0, 300.0),  # from A along A-B only
+        (0.0, 0.0, 500.0, 600.0),  # A-B 400, then 100 up B-C and 100 along B-D
+        (200.0, 0.0, 100.0, 200.0),  # mid-edge: 100 m each way along its own edge
+        (200.0, 0.0, 250.0, 500.0),  # all of A-B (200 m each way), then 50 m up B-C and 50 m along B-D
+        (200.0, -30.0, 130.0, 230.0),  # 30 m onto the street, then 100 m each way
+    ],
+)
 def test_reach_length_hand_worked(fx, fy, budget, expected):
     net = hand_network()
     assert _reach(net, fx, fy, budget).length == pytest.approx(expected, abs=1e-6)
@@ -51,8 +62,9 @@ def yangpu_case(tmp_path_factory):
     rng = np.random.default_rng(5)
     nodes = rng.choice(net.n_nodes, 6, replace=False)
     path = tmp_path_factory.mktemp("fac") / "fac.csv"
-    rows = ["id,tier,lon,lat"] + [f"F{i},{'station' if i % 2 else 'point'},{net.lon[n] + 0.0002},{net.lat[n]}"
-                                 for i, n in enumerate(nodes)]
+    rows = ["id,tier,lon,lat"] + [
+        f"F{i},{'station' if i % 2 else 'point'},{net.lon[n] + 0.0002},{net.lat[n]}" for i, n in enumerate(nodes)
+    ]
     path.write_text("\n".join(rows))
     fac = snap_facilities(load_facilities(path, ("station", "point")), net)
     return net, fac
@@ -66,8 +78,9 @@ def _nearest_by_tier(net, fac):
     out = {}
     for tier in ("station", "point"):
         sel = (fac.tier == tier).to_numpy()
-        out[tier] = nearest_facility(net, fac.edge.to_numpy()[sel], fac.t.to_numpy()[sel],
-                                     fac.snap_m.to_numpy()[sel], horizon_m=2000)
+        out[tier] = nearest_facility(
+            net, fac.edge.to_numpy()[sel], fac.t.to_numpy()[sel], fac.snap_m.to_numpy()[sel], horizon_m=2000
+        )
     return out
 
 
@@ -84,12 +97,22 @@ def test_facility_isochrones_contain_reachable_points(yangpu_case):
     zero = np.zeros(len(pts))
     for i in range(len(fac)):
         # independent distances from this one facility to points lying on the streets
-        ref = reference_distances(net, fac["edge"].to_numpy()[i:i + 1], fac["t"].to_numpy()[i:i + 1],
-                                  fac["snap_m"].to_numpy()[i:i + 1], pts.edge, pts.t, zero)
+        ref = reference_distances(
+            net,
+            fac["edge"].to_numpy()[i : i + 1],
+            fac["t"].to_numpy()[i : i + 1],
+            fac["snap_m"].to_numpy()[i : i + 1],
+            pts.edge,
+            pts.t,
+            zero,
+        )
         for prof in PROFILES:
             for band in (5, 10):
-                poly = iso_m[(iso_m.facility_id == fac.facility_id.iat[i]) & (iso_m.profile == prof.key)
-                             & (iso_m.band_min == band)].geometry.iloc[0]
+                poly = iso_m[
+                    (iso_m.facility_id == fac.facility_id.iat[i])
+                    & (iso_m.profile == prof.key)
+                    & (iso_m.band_min == band)
+                ].geometry.iloc[0]
                 inside = ref <= band * prof.metres_per_minute - 0.01
                 assert shapely.contains_xy(shapely.buffer(poly, 0.01), on_x[inside], on_y[inside]).all()
     # bands nest and the adult reach covers the elderly one
@@ -133,11 +156,14 @@ def test_hull_covers_edges_method(yangpu_case):
         assert a.difference(b).area < 1e-3 * a.area and b.area >= a.area  # polygonal arcs differ slightly
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"method": "circles"}, "isochrone method 'circles'"),
-    ({"bands": (0, 5)}, "bands must be positive"),
-    ({"corridor_m": -1}, "corridor must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "circles"}, "isochrone method 'circles'"),
+        ({"bands": (0, 5)}, "bands must be positive"),
+        ({"corridor_m": -1}, "corridor must be >= 0"),
+    ],
+)
 def test_bad_options(yangpu_case, kwargs, message):
     net, fac = yangpu_case
     kwargs = {"bands": (5,), **kwargs}

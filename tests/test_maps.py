@@ -38,8 +38,9 @@ def test_inline_assets_refuses_unknown_cdn_links():
 @pytest.fixture(scope="module")
 def run(area_toml, tmp_path_factory):
     out = tmp_path_factory.mktemp("map") / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress",
-                 "--sites", "station=2"]) == 0
+    assert (
+        main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress", "--sites", "station=2"]) == 0
+    )
     return out
 
 
@@ -82,8 +83,11 @@ def test_map_renders_offline_in_chromium(run):
         legend = driver.find_element("id", "lc-legend").text
         assert "ILLUSTRATIVE facilities" in legend and "OpenStreetMap contributors" in legend
         assert driver.find_elements("css selector", ".leaflet-control-scale")
-        errors = [e for e in driver.get_log("browser")
-                  if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
+        errors = [
+            e
+            for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+        ]
         assert errors == []  # only refused tile requests, no JavaScript error
         shot = run / "map-screenshot.png"
         driver.save_screenshot(str(shot))

@@ -13,19 +13,22 @@ from planner.network import WalkNetwork, load_network
 from planner.osm import walk_exclusion_reason
 
 
-@pytest.mark.parametrize(("tags", "reason"), [
-    ({"highway": "residential"}, None),
-    ({"highway": "primary", "foot": "no"}, "foot=no"),
-    ({"highway": "motorway"}, "highway=motorway"),
-    ({"highway": "trunk", "motorroad": "yes"}, "expressway"),
-    ({"highway": "secondary", "tunnel": "yes"}, "road tunnel"),
-    ({"highway": "footway", "tunnel": "yes"}, None),  # a pedestrian underpass
-    ({"highway": "primary", "tunnel": "yes", "foot": "yes"}, None),
-    ({"highway": "residential", "access": "private"}, "access=private"),
-    ({"highway": "residential", "access": "no", "foot": "yes"}, None),
-    ({"highway": "cycleway"}, "cycleway without foot access"),
-    ({"building": "yes"}, "not a highway"),
-])
+@pytest.mark.parametrize(
+    ("tags", "reason"),
+    [
+        ({"highway": "residential"}, None),
+        ({"highway": "primary", "foot": "no"}, "foot=no"),
+        ({"highway": "motorway"}, "highway=motorway"),
+        ({"highway": "trunk", "motorroad": "yes"}, "expressway"),
+        ({"highway": "secondary", "tunnel": "yes"}, "road tunnel"),
+        ({"highway": "footway", "tunnel": "yes"}, None),  # a pedestrian underpass
+        ({"highway": "primary", "tunnel": "yes", "foot": "yes"}, None),
+        ({"highway": "residential", "access": "private"}, "access=private"),
+        ({"highway": "residential", "access": "no", "foot": "yes"}, None),
+        ({"highway": "cycleway"}, "cycleway without foot access"),
+        ({"building": "yes"}, "not a highway"),
+    ],
+)
 def test_walk_rules(tags, reason):
     assert walk_exclusion_reason(tags) == reason
 
@@ -110,11 +113,14 @@ def test_cache_hit_and_content_key(tmp_path):
     assert third.meta["cache"] == "miss" and third.n_nodes == 11
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("this is not xml", "not readable as OSM XML"),
-    ('<?xml version="1.0"?><gpx></gpx>', "not OSM XML"),
-    ('<?xml version="1.0"?><osm><node id="1" lon="121" lat="31"/></osm>', "no walkable highway ways"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("this is not xml", "not readable as OSM XML"),
+        ('<?xml version="1.0"?><gpx></gpx>', "not OSM XML"),
+        ('<?xml version="1.0"?><osm><node id="1" lon="121" lat="31"/></osm>', "no walkable highway ways"),
+    ],
+)
 def test_bad_osm_files(tmp_path, content, message):
     path = tmp_path / "bad.osm"
     path.write_text(content)

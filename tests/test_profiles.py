@@ -27,8 +27,10 @@ def child_area(area_toml, tmp_path_factory):
 def test_the_third_profile_is_in_every_layer(child_area, tmp_path):
     assert [p.key for p in child_area.rules.profiles] == ["adult", "elderly", "child"]
     out = tmp_path / "run"
-    assert main(["-q", "plan", "--area", str(child_area.file), "--out", str(out), "--no-progress",
-                 "--isochrones", "all"]) == 0
+    assert (
+        main(["-q", "plan", "--area", str(child_area.file), "--out", str(out), "--no-progress", "--isochrones", "all"])
+        == 0
+    )
     res = gpd.read_file(out / "plan.gpkg", layer="residents")
     units = gpd.read_file(out / "plan.gpkg", layer="units")
     iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
@@ -46,7 +48,9 @@ def test_the_third_profile_is_in_every_layer(child_area, tmp_path):
     child = summary["residents"]["tiers"]["station"]["child"]
     pop = res["population"].to_numpy(float)
     assert child["group"] == "population"
-    assert child["covered_share"] == round(pop[res[col.covered("station", "child")].to_numpy(bool)].sum() / pop.sum(), 4)
+    assert child["covered_share"] == round(
+        pop[res[col.covered("station", "child")].to_numpy(bool)].sum() / pop.sum(), 4
+    )
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "儿童 child" in report
     assert pyogrio.list_layers(out / "plan.gpkg") is not None
@@ -70,7 +74,8 @@ def test_the_api_takes_its_profiles_from_the_area(child_area):
     expected = plan.query([lon], [lat])
     assert body["profile"] == "child"
     assert body["results"][0]["minutes"]["station"] == pytest.approx(
-        round(float(expected[col.minutes("station", "child")].iat[0]), 2))
+        round(float(expected[col.minutes("station", "child")].iat[0]), 2)
+    )
     bad = client.post("/coverage", json={"points": [{"lon": lon, "lat": lat}], "profile": "toddler"})
     assert bad.status_code == 422 and "'toddler' is not one of adult, elderly, child" in bad.text
 

@@ -27,7 +27,8 @@ def test_report_first_screen_and_charts(run):
         driver.get((run / "report.html").as_uri())
         first_screen = driver.execute_script(
             "return Array.from(document.querySelectorAll('h1, .warn, .findings li'))"
-            ".filter(e => e.getBoundingClientRect().top < window.innerHeight).map(e => e.innerText).join('\\n')")
+            ".filter(e => e.getBoundingClientRect().top < window.innerHeight).map(e => e.innerText).join('\\n')"
+        )
         # the first screen says how many residents and elderly lack each tier, and that facilities are illustrative
         assert "ILLUSTRATIVE" in first_screen
         assert f"About {head['population']:,} residents" in first_screen
@@ -38,7 +39,8 @@ def test_report_first_screen_and_charts(run):
         assert "社区体检报告" in text and "Data sources and assumptions" in text
         assert "© OpenStreetMap contributors" in text
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])"
+        )
         assert len(images) == 3
         for complete, width, alt in images:
             assert complete and width > 100, alt
@@ -61,9 +63,21 @@ def test_summary_headline_and_conservation(run):
     import geopandas as gpd
 
     res = gpd.read_file(run / "plan.gpkg", layer="residents")
-    for col in ("population", "elderly", "minutes_center_adult", "minutes_station_adult", "minutes_point_adult",
-                "minutes_center_elderly", "minutes_station_elderly", "minutes_point_elderly", "covered_center_adult",
-                "covered_station_adult", "covered_point_adult", "underserved_adult", "missing_tiers_adult"):
+    for col in (
+        "population",
+        "elderly",
+        "minutes_center_adult",
+        "minutes_station_adult",
+        "minutes_point_adult",
+        "minutes_center_elderly",
+        "minutes_station_elderly",
+        "minutes_point_elderly",
+        "covered_center_adult",
+        "covered_station_adult",
+        "covered_point_adult",
+        "underserved_adult",
+        "missing_tiers_adult",
+    ):
         assert col in res.columns, col
     assert res["population"].sum() == pytest.approx(40_000)
     without = res.loc[~res["covered_station_adult"].astype(bool), "population"].sum()

@@ -86,8 +86,10 @@ def test_what_if_close_a_facility(plan):
 def test_sites_from_file_report_unreachable(plan, tmp_path):
     net = plan.network
     path = tmp_path / "idle.csv"
-    path.write_text(f"id,name,lon,lat\nS1,闲置1,{net.lon[5]},{net.lat[5]}\nS2,far,{net.lon[5] + 0.05},{net.lat[5]}\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"id,name,lon,lat\nS1,闲置1,{net.lon[5]},{net.lat[5]}\nS2,far,{net.lon[5] + 0.05},{net.lat[5]}\n",
+        encoding="utf-8",
+    )
     from planner.sites import candidates_from_file
 
     cands = candidates_from_file(net, path)
@@ -97,8 +99,26 @@ def test_sites_from_file_report_unreachable(plan, tmp_path):
 
 def test_cli_sites_and_cover(area_toml, tmp_path):
     out = tmp_path / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress",
-                 "--sites", "station=2,point=3", "--cover", "center=0.95", "--site-time-limit", "20"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "plan",
+                "--area",
+                str(area_toml),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--sites",
+                "station=2,point=3",
+                "--cover",
+                "center=0.95",
+                "--site-time-limit",
+                "20",
+            ]
+        )
+        == 0
+    )
     cands = gpd.read_file(out / "plan.gpkg", layer="candidates")
     assert set(cands["tier"]) == {"station", "point", "center"}
     assert (cands[cands.tier == "point"]["rank"].tolist()) == [1, 2, 3]

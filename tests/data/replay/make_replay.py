@@ -25,19 +25,46 @@ for _, el in ET.iterparse(bz2.open(SOURCE)):
     elif el.tag == "way":
         tags = {t.get("k"): t.get("v") for t in el.findall("tag")}
         if "highway" in tags:
-            ways.append({"type": "way", "id": int(el.get("id")), "nodes": [int(n.get("ref")) for n in el.findall("nd")],
-                         "tags": tags})
+            ways.append(
+                {
+                    "type": "way",
+                    "id": int(el.get("id")),
+                    "nodes": [int(n.get("ref")) for n in el.findall("nd")],
+                    "tags": tags,
+                }
+            )
 used = {n for w in ways for n in w["nodes"] if n in nodes}
 elements = [{"type": "node", "id": n, "lat": nodes[n][0], "lon": nodes[n][1]} for n in sorted(used)] + ways
 with gzip.open(HERE / "overpass_tongji.json.gz", "wt", encoding="utf-8") as fh:
-    json.dump({"version": 0.6, "generator": "Overpass API (replayed from the fixture)",
-               "osm3s": {"timestamp_osm_base": "2026-03-01T00:00:00Z"}, "elements": elements}, fh)
+    json.dump(
+        {
+            "version": 0.6,
+            "generator": "Overpass API (replayed from the fixture)",
+            "osm3s": {"timestamp_osm_base": "2026-03-01T00:00:00Z"},
+            "elements": elements,
+        },
+        fh,
+    )
 w, s, e, n = bounds
 polygon = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-answer = [{"place_id": 1, "licence": "Data © OpenStreetMap contributors, ODbL 1.0", "osm_type": "relation",
-           "osm_id": 1, "lat": str((s + n) / 2), "lon": str((w + e) / 2), "category": "boundary",
-           "type": "administrative", "place_rank": 20, "importance": 0.5, "addresstype": "suburb",
-           "name": "四平路街道", "display_name": "四平路街道, 杨浦区, 上海市, 中国",
-           "boundingbox": [str(s), str(n), str(w), str(e)], "geojson": polygon}]
+answer = [
+    {
+        "place_id": 1,
+        "licence": "Data © OpenStreetMap contributors, ODbL 1.0",
+        "osm_type": "relation",
+        "osm_id": 1,
+        "lat": str((s + n) / 2),
+        "lon": str((w + e) / 2),
+        "category": "boundary",
+        "type": "administrative",
+        "place_rank": 20,
+        "importance": 0.5,
+        "addresstype": "suburb",
+        "name": "四平路街道",
+        "display_name": "四平路街道, 杨浦区, 上海市, 中国",
+        "boundingbox": [str(s), str(n), str(w), str(e)],
+        "geojson": polygon,
+    }
+]
 (HERE / "nominatim_siping.json").write_text(json.dumps(answer, ensure_ascii=False), encoding="utf-8")
 print(f"{len(used)} nodes, {len(ways)} ways")
