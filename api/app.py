@@ -191,7 +191,7 @@ class GuardMiddleware:
         except _TooLarge:
             if not started["done"]:
                 await _json(send_with_id, 413, "body", f"request body larger than {self.max_body_bytes:,} bytes")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if not started["done"]:
                 await _json(send_with_id, 503, "request", f"took longer than {self.timeout_s:g} s")
         if log.isEnabledFor(logging.INFO):

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from planner.coords import to_wgs84
 from planner import columns as col
+from planner.coords import to_wgs84
 from planner.isochrones import facility_isochrones
 from planner.scenario import what_if as plan_what_if
 

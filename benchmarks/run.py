@@ -277,7 +277,7 @@ def bench_map_load(path: Path) -> None:
     except Exception as exc:  # pytest.skip raises a BaseException subclass outside pytest too
         print(f"   map load: skipped ({exc})")
         return
-    except BaseException as exc:  # noqa: B036
+    except BaseException as exc:
         print(f"   map load: skipped ({exc})")
         return
     try:

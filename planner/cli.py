@@ -304,8 +304,8 @@ def run_area(args: argparse.Namespace) -> int:
         out = fetch_osm(args.out, place=args.place, bbox=bbox)
         print(f"saved {out}; next: lifecircle area init --osm {out} --facilities ... --population ...")
         return 0
-    from .residents import read_population
     from .area import write_area_toml
+    from .residents import read_population
     from .validate import check_inputs
 
     target = args.out / "area.toml"

@@ -185,7 +185,7 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
     out: dict = {
         "population": round(float(pop.sum())),
         "elderly": round(float(eld.sum())),
-        "resident_points": int(len(residents)),
+        "resident_points": len(residents),
         "tiers": {},
         "services": {},
     }

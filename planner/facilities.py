@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,10 +23,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .coords import CRS_NAMES, normalise_crs_name, to_wgs84
-from .network import WalkNetwork
 from .area import StudyArea
+from .coords import CRS_NAMES, normalise_crs_name, to_wgs84
 from .errors import ConfigError, InputError, InputFileNotFound, Problem
+from .network import WalkNetwork
 from .tiers import Rules
 
 __all__ = ["FacilityError", "Problem", "area_facilities", "load_facilities", "read_facility_table", "snap_facilities"]

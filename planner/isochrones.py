@@ -23,9 +23,9 @@ from scipy.sparse import csgraph
 from tqdm.auto import tqdm
 
 from .access import NearestFacility, augmented_graph
+from .errors import ConfigError
 from .network import WalkNetwork
 from .tiers import SpeedProfile
-from .errors import ConfigError
 
 __all__ = ["dissolve_isochrones", "facility_isochrones", "reach_lines", "service_areas"]
 

@@ -25,8 +25,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .cache import cache_dir, file_digest
-from .osm import OsmExtract, read_osm
 from .errors import InputFileNotFound, NetworkError
+from .osm import OsmExtract, read_osm
 
 __all__ = ["Snap", "WalkNetwork", "load_network", "utm_crs"]
 
@@ -109,7 +109,7 @@ class WalkNetwork:
         clip_to_bounds: bool = True,
         min_component_km: float = 2.0,
         keep_fragments: bool = False,
-    ) -> "WalkNetwork":
+    ) -> WalkNetwork:
         """Build the walk network of an OSM XML file (uncached; see :func:`load_network`).
 
         Parameters
@@ -151,7 +151,7 @@ class WalkNetwork:
         min_component_km: float = 2.0,
         keep_fragments: bool = False,
         name: str = "OSM extract",
-    ) -> "WalkNetwork":
+    ) -> WalkNetwork:
         """Build the walk network from a parsed :class:`~planner.osm.OsmExtract`."""
         index = {int(n): i for i, n in enumerate(extract.node_ids)}
         a_list: list[int] = []
@@ -228,7 +228,7 @@ class WalkNetwork:
         net.meta["edge_way_id"] = way
         return net._drop_fragments(min_component_km=min_component_km, keep_fragments=keep_fragments, name=name)
 
-    def _drop_fragments(self, *, min_component_km: float, keep_fragments: bool, name: str) -> "WalkNetwork":
+    def _drop_fragments(self, *, min_component_km: float, keep_fragments: bool, name: str) -> WalkNetwork:
         n_comp, labels = csgraph.connected_components(self.csr, directed=False)
         comp_km = np.bincount(labels[self.u], weights=self.length, minlength=n_comp) / 1000.0
         big = comp_km >= min_component_km
@@ -280,7 +280,7 @@ class WalkNetwork:
         )
         return self.subset_nodes(~small_nodes)
 
-    def subset_nodes(self, keep: np.ndarray) -> "WalkNetwork":
+    def subset_nodes(self, keep: np.ndarray) -> WalkNetwork:
         """Return the network restricted to nodes where ``keep`` is True (and edges between them)."""
         edge_keep = keep[self.u] & keep[self.v]
         new_index = np.cumsum(keep) - 1
@@ -445,7 +445,7 @@ class WalkNetwork:
         )
 
     @classmethod
-    def load(cls, path: Path) -> "WalkNetwork":
+    def load(cls, path: Path) -> WalkNetwork:
         """Read a network written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))

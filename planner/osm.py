@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from .cache import cache_dir, file_digest
 from .errors import InputFileNotFound, NetworkError
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_FILES",
     "layer_descriptions",
-    "prepare_output_dir",
     "plan_layers",
+    "prepare_output_dir",
     "write_geopackage",
     "write_outputs",
     "write_summary",

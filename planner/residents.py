@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .network import WalkNetwork
 from .area import StudyArea
 from .errors import ConfigError, InputError, InputFileNotFound
+from .network import WalkNetwork
 from .osm import buildings_frame
 
 __all__ = ["PopulationError", "place_residents", "read_population", "residents_from_points", "residents_from_zones"]

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .access import coverage_sets
+from .area import StudyArea
+from .errors import ConfigError
 from .facilities import load_facilities
 from .network import Snap, WalkNetwork
 from .siting import CoverageProblem, SitingResult
-from .area import StudyArea
-from .errors import ConfigError
 
 __all__ = ["Proposal", "area_candidates", "candidates_from_file", "intersection_candidates", "parse_weight", "propose"]
 

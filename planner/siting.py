@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
+
 from .errors import ConfigError, SolverError
 
 __all__ = ["CoverageProblem", "SitingResult"]
@@ -109,7 +110,7 @@ class CoverageProblem:
             raise ValueError(msg)
 
     @classmethod
-    def from_cost_matrix(cls, cost: np.ndarray, radius: float, weights: np.ndarray) -> "CoverageProblem":
+    def from_cost_matrix(cls, cost: np.ndarray, radius: float, weights: np.ndarray) -> CoverageProblem:
         """Build from a dense (demand x candidate) cost matrix and a service radius (as spopt does)."""
         return cls(weights, sparse.csr_matrix(np.asarray(cost) <= radius))
 

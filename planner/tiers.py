@@ -18,8 +18,8 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_BANDS",
     "DEFAULT_PROFILES",
-    "DEFAULT_TIERS",
     "DEFAULT_SERVICES",
+    "DEFAULT_TIERS",
     "Rules",
     "ServiceRule",
     "SpeedProfile",

@@ -28,7 +28,7 @@ class ReplayServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 url = urlparse(self.path)
                 outer.requests.append(("GET", url.path, url.query))
                 if url.path.rstrip("/").endswith("/search"):
@@ -36,7 +36,7 @@ class ReplayServer:
                     return self._answer(nominatim if "四平" in q or "Siping" in q else b"[]")
                 return self._answer(b'{"error": "not recorded"}', 404)
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8", "replace")
                 outer.requests.append(("POST", self.path, body))
                 if self.path.rstrip("/").endswith("/interpreter"):

@@ -11,8 +11,8 @@ import pytest
 
 from planner.area import StudyArea
 from planner.cli import main
-from planner.errors import ConfigError
 from planner.coords import wgs84_to_gcj02
+from planner.errors import ConfigError
 from planner.pipeline import RunOptions, run
 
 

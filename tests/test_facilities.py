@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import YANGPU
-from planner.coords import wgs84_to_gcj02, gcj02_to_bd09
+from planner.coords import gcj02_to_bd09, wgs84_to_gcj02
 from planner.facilities import FacilityError, load_facilities, snap_facilities
 from planner.network import WalkNetwork
 
