@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import networkx as nx
@@ -89,7 +90,8 @@ def write_osm(
     """Write a tiny OSM XML file: nodes {id: (lon, lat)}, ways [(id, refs, tags)]."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
     if bounds:
-        lines.append('<bounds minlon="%s" minlat="%s" maxlon="%s" maxlat="%s"/>' % bounds)
+        w, s, e, n = bounds
+        lines.append(f'<bounds minlon="{w}" minlat="{s}" maxlon="{e}" maxlat="{n}"/>')
     for nid, (lon, lat) in nodes.items():
         lines.append(f'<node id="{nid}" lon="{lon}" lat="{lat}"/>')
     for wid, refs, tags in ways:
@@ -131,8 +133,8 @@ def reference_distances(net, fac_edge, fac_t, fac_off, pt_edge, pt_t, pt_off, cu
         a, b, length = int(net.u[e]), int(net.v[e]), float(net.length[e])
         if g.has_edge(("n", a), ("n", b)):
             g.remove_edge(("n", a), ("n", b))
-        chain = [(0.0, ("n", a))] + sorted(marks, key=lambda m: m[0]) + [(1.0, ("n", b))]
-        for (t0, p), (t1, q) in zip(chain[:-1], chain[1:]):
+        chain = [(0.0, ("n", a)), *sorted(marks, key=lambda m: m[0]), (1.0, ("n", b))]
+        for (t0, p), (t1, q) in pairwise(chain):
             w = (t1 - t0) * length
             if g.has_edge(p, q):
                 w = min(w, g[p][q]["w"])

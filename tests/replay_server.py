@@ -16,7 +16,8 @@ class ReplayServer:
 
     def __init__(self):
         self.requests: list[tuple[str, str, str]] = []  # (method, path, query or body)
-        overpass = gzip.open(REPLAY / "overpass_tongji.json.gz", "rb").read()
+        with gzip.open(REPLAY / "overpass_tongji.json.gz", "rb") as fh:
+            overpass = fh.read()
         nominatim = (REPLAY / "nominatim_siping.json").read_bytes()
         outer = self
 

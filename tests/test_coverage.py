@@ -190,7 +190,7 @@ def test_population_in_another_city_is_refused(yangpu):
     from conftest import ROOT
 
     songjiang = read_population(ROOT / "tests" / "data" / "songjiang_newcity_pop_grid_1km.geojson")
-    with pytest.raises(PopulationError, match="no residents inside the study area.*do not overlap the street data"):
+    with pytest.raises(PopulationError, match=r"no residents inside the study area.*do not overlap the street data"):
         residents_from_zones(yangpu, songjiang)
 
 
@@ -203,7 +203,7 @@ def test_empty_tier_is_named(area_toml, tmp_path, caplog):
     root = tmp_path / "area"
     shutil.copytree(area_toml.parent, root)
     fac = (root / "facilities.csv").read_text(encoding="utf-8").splitlines()
-    (root / "facilities.csv").write_text("\n".join(l for l in fac if ",center," not in l), encoding="utf-8")
+    (root / "facilities.csv").write_text("\n".join(row for row in fac if ",center," not in row), encoding="utf-8")
     plan = run(StudyArea.from_toml(root / "area.toml"), RunOptions(isochrones="none"))
     assert "no facilities of tier 'center' (Community service center): every resident lacks it" in caplog.text
     assert not plan.residents["covered_center_adult"].any()

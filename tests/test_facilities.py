@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_bad_files(tmp_path, text, message):
 
 
 def test_unsupported_and_missing(tmp_path):
-    with pytest.raises(ValueError, match="unsupported facility file type '.docx'"):
+    with pytest.raises(ValueError, match=re.escape("unsupported facility file type '.docx'")):
         load_facilities(_csv(tmp_path, "x", "fac.docx"), TIERS)
     with pytest.raises(FileNotFoundError, match="facility file not found"):
         load_facilities(tmp_path / "none.csv", TIERS)

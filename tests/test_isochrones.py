@@ -18,7 +18,7 @@ from test_access import hand_network
 def _reach(net, fac_x, fac_y, budget):
     fac = net.snap_xy(np.array([fac_x]), np.array([fac_y]))
     near = nearest_facility(net, fac.edge, fac.t, fac.offset_m)
-    rows, lines = reach_lines(
+    _rows, lines = reach_lines(
         net,
         near.distance_m[None, :],
         budget,
@@ -116,7 +116,7 @@ def test_facility_isochrones_contain_reachable_points(yangpu_case):
                 inside = ref <= band * prof.metres_per_minute - 0.01
                 assert shapely.contains_xy(shapely.buffer(poly, 0.01), on_x[inside], on_y[inside]).all()
     # bands nest and the adult reach covers the elderly one
-    for fid, group in iso_m.groupby("facility_id"):
+    for _fid, group in iso_m.groupby("facility_id"):
         a5, a10 = (group[(group.profile == "adult") & (group.band_min == b)].geometry.iloc[0] for b in (5, 10))
         e10 = group[(group.profile == "elderly") & (group.band_min == 10)].geometry.iloc[0]
         assert a5.area < a10.area and a10.buffer(0.5).contains(a5) and a10.buffer(0.5).contains(e10)

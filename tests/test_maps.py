@@ -31,7 +31,7 @@ def test_gaode_shifts_overlays_to_gcj02_and_others_do_not():
 
 def test_inline_assets_refuses_unknown_cdn_links():
     page = '<script src="https://example.invalid/lib.js"></script>'
-    with pytest.raises(RuntimeError, match="no offline copy of https://example.invalid/lib.js"):
+    with pytest.raises(RuntimeError, match=re.escape("no offline copy of https://example.invalid/lib.js")):
         inline_assets(page)
 
 
@@ -56,7 +56,9 @@ _COUNT = """
 const key = Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map);
 const map = window[key];
 let circles = 0, markers = 0, layers = 0;
-map.eachLayer(l => { layers++; if (l instanceof L.CircleMarker) circles++; else if (l instanceof L.Marker) markers++; });
+map.eachLayer(l => {
+  layers++; if (l instanceof L.CircleMarker) circles++; else if (l instanceof L.Marker) markers++;
+});
 return [circles, markers, layers, document.querySelectorAll('.leaflet-control-layers-overlays input').length];
 """
 
@@ -70,7 +72,7 @@ def test_map_renders_offline_in_chromium(run):
     driver = chromium_driver(1280, 900)
     try:
         driver.get((run / "map.html").as_uri())
-        circles, markers, layers, overlays = driver.execute_script(_COUNT)
+        circles, markers, _layers, overlays = driver.execute_script(_COUNT)
         assert circles == n_fac  # every facility, all tiers shown
         assert markers == 2  # the two proposed stations, with their rank
         # streets, 3 x (service area, isochrones, residents), units, 3 facility tiers, proposed sites

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -92,9 +93,9 @@ def test_real_fixtures_clip_to_bounds():
         assert net.n_nodes > 300 and net.total_km > 10
         # nothing outside the file's <bounds>
         import bz2
-        import re
 
-        head = bz2.open(path, "rt").read(5000)
+        with bz2.open(path, "rt") as fh:
+            head = fh.read(5000)
         b = dict(re.findall(r'(min\w+|max\w+)="([\d.]+)"', head))
         assert bounds[0] >= float(b["minlon"]) and bounds[2] <= float(b["maxlon"])
         assert bounds[1] >= float(b["minlat"]) and bounds[3] <= float(b["maxlat"])
@@ -130,7 +131,7 @@ def test_bad_osm_files(tmp_path, content, message):
 
 
 def test_missing_file():
-    with pytest.raises(FileNotFoundError, match="OSM file not found: nowhere.osm"):
+    with pytest.raises(FileNotFoundError, match=re.escape("OSM file not found: nowhere.osm")):
         load_network("nowhere.osm")
 
 

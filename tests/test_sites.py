@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +14,9 @@ from planner.cli import main
 from planner.pipeline import RunOptions, run
 from planner.scenario import what_if
 from planner.sites import intersection_candidates, parse_weight
+
+if TYPE_CHECKING:
+    from planner.plan import Plan
 
 
 @pytest.fixture(scope="module")

@@ -17,22 +17,23 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parents[2] / "data" / "fixtures" / "shanghai_yangpu_tongji_siping.osm.bz2"
 
 nodes, ways, bounds = {}, [], None
-for _, el in ET.iterparse(bz2.open(SOURCE)):
-    if el.tag == "bounds":
-        bounds = [float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat")]
-    elif el.tag == "node":
-        nodes[int(el.get("id"))] = (float(el.get("lat")), float(el.get("lon")))
-    elif el.tag == "way":
-        tags = {t.get("k"): t.get("v") for t in el.findall("tag")}
-        if "highway" in tags:
-            ways.append(
-                {
-                    "type": "way",
-                    "id": int(el.get("id")),
-                    "nodes": [int(n.get("ref")) for n in el.findall("nd")],
-                    "tags": tags,
-                }
-            )
+with bz2.open(SOURCE) as osm:
+    for _, el in ET.iterparse(osm):
+        if el.tag == "bounds":
+            bounds = [float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat")]
+        elif el.tag == "node":
+            nodes[int(el.get("id"))] = (float(el.get("lat")), float(el.get("lon")))
+        elif el.tag == "way":
+            tags = {t.get("k"): t.get("v") for t in el.findall("tag")}
+            if "highway" in tags:
+                ways.append(
+                    {
+                        "type": "way",
+                        "id": int(el.get("id")),
+                        "nodes": [int(n.get("ref")) for n in el.findall("nd")],
+                        "tags": tags,
+                    }
+                )
 used = {n for w in ways for n in w["nodes"] if n in nodes}
 elements = [{"type": "node", "id": n, "lat": nodes[n][0], "lon": nodes[n][1]} for n in sorted(used)] + ways
 with gzip.open(HERE / "overpass_tongji.json.gz", "wt", encoding="utf-8") as fh:
