@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import networkx as nx
@@ -80,7 +81,7 @@ def nearest_nodes(net: WalkNetwork, edge: np.ndarray, t: np.ndarray) -> list[int
 
 
 def baseline_multi_source(g, tiers, net, profiles_mpm, tier_minutes):
-    for (key, edge, t, _), minutes in zip(tiers, tier_minutes):
+    for (_key, edge, t, _), minutes in zip(tiers, tier_minutes):
         for mpm in profiles_mpm:
             nx.multi_source_dijkstra_path_length(g, nearest_nodes(net, edge, t), cutoff=minutes * mpm, weight="length")
 
@@ -90,7 +91,7 @@ def baseline_ego(g, tiers, net, profiles_mpm, tier_minutes, sample: int | None =
     total = sum(len(e) for _, e, _, _ in tiers) * len(profiles_mpm)
     built = 0
     t0 = time.perf_counter()
-    for (key, edge, t, _), minutes in zip(tiers, tier_minutes):
+    for (_key, edge, t, _), minutes in zip(tiers, tier_minutes):
         nodes = nearest_nodes(net, edge, t)
         if sample:
             nodes = nodes[: max(1, sample // len(tiers))]
@@ -164,7 +165,7 @@ def bench_isochrones(plan: Plan) -> None:
     print("\n3. Isochrones on the default area (every facility, bands 5/10/15)")
     n = len(plan.facilities)
     for profiles in (("adult",), ("adult", "elderly")):
-        s, iso = timed(lambda: plan.compute_isochrones(profiles=profiles))
+        s, iso = timed(partial(plan.compute_isochrones, profiles=profiles))
         line(f"edge-accurate, {n} facilities x 3 bands x {len(profiles)} profile(s) = {len(iso)} polygons", s)
     from planner.isochrones import facility_isochrones
 
@@ -181,7 +182,7 @@ def bench_isochrones(plan: Plan) -> None:
     line(f"hull method, {len(iso)} polygons", s)
     s, sa = timed(lambda: plan.compute_service_areas(profiles=("adult",)))
     line(f"dissolved service areas, 3 tiers x 3 bands x adult = {len(sa)}", s)
-    s, sa = timed(lambda: plan.compute_service_areas())
+    s, sa = timed(plan.compute_service_areas)
     line(f"dissolved service areas, both profiles = {len(sa)}", s)
     print(f"   peak memory so far: {peak_rss_mb():,.0f} MB")
 
@@ -192,7 +193,7 @@ def bench_grid(quick: bool) -> None:
     net = grid_network(side)
     rng = np.random.default_rng(0)
     tiers = []
-    for key, per_node, minutes in (("center", 2500, 15), ("station", 400, 10), ("point", 100, 5)):
+    for key, per_node, _minutes in (("center", 2500, 15), ("station", 400, 10), ("point", 100, 5)):
         k = max(1, side * side // per_node)
         edge = rng.integers(0, net.n_edges, k)
         tiers.append((key, edge, rng.random(k), rng.random(k) * 20))
