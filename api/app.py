@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception):
-        log.exception("request %s failed", getattr(request.state, "request_id", "?"))
+        log.error("request %s failed", getattr(request.state, "request_id", "?"), exc_info=exc)
         return JSONResponse(
             status_code=500,
             content={
@@ -170,7 +170,7 @@ class GuardMiddleware:
                 started["done"] = True
                 status["code"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
             await send(message)
 
         length = headers.get(b"content-length")

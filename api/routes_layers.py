@@ -69,10 +69,13 @@ def underserved(
         raise bad("tier", "this study area has no population data")
     res = plan.residents
     mask = ~res[col.covered(tier, profile)] if tier else res[col.underserved(profile)]
-    cols = ["population", "elderly", col.missing_tiers(profile)] + [
-        col.minutes(t.key, profile) for t in plan.rules.tiers
+    cols = [
+        "population",
+        "elderly",
+        col.missing_tiers(profile),
+        *(col.minutes(t.key, profile) for t in plan.rules.tiers),
     ]
-    out = res.loc[mask, cols + ["geometry"]].sort_values("population", ascending=False).head(limit)
+    out = res.loc[mask, [*cols, "geometry"]].sort_values("population", ascending=False).head(limit)
     out = out.round({c: 2 for c in cols if c.startswith(("minutes", "population", "elderly"))})
     return _geojson(out)
 

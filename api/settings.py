@@ -32,8 +32,8 @@ class Settings:
     """
 
     area: Path = DEFAULT_AREA
-    max_body_bytes: int = int(os.environ.get("LIFECIRCLE_MAX_BODY_BYTES", 2_000_000))
-    request_timeout_s: float = float(os.environ.get("LIFECIRCLE_REQUEST_TIMEOUT_S", 30))
+    max_body_bytes: int = int(os.environ.get("LIFECIRCLE_MAX_BODY_BYTES", "2000000"))
+    request_timeout_s: float = float(os.environ.get("LIFECIRCLE_REQUEST_TIMEOUT_S", "30"))
     max_points: int = 10_000
     max_origins: int = 100
     cors_origins: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_CORS_ORIGINS"))

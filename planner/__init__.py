@@ -34,7 +34,24 @@ _EXPORTS = {
     "LifecircleError": "planner.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+# Spelled out (not sorted(_EXPORTS)) so that linters and type checkers see the public names;
+# tests/test_architecture.py checks that the two agree.
+__all__ = [
+    "DEFAULT_AREA",
+    "LifecircleError",
+    "Plan",
+    "Rules",
+    "RunOptions",
+    "Scenario",
+    "ServiceRule",
+    "SpeedProfile",
+    "StudyArea",
+    "Tier",
+    "WalkNetwork",
+    "load_network",
+    "run",
+    "what_if",
+]
 
 if TYPE_CHECKING:
     from .area import StudyArea

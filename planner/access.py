@@ -169,7 +169,7 @@ def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules,
     -------
     Access
     """
-    horizon_min = max(horizon_min, max(rules.bands), max(t.minutes for t in rules.tiers))
+    horizon_min = max(horizon_min, *rules.bands, *(t.minutes for t in rules.tiers))
     horizon_m = horizon_min * max(p.metres_per_minute for p in rules.profiles)
     edge, t, off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
 

@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("lifecircle: interrupted\n")
         return 130
-    except Exception:
+    except Exception:  # noqa: BLE001 - the last resort: any other error is a bug, shown with its traceback
         traceback.print_exc()
         sys.stderr.write(
             "lifecircle: this is a bug in lifecircle, not in your input; please report it with the traceback above\n"

@@ -92,7 +92,7 @@ def read_facility_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
     if suffix in {".geojson", ".json", ".gpkg", ".shp"}:
         try:
             gdf = gpd.read_file(path)
-        except Exception as exc:  # pyogrio raises several error types for unreadable files
+        except Exception as exc:  # noqa: BLE001 - pyogrio raises several error types for unreadable files
             msg = f"{path}: not a readable spatial file ({exc})"
             raise InputError(msg, path=path) from None
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") and gdf.crs.is_projected:

@@ -54,8 +54,10 @@ def write_osm_xml(graph, path: str | Path, *, bounds: tuple[float, float, float,
 
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        '<osm version="0.6" generator="lifecircle via OSMnx" copyright="OpenStreetMap and contributors" '
-        'license="https://opendatacommons.org/licenses/odbl/1-0/">',
+        (
+            '<osm version="0.6" generator="lifecircle via OSMnx" copyright="OpenStreetMap and contributors" '
+            'license="https://opendatacommons.org/licenses/odbl/1-0/">'
+        ),
     ]
     if bounds is not None:
         w, s, e, n = bounds

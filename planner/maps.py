@@ -283,7 +283,7 @@ def plan_map(
         show=True,
     ).add_to(m)
 
-    band_colour = {b: c for b, c in zip(sorted(plan.rules.bands), _BAND_COLOURS)}
+    band_colour = dict(zip(sorted(plan.rules.bands), _BAND_COLOURS))
     service_areas, isochrones = plan.service_areas, plan.isochrones
     for tier in plan.rules.tiers if isochrones is not None and service_areas is not None else ():
         sa = service_areas[(service_areas["tier"] == tier.key) & (service_areas["profile"] == ref)]

@@ -15,6 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ class WalkNetwork:
             if n_missing:
                 ways_missing += 1
                 refs_missing += n_missing
-            for p, q in zip(pos[:-1], pos[1:]):
+            for p, q in pairwise(pos):
                 if p >= 0 and q >= 0 and p != q:
                     a_list.append(p)
                     b_list.append(q)

@@ -114,8 +114,10 @@ def _chart_lorenz(residents: pd.DataFrame, plan) -> str:
 def _findings(head: dict, plan) -> list[tuple[str, str]]:
     out = [
         (
-            f"研究区内约 <span class=big>{_n(head['population'])}</span> 名居民，其中 60 岁及以上老年人约 "
-            f"<span class=big>{_n(head['elderly'])}</span> 人。",
+            (
+                f"研究区内约 <span class=big>{_n(head['population'])}</span> 名居民，其中 60 岁及以上老年人约 "
+                f"<span class=big>{_n(head['elderly'])}</span> 人。"
+            ),
             f"About {_n(head['population'])} residents live in the study area, {_n(head['elderly'])} of them elderly.",
         )
     ]
@@ -138,20 +140,27 @@ def _findings(head: dict, plan) -> list[tuple[str, str]]:
             en += f" At elderly walking speed ({elderly.speed_mps:g} m/s), {_pct(share)} of the elderly cannot."
         out.append((zh, en))
     worst = sorted(head["services"].items(), key=lambda kv: -(kv[1]["elderly_without_share"] or 0))[:2]
-    for key, svc in worst:
+    for _key, svc in worst:
         out.append(
             (
-                f"{_pct(svc['elderly_without_share'])} 的老年人步行 {svc['minutes']:g} 分钟内没有{_esc(svc['name_zh'])}服务。",
-                f"{_pct(svc['elderly_without_share'])} of the elderly have no {_esc(svc['name_en'].lower())} "
-                f"service within {svc['minutes']:g} minutes.",
+                (
+                    f"{_pct(svc['elderly_without_share'])} 的老年人步行 {svc['minutes']:g} 分钟内"
+                    f"没有{_esc(svc['name_zh'])}服务。"
+                ),
+                (
+                    f"{_pct(svc['elderly_without_share'])} of the elderly have no {_esc(svc['name_en'].lower())} "
+                    f"service within {svc['minutes']:g} minutes."
+                ),
             )
         )
     share = head["within_15min_all_tiers_share"]
     out.append(
         (
             f"{_pct(share)} 的居民 15 分钟内可步行到达全部三级设施（国家目标 85%，上海 2035 目标 99%）。",
-            f"{_pct(share)} of residents reach all three tiers within 15 minutes (national target 85%, "
-            "Shanghai 2035 target 99%).",
+            (
+                f"{_pct(share)} of residents reach all three tiers within 15 minutes (national target 85%, "
+                "Shanghai 2035 target 99%)."
+            ),
         )
     )
     return out
@@ -212,10 +221,14 @@ def render_report(plan: Plan) -> str:
     if note:
         warnings.append(f"人口说明：{_esc(note)}<br><span class=en>About the population data: {_esc(note)}</span>")
     parts = [
-        f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>社区体检报告 Community check report — "
-        f"{_esc(area.title_en)}</title><style>{_CSS}</style></head><body><main>",
-        f"<h1>社区体检报告 · {_esc(area.title_zh)}</h1><div class=en>Community check report · "
-        f"{_esc(area.title_en)} · {date.today().isoformat()}</div>",
+        (
+            f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>社区体检报告 Community check report — "
+            f"{_esc(area.title_en)}</title><style>{_CSS}</style></head><body><main>"
+        ),
+        (
+            f"<h1>社区体检报告 · {_esc(area.title_zh)}</h1><div class=en>Community check report · "
+            f"{_esc(area.title_en)} · {date.today().isoformat()}</div>"
+        ),
     ]
     parts += [f"<div class=warn>{w}</div>" for w in warnings]
     parts.append("<h2 id=findings>主要发现 <span class=en>Key findings</span></h2><ul class=findings>")

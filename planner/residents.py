@@ -86,7 +86,7 @@ def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoD
     else:
         try:
             gdf = gpd.read_file(path)
-        except Exception as exc:  # pyogrio raises several error types for unreadable files
+        except Exception as exc:  # noqa: BLE001 - pyogrio raises several error types for unreadable files
             msg = f"{path}: not a readable spatial file ({exc})"
             raise PopulationError(msg) from None
     if gdf.crs is None:

@@ -317,7 +317,7 @@ class CoverageProblem:
         heapq.heapify(heap)
         chosen: list[int] = []
         while heap and len(chosen) < k:  # lazy (CELF) evaluation of submodular gains
-            neg, j = heapq.heappop(heap)
+            _neg, j = heapq.heappop(heap)
             fresh = remaining[cols[j]].sum()
             if heap and fresh < -heap[0][0] - 1e-12:
                 heapq.heappush(heap, (-fresh, j))

@@ -42,3 +42,12 @@ def test_import_planner_is_light():
 def test_the_command_line_lists_serve_without_loading_the_service():
     loaded = _loaded_after("from planner.cli import build_parser; build_parser()")
     assert "api.commands" in loaded and not {"fastapi", "api.app", "folium", "matplotlib"} & loaded
+
+
+def test_the_public_names_are_the_lazy_exports():
+    import planner
+
+    # __all__ is spelled out for linters and type checkers; every name in it is loaded on first use
+    assert planner.__all__ == sorted(planner._EXPORTS)
+    for name in planner.__all__:
+        assert getattr(planner, name) is not None
