@@ -21,6 +21,7 @@ from .state import ServiceState
 router = APIRouter(tags=["access"], responses=ERRORS)
 
 _MAX_SNAP_M = 500.0
+_NONE = np.array(None)  # None as numpy.where takes it (numpy's stubs refuse a bare None)
 
 
 _INLINE_POINTS = 64  # small requests (~1 ms) are answered on the event loop; larger ones in a worker thread
@@ -51,7 +52,7 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
         m = np.where(inside, q[col.minutes(t.key, profile)], np.nan)
         minutes[t.key] = [None if not np.isfinite(v) else round(float(v), 2) for v in m]
         covered[t.key] = (m <= t.minutes).tolist()
-        nearest[t.key] = np.where(inside & np.isfinite(m), q[col.nearest(t.key)], None).tolist()
+        nearest[t.key] = np.where(inside & np.isfinite(m), q[col.nearest(t.key)], _NONE).tolist()
     snap = q["snap_distance_m"]
     results = [
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from .schemas import ERRORS
 from .state import ServiceState
 
 router = APIRouter(tags=["layers"], responses=ERRORS)
-_GEOJSON = {200: {"content": {"application/geo+json": {}}}}
+_GEOJSON: dict[int | str, dict[str, Any]] = {200: {"content": {"application/geo+json": {}}}}
 
 
 def _tier(state: ServiceState, tier: str | None, field: str = "tier") -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -160,7 +160,7 @@ class ErrorResponse(BaseModel):
 
 
 #: Error responses declared on every route (so /docs and the OpenAPI schema say what errors look like).
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Request body too large"},
     422: {"model": ErrorResponse, "description": "Invalid request: the field and the reason"},
     503: {"model": ErrorResponse, "description": "Not ready yet, or the request took too long"},

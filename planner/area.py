@@ -357,7 +357,7 @@ class StudyArea:
     def check_files(self) -> None:
         """Raise :class:`~planner.errors.InputFileNotFound` for the first named file that does not exist."""
         s = self.settings
-        named = [("network", "osm", s.network.osm)]
+        named: list[tuple[str, str, Path | None]] = [("network", "osm", s.network.osm)]
         if s.facilities:
             named.append(("facilities", "file", s.facilities.file))
         if s.population:

@@ -13,6 +13,7 @@ import time
 import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Literal
 
 from .area import StudyArea
 from .errors import ConfigError, LifecircleError, OutputExistsError
@@ -295,12 +296,11 @@ def run_area(args: argparse.Namespace) -> int:
         bbox = None
         if args.bbox:
             try:
-                bbox = tuple(float(v) for v in args.bbox.split(","))
-            except ValueError:
-                bbox = ()
-            if len(bbox) != 4:
+                west, south, east, north = (float(v) for v in args.bbox.split(","))
+            except ValueError:  # not a number, or not four of them
                 msg = f"--bbox {args.bbox!r}: give west,south,east,north in degrees"
-                raise ConfigError(msg, key="bbox")
+                raise ConfigError(msg, key="bbox") from None
+            bbox = (west, south, east, north)
         out = fetch_osm(args.out, place=args.place, bbox=bbox)
         print(f"saved {out}; next: lifecircle area init --osm {out} --facilities ... --population ...")
         return 0
@@ -322,7 +322,7 @@ def run_area(args: argparse.Namespace) -> int:
     print(check.report())
     if not check.ok:
         return 2
-    kind = "grid"
+    kind: Literal["grid", "polygons", "points"] = "grid"
     if args.population is not None:
         kind = (
             "points"

@@ -85,7 +85,8 @@ def resident_coverage(
     )
     out = residents.copy()
     tier_m = {tier.key: point_distances(network, nearest[tier.key], snap)[0] for tier in rules.tiers}
-    services = [rule for rule in rules.services if service_nearest and rule.key in service_nearest]
+    service_nearest = service_nearest or {}
+    services = [rule for rule in rules.services if rule.key in service_nearest]
     service_m = {rule.key: point_distances(network, service_nearest[rule.key], snap)[0] for rule in services}
     for prof in rules.profiles:
         gaps = []

@@ -154,6 +154,7 @@ def fetch_osm(
             if place is not None:
                 graph = ox.graph_from_place(place, network_type="walk", simplify=False, retain_all=True)
             else:
+                assert bbox is not None  # one of the two, checked above
                 graph = ox.graph_from_bbox(bbox, network_type="walk", simplify=False, retain_all=True)
         except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
             msg = f"could not download streets for {place or bbox}: {exc}"

@@ -79,7 +79,7 @@ def reach_lines(
     full = ru + rv >= L
     # (row, edge, start, end) in metres along the edge from u
     starts = [np.zeros(full.sum()), np.zeros((~full & (ru > 0)).sum()), (L - rv)[~full & (rv > 0)]]
-    ends = [L[full], ru[~full & (ru > 0)], L[~full & (rv > 0)]]
+    stops = [L[full], ru[~full & (ru > 0)], L[~full & (rv > 0)]]
     prow = [rows[full], rows[~full & (ru > 0)], rows[~full & (rv > 0)]]
     pedge = [edges[full], edges[~full & (ru > 0)], edges[~full & (rv > 0)]]
 
@@ -89,11 +89,11 @@ def reach_lines(
         oL = length[own_edge[on]]
         pos = own_t[on] * oL
         starts.append(np.clip(pos - reach[on], 0.0, oL))
-        ends.append(np.clip(pos + reach[on], 0.0, oL))
+        stops.append(np.clip(pos + reach[on], 0.0, oL))
         prow.append(own_row[on])
         pedge.append(own_edge[on])
     s = np.concatenate(starts)
-    e_ = np.concatenate(ends)
+    e_ = np.concatenate(stops)
     r = np.concatenate(prow)
     ed = np.concatenate(pedge)
     frac0 = np.divide(s, length[ed], out=np.zeros_like(s), where=length[ed] > 0)

@@ -285,35 +285,38 @@ def plan_map(
 
     band_colour = dict(zip(sorted(plan.rules.bands), _BAND_COLOURS))
     service_areas, isochrones = plan.service_areas, plan.isochrones
-    for tier in plan.rules.tiers if isochrones is not None and service_areas is not None else ():
-        sa = service_areas[(service_areas["tier"] == tier.key) & (service_areas["profile"] == ref)]
-        sa = to_basemap_crs(_simplify(sa.sort_values("band_min", ascending=False), 5.0), basemap)
-        folium.GeoJson(
-            sa,
-            name=f"服务范围 Service area — {tier.name_zh} {tier.key}",
-            show=tier.key == resident_tier,
-            style_function=lambda f: {
-                "fillColor": band_colour.get(f["properties"]["band_min"], "#999"),
-                "color": band_colour.get(f["properties"]["band_min"], "#999"),
-                "weight": 0.5,
-                "fillOpacity": 0.25,
-            },
-            tooltip=folium.GeoJsonTooltip(["tier", "band_min", "area_km2"], aliases=["tier", "minutes 分钟", "km²"]),
-        ).add_to(m)
-        iso = isochrones[(isochrones["tier"] == tier.key) & (isochrones["profile"] == ref)]
-        iso = to_basemap_crs(_simplify(iso.sort_values("band_min", ascending=False), 8.0), basemap)
-        folium.GeoJson(
-            iso,
-            name=f"等时圈 Isochrones — {tier.name_zh} {tier.key}",
-            show=False,
-            style_function=lambda f: {
-                "fillColor": band_colour.get(f["properties"]["band_min"], "#999"),
-                "color": "#555",
-                "weight": 0.3,
-                "fillOpacity": 0.15,
-            },
-            tooltip=folium.GeoJsonTooltip(["facility_id", "band_min"], aliases=["facility 设施", "minutes 分钟"]),
-        ).add_to(m)
+    if isochrones is not None and service_areas is not None:
+        for tier in plan.rules.tiers:
+            sa = service_areas[(service_areas["tier"] == tier.key) & (service_areas["profile"] == ref)]
+            sa = to_basemap_crs(_simplify(sa.sort_values("band_min", ascending=False), 5.0), basemap)
+            folium.GeoJson(
+                sa,
+                name=f"服务范围 Service area — {tier.name_zh} {tier.key}",
+                show=tier.key == resident_tier,
+                style_function=lambda f: {
+                    "fillColor": band_colour.get(f["properties"]["band_min"], "#999"),
+                    "color": band_colour.get(f["properties"]["band_min"], "#999"),
+                    "weight": 0.5,
+                    "fillOpacity": 0.25,
+                },
+                tooltip=folium.GeoJsonTooltip(
+                    ["tier", "band_min", "area_km2"], aliases=["tier", "minutes 分钟", "km²"]
+                ),
+            ).add_to(m)
+            iso = isochrones[(isochrones["tier"] == tier.key) & (isochrones["profile"] == ref)]
+            iso = to_basemap_crs(_simplify(iso.sort_values("band_min", ascending=False), 8.0), basemap)
+            folium.GeoJson(
+                iso,
+                name=f"等时圈 Isochrones — {tier.name_zh} {tier.key}",
+                show=False,
+                style_function=lambda f: {
+                    "fillColor": band_colour.get(f["properties"]["band_min"], "#999"),
+                    "color": "#555",
+                    "weight": 0.3,
+                    "fillOpacity": 0.15,
+                },
+                tooltip=folium.GeoJsonTooltip(["facility_id", "band_min"], aliases=["facility 设施", "minutes 分钟"]),
+            ).add_to(m)
 
     if plan.residents is not None:
         for tier in plan.rules.tiers:

@@ -236,10 +236,11 @@ class WalkNetwork:
         big[int(np.argmax(comp_km))] = True
         small_nodes = ~big[labels]
         small_edges = small_nodes[self.u]
+        kept_km = sorted((round(float(k), 1) for k in comp_km[big]), reverse=True)
         report = {
             "components": int(n_comp),
             "kept_components": int(big.sum()) if not keep_fragments else int(n_comp),
-            "kept_component_km": sorted((round(float(k), 1) for k in comp_km[big]), reverse=True),
+            "kept_component_km": kept_km,
             "fragments": int((~big).sum()),
             "fragment_nodes": int(small_nodes.sum()),
             "fragment_edges": int(small_edges.sum()),
@@ -256,7 +257,7 @@ class WalkNetwork:
                 name,
                 big.sum(),
                 min_component_km,
-                ", ".join(f"{k:g}" for k in report["kept_component_km"]),
+                ", ".join(f"{k:g}" for k in kept_km),
             )
         if not (~big).any():
             return self

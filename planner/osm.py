@@ -161,7 +161,7 @@ def read_osm(path: str | Path) -> OsmExtract:
     ways: list[tuple[int, list[int]]] = []
     buildings: list[tuple[int, list[int], float]] = []
     dropped: Counter = Counter()
-    bounds = None
+    bounds: tuple[float, float, float, float] | None = None
     timestamp = None
     newest = ""
     root_seen = False
@@ -198,7 +198,8 @@ def read_osm(path: str | Path) -> OsmExtract:
                     newest = max(newest, el.get("timestamp") or "")
                     el.clear()
                 elif tag == "bounds":
-                    bounds = tuple(float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat"))
+                    w, s, e, n = (float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat"))
+                    bounds = (w, s, e, n)
                 elif tag == "meta":
                     timestamp = el.get("osm_base")
                 elif tag == "relation":
@@ -257,7 +258,10 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
             return gpd.GeoDataFrame({"building_id": z["ids"], "levels": z["levels"]}, geometry=polys, crs="EPSG:4326")
     extract = read_osm(path)
     index = {int(n): i for i, n in enumerate(extract.node_ids)}
-    coords, ring, levels, ids = [], [], [], []
+    coords: list[np.ndarray] = []
+    ring: list[np.ndarray] = []
+    levels: list[float] = []
+    ids: list[int] = []
     for way_id, refs, lv in extract.buildings:
         pos = [index.get(r, -1) for r in refs]
         if min(pos) < 0:

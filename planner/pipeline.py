@@ -146,21 +146,23 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     proposals = []
-    asked = [(tier, {"k": k}) for tier, k in options.sites.items()]
-    asked += [(tier, {"target_share": share}) for tier, share in options.cover.items()]
+    # (tier, k, target_share): the best k sites, or the fewest sites reaching a share
+    asked: list[tuple[str, int | None, float | None]] = [(tier, k, None) for tier, k in options.sites.items()]
+    asked += [(tier, None, share) for tier, share in options.cover.items()]
     if asked and residents is None:
         msg = "proposing sites needs residents: the study area has no [population] source"
         raise ConfigError(msg, path=area.file, key="population")
-    for tier, kw in asked:
+    for tier, k, share in asked:
         proposals.append(
             plan.propose_sites(
                 tier,
+                k=k,
+                target_share=share,
                 weight=options.site_weight,
                 profile=options.site_profile,
                 method=options.site_method,
                 capacity=options.capacity.get(tier),
                 time_limit=options.site_time_limit,
-                **kw,
             )
         )
     if proposals:

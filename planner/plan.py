@@ -36,6 +36,9 @@ __all__ = ["Plan"]
 
 log = logging.getLogger(__name__)
 
+#: None as numpy.where takes it (numpy's stubs do not accept a bare None for the other branch)
+_NONE = np.array(None)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -80,6 +83,13 @@ class Plan:
     def rules(self) -> Rules:
         """Tiers, profiles, bands and service targets in force."""
         return self.area.rules
+
+    def require_residents(self, purpose: str) -> gpd.GeoDataFrame:
+        """The residents, or a :class:`~planner.errors.ConfigError` saying that ``purpose`` needs them."""
+        if self.residents is None:
+            msg = f"{purpose} needs residents: the study area has no [population] source"
+            raise ConfigError(msg, key="population")
+        return self.residents
 
     @property
     def horizon_min(self) -> float:
@@ -129,7 +139,7 @@ class Plan:
                     minutes = np.where(np.isfinite(dist), dist / prof.metres_per_minute, np.nan)
                 out[col.minutes(tier.key, prof.key)] = minutes
                 out[col.covered(tier.key, prof.key)] = minutes <= tier.minutes
-            out[col.nearest(tier.key)] = np.where(fac >= 0, ids[np.maximum(fac, 0)], None)
+            out[col.nearest(tier.key)] = np.where(fac >= 0, ids[np.maximum(fac, 0)], _NONE)
         return out
 
     def propose_sites(
@@ -151,9 +161,7 @@ class Plan:
         sites bringing the tier's coverage to that share; 1.0 = every reachable resident). Unset options
         come from the area's ``[sites]`` settings.
         """
-        if self.residents is None:
-            msg = "proposing sites needs residents: the study area has no [population] source"
-            raise ConfigError(msg, key="population")
+        residents = self.require_residents("proposing sites")
         cfg = self.area.settings.sites
         t = self.rules.tier(tier)
         prof = self.rules.profile(profile) if profile else self.rules.everyone
@@ -162,7 +170,7 @@ class Plan:
             cands = cands[cands["tier"].isna() | cands["tier"].isin(["any", t.key])].reset_index(drop=True)
         return propose(
             self.network,
-            self.residents,
+            residents,
             cands,
             tier=t.key,
             minutes=t.minutes,

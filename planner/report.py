@@ -12,7 +12,7 @@ import html
 import io
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -245,7 +245,7 @@ def render_report(plan: Plan) -> str:
     for tier in plan.rules.tiers:
         for prof in plan.rules.profiles:
             h = head["tiers"][tier.key][prof.key]
-            e = eq.loc[(tier.key, prof.key)]
+            e = cast(pd.Series, eq.loc[(tier.key, prof.key)])  # a full (tier, profile) key: one row
             parts.append(
                 f"<tr><td>{_esc(tier.name_zh)} {_esc(tier.key)}</td><td>{tier.minutes:g} min</td>"
                 f"<td>{_esc(prof.name_zh)} {_esc(prof.key)} ({prof.speed_mps:.2f} m/s)</td>"

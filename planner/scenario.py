@@ -54,12 +54,12 @@ class Scenario:
     @property
     def before(self) -> dict[str, Any]:
         """Headline figures of the base plan."""
-        return headline(self.base.residents, self.base.rules)
+        return headline(self.base.require_residents("a what-if comparison"), self.base.rules)
 
     @property
     def after(self) -> dict[str, Any]:
         """Headline figures of the variant."""
-        return headline(self.plan.residents, self.plan.rules)
+        return headline(self.plan.require_residents("a what-if comparison"), self.plan.rules)
 
 
 def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFrame | None = None) -> Scenario:
@@ -83,9 +83,7 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     planner.errors.ConfigError
         For unknown facility ids or tiers, or a plan without residents.
     """
-    if plan.residents is None:
-        msg = "a what-if comparison needs residents: the study area has no [population] source"
-        raise ConfigError(msg, key="population")
+    residents = plan.require_residents("a what-if comparison")
     close = tuple(close)
     unknown = sorted(set(close) - set(plan.facilities["facility_id"]))
     if unknown:
@@ -108,7 +106,7 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
         facilities = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326")
     facilities = facilities.reset_index(drop=True)
     access = compute_access(plan.network, facilities, plan.rules, plan.area.settings.access.horizon_min)
-    bare = plan.residents[[c for c in plan.residents.columns if not c.startswith(col.COVERAGE_PREFIXES)]]
+    bare = residents[[c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES)]]
     after = resident_coverage(plan.network, bare, dict(access.tiers), plan.rules, dict(access.services))
     variant = replace(
         plan,
@@ -127,13 +125,14 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
 
 def coverage_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, int]]]:
     """People and elderly gaining or losing each tier, per profile, between two plans of the same residents."""
-    pop = before.residents["population"].to_numpy(float)
-    eld = before.residents["elderly"].to_numpy(float)
+    was_res, now_res = before.require_residents("a coverage change"), after.require_residents("a coverage change")
+    pop = was_res["population"].to_numpy(float)
+    eld = was_res["elderly"].to_numpy(float)
     change: dict[str, dict[str, dict[str, int]]] = {}
     for tier in before.rules.tiers:
         for prof in before.rules.profiles:
             c = col.covered(tier.key, prof.key)
-            was, now = before.residents[c].to_numpy(bool), after.residents[c].to_numpy(bool)
+            was, now = was_res[c].to_numpy(bool), now_res[c].to_numpy(bool)
             change.setdefault(tier.key, {})[prof.key] = {
                 "gain_people": round(float(pop[now & ~was].sum())),
                 "gain_elderly": round(float(eld[now & ~was].sum())),

@@ -151,7 +151,7 @@ class CoverageProblem:
         keep = (np.diff(cov.indptr) > 0) & (self.weights > 0)
         keys: dict[bytes, int] = {}
         group = np.full(cov.shape[0], -1, dtype=np.int64)
-        rows = []
+        rows: list[np.ndarray] = []
         for i in np.flatnonzero(keep):
             cols = np.sort(cov.indices[cov.indptr[i] : cov.indptr[i + 1]])
             key = cols.tobytes()
