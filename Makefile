@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench bench-api clean browser wheel-check
+.PHONY: demo test bench bench-api clean browser wheel-check lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP) browser
 ## bench-api: load test of a real lifecircle serve on 127.0.0.1 (30 s, 50 clients; wrk too when installed)
 bench-api: $(STAMP)
 	$(BIN)/python -m benchmarks.api_load
+
+## lint: ruff (lint + format check), mypy and the import-linter contracts
+lint: $(STAMP)
+	.ci/lint
 
 ## wheel-check: build the wheel, install it into a fresh venv outside the checkout, run lifecircle plan there
 wheel-check:
