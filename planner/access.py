@@ -142,7 +142,8 @@ class Access:
     tiers : mapping of str to NearestFacility
         Per tier key.
     services : mapping of str to NearestFacility
-        Per service key: the nearest facility offering that service, of any tier.
+        Per service key: the nearest facility offering that service, of any tier or list. A service that no
+        facility offers is absent: it is not assessed.
     horizon_min : float
         Search horizon in minutes at the fastest profile.
     """
@@ -183,9 +184,13 @@ def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules,
             log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
         tiers[tier.key] = search(sel)
     offers = facilities["services"]
-    services = {
-        rule.key: search(offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)) for rule in rules.services
-    }
+    services = {}
+    for rule in rules.services:  # a service no facility offers is not assessed (never "nobody has it")
+        sel = offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)
+        if sel.any():
+            services[rule.key] = search(sel)
+        else:
+            log.info("no facility list offers %r (%s): not assessed", rule.key, rule.name_en)
     return Access(MappingProxyType(tiers), MappingProxyType(services), horizon_min)
 
 

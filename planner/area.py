@@ -44,7 +44,15 @@ from .errors import ConfigError, InputFileNotFound
 from .resources import DEFAULT_AREA
 from .tiers import DEFAULT_PROFILES, DEFAULT_SERVICES, DEFAULT_TIERS, Rules, ServiceRule, SpeedProfile, Tier
 
-__all__ = ["DEFAULT_AREA", "AreaSettings", "StudyArea", "rules_from_settings", "write_area_toml"]
+__all__ = [
+    "DEFAULT_AREA",
+    "AreaSettings",
+    "FacilitiesSettings",
+    "ServiceSettings",
+    "StudyArea",
+    "rules_from_settings",
+    "write_area_toml",
+]
 
 #: Shanghai's share of residents aged 60+ (7th census, 2020); used only when the population has no age split.
 DEFAULT_ELDERLY_SHARE = 0.234
@@ -67,8 +75,13 @@ class FacilitiesSettings(_Section):
     """``[facilities]``: the facility list."""
 
     file: Path = Field(description="CSV, XLSX, GeoJSON or GeoPackage with a tier column")
-    crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="coordinate system of the list")
+    crs: Literal["wgs84", "gcj02", "bd09"] | None = Field(
+        None,
+        description="coordinate system of the list; unset: the column names' hint (lon_gcj02, 高德经度), else wgs84",
+    )
+    sheet: str | int | None = Field(None, description="Excel sheet (name or 0-based position); default the first")
     illustrative: bool = Field(False, description="not real positions; said on every output")
+    trust_crs: bool = Field(False, description="skip the check that the list fits its crs better than another")
     max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
     note: str = ""
 
@@ -175,6 +188,7 @@ class TierSettings(_Section):
     name_zh: str | None = None
     name_en: str | None = None
     population_served: tuple[int, int] | None = Field(None, description="GB 50180 band of people one serves")
+    aliases: tuple[str, ...] | None = Field(None, description="other names lists use for the tier")
 
 
 class ProfileSettings(_Section):
@@ -195,11 +209,23 @@ class ProfileSettings(_Section):
 
 
 class ServiceSettings(_Section):
-    """``[services.<key>]``: a category of service and within how many minutes it should be reachable."""
+    """``[services.<key>]``: a category of service, within how many minutes it should be reachable, for whom,
+    and optionally its own facility list (e.g. the district's 社区卫生服务中心, with no tier)."""
 
     minutes: float | None = Field(None, gt=0, le=240)
     name_zh: str | None = None
     name_en: str | None = None
+    groups: tuple[str, ...] | None = Field(None, description="residents it is for: population and/or elderly")
+    aliases: tuple[str, ...] | None = None
+    file: Path | None = Field(None, description="a list of the facilities offering this service (no tier needed)")
+    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    sheet: str | int | None = None
+    illustrative: bool = False
+    trust_crs: bool = False
+    max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
+    note: str = ""
+
+    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
 
 
 class AreaSettings(_Section):
@@ -255,7 +281,7 @@ def rules_from_settings(settings: AreaSettings) -> Rules:
             profiles[key] = SpeedProfile(key, speed, **{"name_zh": key, "name_en": key, **given})
     services = {s.key: s for s in DEFAULT_SERVICES}
     for key, sspec in settings.services.items():
-        given = sspec.model_dump(exclude_none=True)
+        given = sspec.model_dump(exclude_none=True, include={"minutes", "name_zh", "name_en", "groups", "aliases"})
         if key in services:
             services[key] = replace(services[key], **given)
         elif sspec.minutes is None:
@@ -363,6 +389,7 @@ class StudyArea:
         if s.population:
             named.append(("population", *s.population.source))
         named += [("units", "file", s.units.file), ("sites", "file", s.sites.file)]
+        named += [(f"services.{key}", "file", spec.file) for key, spec in s.services.items()]
         for section, key, name in named:
             if name is not None and not self.path(name).is_file():
                 msg = f"{self.file}: [{section}] {key} = {str(name)!r}: file not found at {self.path(name)}"

@@ -335,7 +335,7 @@ def run_area(args: argparse.Namespace) -> int:
         name=args.name or args.out.resolve().name,
         osm=args.osm,
         facilities=args.facilities,
-        facilities_crs=args.facilities_crs,
+        facilities_crs=check.facilities_crs,
         population=args.population,
         population_kind=kind,
         population_column=args.population_column,

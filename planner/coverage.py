@@ -99,9 +99,14 @@ def resident_coverage(
             gaps.append(~covered)
         out[col.missing_tiers(prof.key)] = _join_flags([t.key for t in rules.tiers], gaps)
         out[col.underserved(prof.key)] = np.logical_or.reduce(gaps)
-        if services:
+        mine = [r for r in services if prof.group in r.groups]  # each service for its own groups only
+        for r in mine:
+            minutes = service_m[r.key] / prof.metres_per_minute
+            minutes[~np.isfinite(minutes)] = np.nan
+            out[col.service_minutes(r.key, prof.key)] = minutes
+        if mine:
             out[col.missing_services(prof.key)] = _join_flags(
-                [r.key for r in services], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in services]
+                [r.key for r in mine], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in mine]
             )
     return out
 
@@ -219,38 +224,57 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
         "national_85": out["within_15min_all_tiers_share"] >= NATIONAL_TARGET_SHARE,
         "shanghai_2035_99": out["within_15min_all_tiers_share"] >= SHANGHAI_2035_TARGET_SHARE,
     }
-    if col.missing_services(rules.everyone.key) in residents.columns:
-        elderly_prof = next((p for p in rules.profiles if p.group == "elderly"), rules.everyone)
-        for rule in rules.services:
-            out["services"][rule.key] = {
-                "minutes": rule.minutes,
-                "name_zh": rule.name_zh,
-                "name_en": rule.name_en,
-                "people_without_share": round(
-                    _share_missing(residents[col.missing_services(rules.everyone.key)], rule.key, pop), 4
-                ),
-                "elderly_without_share": round(
-                    _share_missing(residents[col.missing_services(elderly_prof.key)], rule.key, eld), 4
-                )
-                if eld.sum()
-                else None,
-                "elderly_profile": elderly_prof.key,
-            }
+    for rule in rules.services:
+        out["services"][rule.key] = service_headline(residents, rules, rule.key)
     return out
+
+
+def service_headline(residents: pd.DataFrame, rules: Rules, service: str) -> dict:
+    """Whether a service was assessed and, per profile it is for, the share of that group without it.
+
+    A service is assessed when some facility list offers it; it is measured only on the profiles of the
+    groups it is for (meals and elderly care: the elderly). ``people_without_share`` and
+    ``elderly_without_share`` are None where not measured.
+    """
+    rule = rules.service(service)
+    entry: dict = {
+        "minutes": rule.minutes,
+        "name_zh": rule.name_zh,
+        "name_en": rule.name_en,
+        "groups": list(rule.groups),
+        "assessed": False,
+        "profiles": {},
+        "people_without_share": None,
+        "elderly_without_share": None,
+    }
+    measured = [p for p in rules.service_profiles(service) if col.service_minutes(service, p.key) in residents]
+    if not measured:
+        entry["reason"] = (
+            "no facility list offers this service"
+            if rules.service_profiles(service)
+            else "no walking profile is for the groups this service is for"
+        )
+        entry["reason_zh"] = (
+            "没有设施清单提供此项服务" if rules.service_profiles(service) else "没有适用人群的步行速度设定"
+        )
+        return entry
+    entry["assessed"] = True
+    for prof in measured:
+        weights = group_weights(residents, prof)
+        minutes = residents[col.service_minutes(service, prof.key)].to_numpy(float)
+        without = ~(minutes <= rule.minutes)
+        entry["profiles"][prof.key] = {"group": prof.group, "without_share": _share(weights, without)}
+        if prof.group == "population" and entry["people_without_share"] is None:
+            entry["people_without_share"] = _share(weights, without)
+        if prof.group == "elderly" and entry["elderly_without_share"] is None:
+            entry["elderly_without_share"] = _share(weights, without)
+    return entry
 
 
 def _share(weights: np.ndarray, mask: np.ndarray) -> float | None:
     """Weighted share of rows in ``mask`` (rounded to 4 places; None when there is no weight)."""
     total = float(weights.sum())
     return round(float(weights[mask].sum()) / total, 4) if total else None
-
-
-def _share_missing(flags: pd.Series, key: str, weights: np.ndarray) -> float:
-    """Weighted share of rows whose comma-joined ``flags`` include ``key`` (evaluated once per distinct value)."""
-    codes, uniques = pd.factorize(flags)
-    has = np.array([key in str(u).split(",") for u in uniques], dtype=bool)
-    hit = has[codes] & (codes >= 0)
-    return float(weights[hit].sum() / weights.sum()) if weights.sum() else 0.0
 
 
 def regular_grid(boundary: shapely.Polygon, crs: str, cell_km: float = 1.0) -> gpd.GeoDataFrame:

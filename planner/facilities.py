@@ -23,18 +23,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .area import StudyArea
+from .area import FacilitiesSettings, ServiceSettings, StudyArea
 from .coords import CRS_NAMES, normalise_crs_name, to_wgs84
 from .errors import ConfigError, InputError, InputFileNotFound, Problem
 from .network import WalkNetwork
+from .positions import check_list_crs
+from .tables import COLUMN_ALIASES, crs_hint, find_column, read_table
 from .tiers import Rules
 
 __all__ = ["FacilityError", "Problem", "area_facilities", "load_facilities", "read_facility_table", "snap_facilities"]
 
 log = logging.getLogger(__name__)
 
-_LON_NAMES = ("lon", "lng", "longitude", "long", "x", "经度")
-_LAT_NAMES = ("lat", "latitude", "y", "纬度")
 _SERVICE_SPLIT = re.compile(r"[;；,，、|]\s*")
 
 
@@ -53,42 +53,20 @@ class FacilityError(InputError):
         super().__init__(msg, path=path)
 
 
-def _find_column(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
-    lower = {str(c).strip().lower(): c for c in columns}
-    for name in names:
-        if name in lower:
-            return lower[name]
-    return None
-
-
-def read_facility_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
+def read_facility_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.DataFrame, list[int], bool]:
     """Read a facility file into a table, without validation.
 
     Returns
     -------
-    (pandas.DataFrame, bool)
-        The rows, and whether coordinates came from geometries (in which case
-        ``lon``/``lat`` columns were filled from them).
+    (pandas.DataFrame, list of int, bool)
+        The rows; each row's number as the file shows it; and whether coordinates came from
+        geometries (then ``lon``/``lat`` columns were filled from them).
     """
     path = Path(path)
     if not path.is_file():
         msg = f"facility file not found: {path}"
         raise InputFileNotFound(msg, path=path)
     suffix = path.suffix.lower()
-    if suffix in {".csv", ".txt"}:
-        try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            msg = f"{path}: not a readable UTF-8 CSV ({exc})"
-            raise InputError(msg, path=path) from None
-        return df, False
-    if suffix in {".xlsx", ".xls"}:
-        try:
-            df = pd.read_excel(path, dtype=str).fillna("")
-        except ImportError:
-            msg = f"{path}: reading Excel needs openpyxl (pip install openpyxl), or save the sheet as CSV"
-            raise InputError(msg, path=path) from None
-        return df, False
     if suffix in {".geojson", ".json", ".gpkg", ".shp"}:
         try:
             gdf = gpd.read_file(path)
@@ -103,127 +81,158 @@ def read_facility_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
         df["lon"] = np.where(is_point, shapely.get_x(geom.values), np.nan)
         df["lat"] = np.where(is_point, shapely.get_y(geom.values), np.nan)
         df["_geometry_type"] = geom.geom_type.fillna("missing").to_numpy()
-        return df, True
+        return df, list(range(2, len(df) + 2)), True
+    if suffix in {".csv", ".txt", ".xlsx", ".xlsm"}:
+        table = read_table(path, sheet=sheet)
+        return table.frame, table.rows, False
     msg = f"{path}: unsupported facility file type {suffix!r}; use CSV, XLSX, GeoJSON or GeoPackage"
     raise InputError(msg, path=path)
 
 
-def load_facilities(
-    path: str | Path,
-    tiers: Iterable[str],
-    *,
-    crs: str | None = None,
-    skip_invalid: bool = False,
-    default_tier: str | None = None,
-) -> gpd.GeoDataFrame:
-    """Read and validate a facility inventory.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        CSV, XLSX, GeoJSON or GeoPackage file.
-    tiers : iterable of str
-        Known tier keys.
-    crs : {"wgs84", "gcj02", "bd09"}, optional
-        Coordinate system of the whole file; a ``crs`` column overrides it per
-        row. Default WGS-84.
-    skip_invalid : bool, default False
-        Leave out bad rows (logging each) instead of raising.
-    default_tier : str, optional
-        Tier of every row when the file has no tier column (otherwise the column is required).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        In EPSG:4326 with ``facility_id``, ``name``, ``tier``, ``services``
-        (list of str), ``source_crs``, ``source_row`` and any other columns.
-
-    Raises
-    ------
-    FacilityError
-        Listing every bad row, unless ``skip_invalid``.
-    """
-    path = Path(path)
-    tiers = tuple(tiers)
-    df, from_geometry = read_facility_table(path)
-    problems: list[Problem] = []
-    n = len(df)
-    rows = np.arange(n) + 2  # spreadsheet row numbers: the header is row 1
-    if n == 0:
-        msg = f"{path}: the facility list has no rows"
-        raise InputError(msg, path=path)
-
-    tier_col = _find_column(df.columns, ("tier", "level", "层级"))
-    if tier_col is None and default_tier is not None:
-        df = df.assign(tier=default_tier)
-        tier_col = "tier"
-    if tier_col is None:
-        msg = f"{path}: no 'tier' column (columns are: {', '.join(map(str, df.columns))})"
-        raise InputError(msg, path=path)
-    lon_col = "lon" if from_geometry else _find_column(df.columns, _LON_NAMES)
-    lat_col = "lat" if from_geometry else _find_column(df.columns, _LAT_NAMES)
-    if lon_col is None or lat_col is None:
-        msg = (
-            f"{path}: no longitude/latitude columns (looked for {', '.join(_LON_NAMES)} / "
-            f"{', '.join(_LAT_NAMES)}; columns are: {', '.join(map(str, df.columns))})"
-        )
-        raise InputError(msg, path=path)
-
-    tier = df[tier_col].astype(str).str.strip().str.lower()
-    bad_tier = ~tier.isin(tiers)
-    for r, value in zip(rows[bad_tier.to_numpy()], df.loc[bad_tier, tier_col]):
-        shown = "missing" if str(value).strip() == "" else f"{value!r} is not a known tier"
-        problems.append(Problem(int(r), "tier", f"{shown} (known: {', '.join(tiers)})"))
-
-    lon = pd.to_numeric(df[lon_col], errors="coerce").to_numpy(dtype=float)
-    lat = pd.to_numeric(df[lat_col], errors="coerce").to_numpy(dtype=float)
-    for i in range(n):
-        raw_lon, raw_lat = df[lon_col].iloc[i], df[lat_col].iloc[i]
+def _coordinate_problems(
+    df: pd.DataFrame,
+    rows: np.ndarray,
+    lon_col: str,
+    lat_col: str,
+    from_geometry: bool,
+    lon: np.ndarray,
+    lat: np.ndarray,
+) -> list[Problem]:
+    problems = []
+    for i in range(len(df)):
         if from_geometry and df["_geometry_type"].iloc[i] != "Point":
-            problems.append(
-                Problem(
-                    int(rows[i]), "geometry", f"{df['_geometry_type'].iloc[i]} geometry; a facility must be a point"
-                )
-            )
+            kind = df["_geometry_type"].iloc[i]
+            problems.append(Problem(int(rows[i]), "geometry", f"{kind} geometry; a facility must be a point"))
             continue
-        if not np.isfinite(lon[i]):
-            problems.append(
-                Problem(
-                    int(rows[i]),
-                    lon_col,
-                    "missing" if str(raw_lon).strip() in {"", "nan"} else f"{raw_lon!r} is not a number",
-                )
-            )
-        if not np.isfinite(lat[i]):
-            problems.append(
-                Problem(
-                    int(rows[i]),
-                    lat_col,
-                    "missing" if str(raw_lat).strip() in {"", "nan"} else f"{raw_lat!r} is not a number",
-                )
-            )
+        for values, raw_col, parsed in ((df[lon_col], lon_col, lon), (df[lat_col], lat_col, lat)):
+            if not np.isfinite(parsed[i]):
+                raw = values.iloc[i]
+                reason = "missing" if str(raw).strip() in {"", "nan"} else f"{raw!r} is not a number"
+                problems.append(Problem(int(rows[i]), raw_col, reason))
         if np.isfinite(lon[i]) and np.isfinite(lat[i]):
+            where = f"{lon_col}/{lat_col}"
             if abs(lat[i]) > 90 and abs(lon[i]) <= 90:
                 problems.append(
                     Problem(
                         int(rows[i]),
-                        f"{lon_col}/{lat_col}",
-                        f"lat {lat[i]:g} is outside -90..90 and lon {lon[i]:g} would fit: "
-                        "longitude and latitude look swapped",
+                        where,
+                        f"lat {lat[i]:g} is outside -90..90 and lon {lon[i]:g} "
+                        "would fit: longitude and latitude look swapped",
                     )
                 )
             elif abs(lon[i]) > 180 or abs(lat[i]) > 90:
                 problems.append(
-                    Problem(
-                        int(rows[i]),
-                        f"{lon_col}/{lat_col}",
-                        f"({lon[i]:g}, {lat[i]:g}) is outside the valid range of degrees",
-                    )
+                    Problem(int(rows[i]), where, f"({lon[i]:g}, {lat[i]:g}) is outside the valid range of degrees")
                 )
+    return problems
 
-    crs_col = _find_column(df.columns, ("crs", "coord_system", "坐标系"))
-    default_crs = normalise_crs_name(crs or "wgs84")
-    source_crs = np.full(n, default_crs, dtype=object)
+
+def load_facilities(
+    path: str | Path,
+    tiers: Iterable[str] | Rules,
+    *,
+    crs: str | None = None,
+    skip_invalid: bool = False,
+    default_tier: str | None = None,
+    service: str | None = None,
+    sheet: str | int | None = None,
+    log_skipped: bool = True,
+) -> gpd.GeoDataFrame:
+    """Read and validate a facility list: Chinese or English headers, any common encoding, Excel title rows.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        CSV, XLSX, GeoJSON or GeoPackage file (headers: see :data:`planner.tables.COLUMN_ALIASES`).
+    tiers : Rules or iterable of str
+        The tiers a row may name. With :class:`~planner.tiers.Rules`, tier cells may also use the tiers'
+        Chinese names and aliases (服务站, 服务点, 社区服务中心 …) and service cells the services' names.
+    crs : {"wgs84", "gcj02", "bd09"}, optional
+        Coordinate system of the whole file; a ``crs`` column overrides it per row. When not given, a
+        coordinate header that names its system (``lon_gcj02``, ``高德经度``) decides, else WGS-84. A header
+        naming another system than ``crs`` is an error.
+    skip_invalid : bool, default False
+        Leave out bad rows instead of raising (each is logged once when ``log_skipped``).
+    default_tier : str, optional
+        Tier of every row when the file has no tier column.
+    service : str, optional
+        The list is of one service with no tier (e.g. 社区卫生服务中心 for ``health``): rows get an empty tier
+        and this service.
+    sheet : str or int, optional
+        Excel sheet (default: the first).
+    log_skipped : bool, default True
+        Log each skipped row (``area init`` reports them itself).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        In EPSG:4326 with ``facility_id``, ``name``, ``tier``, ``services`` (list of str), ``address``,
+        ``source_crs``, ``source_row`` and the file's other columns; ``attrs["problems"]`` lists skipped rows.
+
+    Raises
+    ------
+    FacilityError
+        Listing every bad row once, unless ``skip_invalid``.
+    """
+    path = Path(path)
+    rules = tiers if isinstance(tiers, Rules) else None
+    tier_keys = tuple(t.key for t in tiers.tiers) if isinstance(tiers, Rules) else tuple(tiers)
+    df, row_numbers, from_geometry = read_facility_table(path, sheet=sheet)
+    n = len(df)
+    rows = np.asarray(row_numbers, dtype=np.int64)
+    if n == 0:
+        msg = f"{path}: the facility list has no rows"
+        raise InputError(msg, path=path)
+    columns = [str(c) for c in df.columns]
+    problems: list[Problem] = []
+
+    tier_col = find_column(columns, "tier")
+    if service is not None:
+        tier = pd.Series([""] * n, index=df.index)
+    else:
+        if tier_col is None and default_tier is not None:
+            df = df.assign(tier=default_tier)
+            tier_col = "tier"
+        if tier_col is None:
+            msg = (
+                f"{path}: no tier column (looked for {', '.join(COLUMN_ALIASES['tier'])}; columns are: "
+                f"{', '.join(columns)}); a list of one service without tiers goes in [services.<key>] file"
+            )
+            raise InputError(msg, path=path, field="tier")
+        cells = df[tier_col].astype(str).str.strip()
+        keys = cells.map(
+            lambda v: (
+                (rules.tier_named(v) if rules else None)
+                or (v.lower() if v.lower() in tier_keys or v.lower() == "any" else None)
+            )
+        )
+        tier = keys.fillna("")
+        for bad in np.flatnonzero(keys.isna().to_numpy()):
+            value = cells.iloc[bad]
+            shown = "missing" if value == "" else f"{value!r} is not a known tier"
+            problems.append(Problem(int(rows[bad]), tier_col, f"{shown} (known: {', '.join(tier_keys)})"))
+
+    lon_col = "lon" if from_geometry else find_column(columns, "lon")
+    lat_col = "lat" if from_geometry else find_column(columns, "lat")
+    if lon_col is None or lat_col is None:
+        msg = (
+            f"{path}: no longitude/latitude columns (looked for {', '.join(COLUMN_ALIASES['lon'])} / "
+            f"{', '.join(COLUMN_ALIASES['lat'])}; columns are: {', '.join(columns)})"
+        )
+        raise InputError(msg, path=path, field="lon/lat")
+    hint = None if from_geometry else (crs_hint(lon_col) or crs_hint(lat_col))
+    if hint and crs and normalise_crs_name(crs) != hint:
+        msg = (
+            f"{path}: the coordinate columns {lon_col!r}/{lat_col!r} say {hint.upper()}, but the list is "
+            f'declared {normalise_crs_name(crs).upper()}; fix the declaration (crs = "{hint}") or the headers'
+        )
+        raise InputError(msg, path=path, field=lon_col)
+    lon = pd.to_numeric(df[lon_col], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(df[lat_col], errors="coerce").to_numpy(dtype=float)
+    problems += _coordinate_problems(df, rows, lon_col, lat_col, from_geometry, lon, lat)
+
+    crs_col = find_column(columns, "crs")
+    source_crs = np.full(n, normalise_crs_name(crs or hint or "wgs84"), dtype=object)
     if crs_col is not None:
         for i, value in enumerate(df[crs_col].astype(str)):
             if value.strip() in {"", "nan"}:
@@ -235,14 +244,11 @@ def load_facilities(
                     Problem(int(rows[i]), crs_col, f"{value!r} is not a coordinate system ({', '.join(CRS_NAMES)})")
                 )
 
-    id_col = _find_column(df.columns, ("facility_id", "id", "编号"))
-    ids = (
-        df[id_col].astype(str).str.strip()
-        if id_col is not None
-        else pd.Series([f"F{r - 1:05d}" for r in rows], index=df.index)
-    )
+    id_col = find_column(columns, "facility_id")
+    fallback = pd.Series([f"F{r - 1:05d}" for r in rows], index=df.index)
+    ids = df[id_col].astype(str).str.strip() if id_col is not None else fallback
     empty_id = ids.isin(["", "nan"])
-    ids = ids.where(~empty_id, pd.Series([f"F{r - 1:05d}" for r in rows], index=df.index))
+    ids = ids.where(~empty_id, fallback)
     dup = ids.duplicated(keep=False) & ~empty_id
     for r, value in zip(rows[dup.to_numpy()], ids[dup]):
         problems.append(Problem(int(r), id_col or "id", f"facility id {value!r} is used more than once"))
@@ -250,34 +256,49 @@ def load_facilities(
     if problems and not skip_invalid:
         raise FacilityError(path, problems)
     bad_rows = {p.row for p in problems}
-    for p in problems:
-        log.warning("%s: skipped %s", path.name, p)
-    keep = np.array([r not in bad_rows for r in rows])
+    if log_skipped:
+        for p in problems:
+            log.warning("%s: skipped %s", path.name, p)
+    keep = np.array([r not in bad_rows for r in rows], dtype=bool)
 
-    wlon = lon.copy()
-    wlat = lat.copy()
+    wlon, wlat = lon.copy(), lat.copy()
     for key in CRS_NAMES[1:]:
         sel = keep & (source_crs == key)
         if sel.any():
             wlon[sel], wlat[sel] = to_wgs84(lon[sel], lat[sel], key)
 
-    name_col = _find_column(df.columns, ("name", "名称"))
-    services_col = _find_column(df.columns, ("services", "service", "服务"))
+    name_col = find_column(columns, "name")
+    services_col = find_column(columns, "services")
+    address_col = find_column(columns, "address")
     out = df.drop(columns=[c for c in ("_geometry_type",) if c in df.columns]).copy()
     out["facility_id"] = ids
     out["name"] = df[name_col].astype(str) if name_col is not None else ids
-    out["tier"] = tier
-    out["services"] = [
-        [s.strip().lower() for s in _SERVICE_SPLIT.split(str(v)) if s.strip()] if services_col else []
+    out["tier"] = tier.to_numpy()
+    out["address"] = df[address_col].astype(str) if address_col is not None else ""
+    listed = [
+        [s.strip() for s in _SERVICE_SPLIT.split(str(v)) if s.strip()] if services_col else []
         for v in (df[services_col] if services_col else [""] * n)
     ]
+    out["services"] = [
+        list(
+            dict.fromkeys(
+                [
+                    *(((rules.service_named(s) if rules else None) or s.lower()) for s in items),
+                    *([service] if service else []),
+                ]
+            )
+        )
+        for items in listed
+    ]
     out["source_crs"] = source_crs
+    out["source_lon"], out["source_lat"] = lon, lat
     out["source_row"] = rows
     out = out[keep]
     gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(wlon[keep], wlat[keep]), crs="EPSG:4326")
     gdf.attrs["source"] = str(path)
     gdf.attrs["skipped_rows"] = sorted(bad_rows)
-    lead = ["facility_id", "name", "tier", "services", "source_crs", "source_row"]
+    gdf.attrs["problems"] = [str(p) for p in problems]
+    lead = ["facility_id", "name", "tier", "services", "address", "source_crs", "source_row"]
     return gdf[lead + [c for c in gdf.columns if c not in lead]].reset_index(drop=True)
 
 
@@ -335,29 +356,56 @@ def snap_facilities(
 def area_facilities(
     area: StudyArea, network: WalkNetwork, rules: Rules, *, skip_invalid: bool = False
 ) -> gpd.GeoDataFrame:
-    """The study area's facility list, validated and snapped to its walk network.
+    """Every facility list of a study area, validated, position-checked and snapped to its walk network.
+
+    The lists are ``[facilities] file`` (facilities by tier) and each ``[services.<key>] file`` (facilities of
+    one service with no tier, e.g. the district's 社区卫生服务中心). Before snapping, each list's coordinate
+    system is checked against the streets its rows name (:func:`planner.positions.check_list_crs`).
 
     Parameters
     ----------
     area : StudyArea
     network : WalkNetwork
     rules : Rules
-        The tiers a row may name.
+        The tiers and services a row may name.
     skip_invalid : bool, default False
         Leave out bad rows (logged) instead of raising :class:`FacilityError`.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        See :func:`snap_facilities`; with ``illustrative`` from the area's settings.
+        See :func:`snap_facilities`; with ``list`` (``facilities`` or ``services.<key>``) and ``illustrative``.
     """
-    cfg = area.settings.facilities
-    if cfg is None:
-        msg = f"{area.file}: [facilities] file is not set"
+    lists: list[tuple[str, FacilitiesSettings | ServiceSettings, str | None]] = []
+    if area.settings.facilities is not None:
+        lists.append(("facilities", area.settings.facilities, None))
+    lists += [(f"services.{key}", spec, key) for key, spec in area.settings.services.items() if spec.file is not None]
+    if not lists:
+        msg = f"{area.file}: no facility list: set [facilities] file, or a [services.<key>] file"
         raise ConfigError(msg, path=area.file, key="facilities.file")
-    facilities = load_facilities(
-        area.path(cfg.file), [t.key for t in rules.tiers], crs=cfg.crs, skip_invalid=skip_invalid
-    )
-    facilities = snap_facilities(facilities, network, max_snap_m=cfg.max_snap_m, skip_invalid=skip_invalid)
-    facilities["illustrative"] = cfg.illustrative
-    return facilities
+    parts = []
+    for name, spec, service in lists:
+        assert spec.file is not None
+        path = area.path(spec.file)
+        fac = load_facilities(path, rules, crs=spec.crs, skip_invalid=skip_invalid, service=service, sheet=spec.sheet)
+        kinds = set(fac["source_crs"])
+        if len(fac) and len(kinds) == 1 and not spec.trust_crs:
+            check_list_crs(
+                network,
+                fac["source_lon"].to_numpy(float),
+                fac["source_lat"].to_numpy(float),
+                fac["address"],
+                kinds.pop(),
+                path,
+            )
+        fac = snap_facilities(fac, network, max_snap_m=spec.max_snap_m, skip_invalid=skip_invalid)
+        fac["list"] = name
+        fac["illustrative"] = spec.illustrative
+        parts.append(fac)
+    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    out.attrs = {
+        "source": str(area.path(lists[0][1].file or "")),
+        "sources": {name: str(area.path(spec.file or "")) for name, spec, _ in lists},
+        "skipped_rows": [r for part in parts for r in part.attrs.get("skipped_rows", [])],
+    }
+    return out

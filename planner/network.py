@@ -33,7 +33,7 @@ __all__ = ["Snap", "WalkNetwork", "load_network", "utm_crs"]
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = "walknet-2"
+_CACHE_VERSION = "walknet-3"
 
 
 def utm_crs(lon: float, lat: float) -> str:
@@ -224,6 +224,8 @@ class WalkNetwork:
                 "bounds": list(extract.bounds) if extract.bounds else None,
                 "ways_with_missing_nodes": ways_missing,
                 "segments_clipped": clipped,
+                # street names by way id (JSON keys are text), to check facility addresses against
+                "way_names": {str(k): v for k, v in extract.way_names.items()},
             },
         )
         net.meta["edge_way_id"] = way
@@ -418,6 +420,15 @@ class WalkNetwork:
         return Snap(edge=edge, t=t, offset_m=offset, x=x, y=y)
 
     # ------------------------------------------------------------ conversion
+    def edges_named(self, name: str) -> np.ndarray:
+        """Indices of the edges of walkable ways called ``name`` in OpenStreetMap (empty when none)."""
+        names = self.meta.get("way_names") or {}
+        ways = np.fromiter((int(k) for k, v in names.items() if v == name), dtype=np.int64)
+        edge_way = self.meta.get("edge_way_id")
+        if not len(ways) or edge_way is None or not len(edge_way):
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(edge_way, ways))
+
     def to_networkx(self):
         """Return an undirected :class:`networkx.Graph` with ``length`` edge weights (for checks)."""
         import networkx as nx

@@ -112,6 +112,8 @@ class OsmExtract:
         The export date (``osm_base`` or newest element timestamp).
     buildings : list of (int, list of int, float)
         Closed building ways: ``(way id, node ids, levels)``; levels 1 when untagged.
+    way_names : dict of int to str
+        ``name`` of the walkable ways that have one (street names, to check addresses against).
     """
 
     node_ids: np.ndarray
@@ -122,6 +124,7 @@ class OsmExtract:
     dropped: Counter = field(default_factory=Counter)
     timestamp: str | None = None
     buildings: list[tuple[int, list[int], float]] = field(default_factory=list)
+    way_names: dict[int, str] = field(default_factory=dict)
 
 
 def _open(path: Path):
@@ -160,6 +163,7 @@ def read_osm(path: str | Path) -> OsmExtract:
     lats: list[float] = []
     ways: list[tuple[int, list[int]]] = []
     buildings: list[tuple[int, list[int], float]] = []
+    way_names: dict[int, str] = {}
     dropped: Counter = Counter()
     bounds: tuple[float, float, float, float] | None = None
     timestamp = None
@@ -189,6 +193,8 @@ def read_osm(path: str | Path) -> OsmExtract:
                         if reason is None:
                             refs = [int(nd.get("ref")) for nd in el.iter("nd")]
                             ways.append((int(el.get("id")), refs))
+                            if tags.get("name"):
+                                way_names[int(el.get("id"))] = tags["name"]
                         else:
                             dropped[reason] += 1
                     elif "building" in tags and tags["building"] != "no":
@@ -229,6 +235,7 @@ def read_osm(path: str | Path) -> OsmExtract:
         dropped=dropped,
         timestamp=timestamp or (newest or None),
         buildings=buildings,
+        way_names=way_names,
     )
 
 

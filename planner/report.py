@@ -139,7 +139,8 @@ def _findings(head: dict, plan) -> list[tuple[str, str]]:
             zh += f" 按老年人步速（{elderly.speed_mps:g} 米/秒），{_pct(share)} 的老年人到不了。"
             en += f" At elderly walking speed ({elderly.speed_mps:g} m/s), {_pct(share)} of the elderly cannot."
         out.append((zh, en))
-    worst = sorted(head["services"].items(), key=lambda kv: -(kv[1]["elderly_without_share"] or 0))[:2]
+    measured = [kv for kv in head["services"].items() if kv[1]["elderly_without_share"] is not None]
+    worst = sorted(measured, key=lambda kv: -kv[1]["elderly_without_share"])[:2]
     for _key, svc in worst:
         out.append(
             (
@@ -262,10 +263,19 @@ def render_report(plan: Plan) -> str:
         " (elderly speed)</th></tr>"
     )
     for key, svc in head["services"].items():
-        parts.append(
-            f"<tr><td>{_esc(svc['name_zh'])} {_esc(key)}</td><td>{svc['minutes']:g} min</td>"
-            f"<td>{_pct(svc['people_without_share'])}</td><td>{_pct(svc['elderly_without_share'])}</td></tr>"
-        )
+        if not svc["assessed"]:  # never 0% or 100%: say it was not measured, and why
+            cells = (
+                f"<td colspan=2>未评估：{_esc(svc.get('reason_zh', ''))}<br><span class=en>not assessed: "
+                f"{_esc(svc.get('reason', ''))}</span></td>"
+            )
+        else:
+            cells = "".join(
+                f"<td>{_pct(svc[name])}</td>"
+                if group in svc["groups"]
+                else "<td>不适用<br><span class=en>not for this group</span></td>"
+                for name, group in (("people_without_share", "population"), ("elderly_without_share", "elderly"))
+            )
+        parts.append(f"<tr><td>{_esc(svc['name_zh'])} {_esc(key)}</td><td>{svc['minutes']:g} min</td>{cells}</tr>")
     parts.append("</table>")
 
     if proposals:

@@ -45,6 +45,8 @@ class Tier:
         Display names.
     population_served : tuple of int, optional
         GB 50180-2018 population band one facility of this tier serves.
+    aliases : tuple of str
+        Other names facility lists use for it (``服务站`` for ``station``).
     """
 
     key: str
@@ -52,6 +54,7 @@ class Tier:
     name_zh: str
     name_en: str
     population_served: tuple[int, int] | None = None
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.key.isidentifier():
@@ -100,9 +103,30 @@ class SpeedProfile:
 
 
 DEFAULT_TIERS: tuple[Tier, ...] = (
-    Tier("center", 15.0, "社区服务中心", "Community service center", (50_000, 100_000)),
-    Tier("station", 10.0, "家门口服务站", "Neighbourhood service station", (15_000, 25_000)),
-    Tier("point", 5.0, "家门口服务点", "Neighbourhood service point", (5_000, 12_000)),
+    Tier(
+        "center",
+        15.0,
+        "社区服务中心",
+        "Community service center",
+        (50_000, 100_000),
+        ("社区综合服务中心", "社区中心", "一心", "中心"),
+    ),
+    Tier(
+        "station",
+        10.0,
+        "家门口服务站",
+        "Neighbourhood service station",
+        (15_000, 25_000),
+        ("服务站", "好邻居服务站", "家门口服务站点", "一站", "站"),
+    ),
+    Tier(
+        "point",
+        5.0,
+        "家门口服务点",
+        "Neighbourhood service point",
+        (5_000, 12_000),
+        ("服务点", "睦邻点", "好邻居服务点", "一点", "点"),
+    ),
 )
 
 
@@ -118,12 +142,19 @@ class ServiceRule:
         Walking target for this service.
     name_zh, name_en : str
         Display names.
+    groups : tuple of str
+        The residents it is for (``population``, ``elderly``): it is measured on the walking profiles of
+        these groups only (meals and elderly care for the elderly, childcare for all residents).
+    aliases : tuple of str
+        Other names lists use for it (``长者食堂`` for meals).
     """
 
     key: str
     minutes: float
     name_zh: str = ""
     name_en: str = ""
+    groups: tuple[str, ...] = ("population", "elderly")
+    aliases: tuple[str, ...] = ()
 
 
 #: The "1+6+X" functions (Licheng) with targets from the Shanghai 2016 guide where it names one:
@@ -131,12 +162,20 @@ class ServiceRule:
 #: culture/sport and government affairs at the 15-minute tier (GB 50180's 15-minute facilities);
 #: meals within 10 minutes like the elderly services they mostly serve [check]. All configurable.
 DEFAULT_SERVICES: tuple[ServiceRule, ...] = (
-    ServiceRule("childcare", 10.0, "托育", "Childcare"),
-    ServiceRule("elderly_care", 10.0, "养老", "Elderly care"),
-    ServiceRule("health", 15.0, "健康", "Health"),
-    ServiceRule("meals", 10.0, "助餐", "Meals"),
-    ServiceRule("culture_sport", 15.0, "文体", "Culture and sport"),
-    ServiceRule("government_affairs", 15.0, "政务", "Government affairs"),
+    # childcare is for households with children: measured for all residents (no age split of children in the data)
+    ServiceRule("childcare", 10.0, "托育", "Childcare", ("population",), ("托幼", "托儿", "幼托")),
+    ServiceRule("elderly_care", 10.0, "养老", "Elderly care", ("elderly",), ("为老服务", "养老服务", "日间照料")),
+    ServiceRule("health", 15.0, "健康", "Health", ("population", "elderly"), ("医疗", "卫生", "社区卫生服务中心")),
+    ServiceRule("meals", 10.0, "助餐", "Meals", ("elderly",), ("长者食堂", "老年助餐", "社区食堂")),
+    ServiceRule("culture_sport", 15.0, "文体", "Culture and sport", ("population", "elderly"), ("文化", "体育")),
+    ServiceRule(
+        "government_affairs",
+        15.0,
+        "政务",
+        "Government affairs",
+        ("population", "elderly"),
+        ("党群", "政务服务", "事务受理"),
+    ),
 )
 
 DEFAULT_PROFILES: tuple[SpeedProfile, ...] = (
@@ -186,3 +225,24 @@ class Rules:
     def everyone(self) -> SpeedProfile:
         """The profile measured for all residents (group ``population``); the first profile if none is."""
         return next((p for p in self.profiles if p.group == "population"), self.profiles[0])
+
+    def tier_named(self, text: str) -> str | None:
+        """The key of the tier a list's cell names (key, Chinese or English name, or alias); None if none."""
+        wanted = text.strip().lower()
+        for t in self.tiers:
+            if wanted in {t.key, t.name_zh.lower(), t.name_en.lower(), *(a.lower() for a in t.aliases)}:
+                return t.key
+        return None
+
+    def service_named(self, text: str) -> str | None:
+        """The key of the service a list's cell names (key, Chinese or English name, or alias); None if none."""
+        wanted = text.strip().lower()
+        for r in self.services:
+            if wanted in {r.key, r.name_zh.lower(), r.name_en.lower(), *(a.lower() for a in r.aliases)}:
+                return r.key
+        return None
+
+    def service_profiles(self, service: str) -> tuple[SpeedProfile, ...]:
+        """The walking profiles a service is measured on: those whose group the service is for."""
+        rule = self.service(service)
+        return tuple(p for p in self.profiles if p.group in rule.groups)

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from .coords import gcj02_to_bd09, to_wgs84, wgs84_to_gcj02
-from .facilities import FacilityError, load_facilities
+from .errors import InputError
+from .facilities import load_facilities
 from .network import WalkNetwork, load_network
+from .positions import check_list_crs, crs_fit
 from .residents import PopulationError, read_population
-from .tiers import DEFAULT_TIERS
+from .tiers import DEFAULT_TIERS, Rules
 
 __all__ = ["AreaCheck", "check_inputs"]
 
@@ -62,7 +63,7 @@ def check_inputs(
     facilities: Path,
     population: Path | None = None,
     *,
-    facilities_crs: str = "wgs84",
+    facilities_crs: str | None = None,
     population_column: str = "population",
 ) -> tuple[AreaCheck, WalkNetwork | None]:
     """Validate a district's street, facility and population files.
@@ -71,15 +72,15 @@ def check_inputs(
     ----------
     osm, facilities, population : pathlib.Path
         The files (population optional).
-    facilities_crs : {"wgs84", "gcj02", "bd09"}, default "wgs84"
-        What the facility coordinates are declared to be.
+    facilities_crs : {"wgs84", "gcj02", "bd09"}, optional
+        What the facility coordinates are declared to be; unset: the column names' hint, else WGS-84.
     population_column : str, default "population"
 
     Returns
     -------
     (AreaCheck, WalkNetwork or None)
     """
-    check = AreaCheck(facilities_crs=facilities_crs)
+    check = AreaCheck(facilities_crs=facilities_crs or "wgs84")
     try:
         net = load_network(osm)
     except (OSError, ValueError) as exc:
@@ -92,19 +93,17 @@ def check_inputs(
     )
     boundary = net.boundary_wgs84()
 
-    tiers = [t.key for t in DEFAULT_TIERS]
     fac = None
-    try:
-        fac = load_facilities(facilities, tiers, crs=facilities_crs)
-    except FacilityError as exc:  # report every bad row, then check the positions of the good ones
-        check.errors += [f"facilities: {p}" for p in exc.problems[:20]]
-        if len(exc.problems) > 20:
-            check.errors.append(f"facilities: ... and {len(exc.problems) - 20} more rows")
-        fac = load_facilities(facilities, tiers, crs=facilities_crs, skip_invalid=True)
+    try:  # once, keeping bad rows aside: each is reported once, then the good ones are checked
+        fac = load_facilities(facilities, Rules(), crs=facilities_crs, skip_invalid=True, log_skipped=False)
+        problems = fac.attrs.get("problems", [])
+        check.errors += [f"facilities: {p}" for p in problems[:20]]
+        if len(problems) > 20:
+            check.errors.append(f"facilities: ... and {len(problems) - 20} more rows")
     except (ValueError, FileNotFoundError) as exc:
         check.errors.append(f"facilities: {exc}")
     if fac is not None and len(fac):
-        _check_facility_positions(net, fac, facilities, facilities_crs, check)
+        _check_facility_positions(net, fac, facilities, str(fac["source_crs"].iloc[0]), check)
     if population is not None:
         _check_population(population, population_column, boundary, check)
     return check, net
@@ -131,31 +130,31 @@ def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check
             "longitude/latitude?"
         )
         return
-    if as_given <= _ON_STREET_M:
+    kinds = set(fac["source_crs"])
+    if len(kinds) != 1:
         return
-    # Undo the declared conversion and try the other systems: which one puts the points on the streets?
-    raw = fac["source_crs"].iloc[0]
-    best, best_crs = as_given, crs
-    for other in ("wgs84", "gcj02", "bd09"):
-        if other == raw:
-            continue
-        back_lon, back_lat = lon, lat  # fac is WGS-84 after the declared conversion; rebuild the raw numbers
-        if raw == "gcj02":
-            back_lon, back_lat = wgs84_to_gcj02(lon, lat)
-        elif raw == "bd09":
-            back_lon, back_lat = gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
-        olon, olat = to_wgs84(back_lon, back_lat, other)
-        m = _median_snap(net, olon, olat)
-        if m < best * 0.5:
-            best, best_crs = m, other
-    if best_crs != crs:
-        check.errors.append(
-            f"facilities: the points lie a median {as_given:,.0f} m from the streets as {crs}, but "
-            f"{best:,.0f} m if read as {best_crs}: the coordinates look like {best_crs.upper()}; "
-            f"declare it (--facilities-crs {best_crs}, or a crs column)"
+    declared = kinds.pop()
+    check.facilities_crs = declared
+    try:
+        fits = check_list_crs(
+            net, fac["source_lon"].to_numpy(float), fac["source_lat"].to_numpy(float), fac["address"], declared, path
         )
-        check.facilities_crs = best_crs
-    else:
+    except InputError as exc:
+        fits = crs_fit(net, fac["source_lon"].to_numpy(float), fac["source_lat"].to_numpy(float), fac["address"])
+        best = min(fits.values(), key=lambda f: f.evidence if np.isfinite(f.evidence) else np.inf)
+        check.errors.append(
+            f"facilities: {str(exc).removeprefix(f'{path}: ')}; the coordinates look like "
+            f"{best.crs.upper()} (--facilities-crs {best.crs})"
+        )
+        check.facilities_crs = best.crs
+        return
+    mine = fits[declared]
+    if mine.address_rows:
+        check.facts.append(
+            f"facilities: {mine.address_rows} rows name a street of the network; a median "
+            f"{mine.address_m:,.0f} m from it as {declared}"
+        )
+    if as_given > _ON_STREET_M:
         check.warnings.append(f"facilities: a median {as_given:,.0f} m from the nearest street; check positions")
 
 

@@ -100,7 +100,7 @@ def test_skip_invalid_keeps_good_rows(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name,lon,lat\nx,121,31\n", "no 'tier' column"),
+        ("name,lon,lat\nx,121,31\n", "no tier column"),
         ("tier,a,b\ncenter,121,31\n", "no longitude/latitude columns"),
         ("tier,lon,lat\n", "has no rows"),
     ],
