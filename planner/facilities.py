@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .area import FacilitiesSettings, ServiceSettings, StudyArea
+from .area import StudyArea
 from .coords import CRS_NAMES, normalise_crs_name, to_wgs84
 from .errors import ConfigError, InputError, InputFileNotFound, Problem
 from .network import WalkNetwork
 from .positions import check_list_crs
+from .settings import FacilitiesSettings, ServiceSettings
 from .tables import COLUMN_ALIASES, crs_hint, find_column, read_table
 from .tiers import Rules
 

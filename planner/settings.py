@@ -1,0 +1,220 @@
+"""The sections of a study-area file as typed models: every setting with its default, unit and meaning.
+
+Read by :mod:`planner.area`; each section is a frozen pydantic model that rejects unknown keys, so a typo in
+``area.toml`` is reported with the file, the key and a did-you-mean instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DEFAULT_ELDERLY_SHARE",
+    "AccessSettings",
+    "AreaSettings",
+    "FacilitiesSettings",
+    "IsochroneSettings",
+    "NetworkSettings",
+    "PopulationSettings",
+    "ProfileSettings",
+    "ServiceSettings",
+    "SitesSettings",
+    "TierSettings",
+    "UnitsSettings",
+]
+
+#: Shanghai's share of residents aged 60+ (7th census, 2020); used only when the population has no age split.
+DEFAULT_ELDERLY_SHARE = 0.234
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSettings(_Section):
+    """``[network]``: the street file and how it becomes a walk network."""
+
+    osm: Path = Field(description="OSM XML street file (.osm, .osm.bz2, .osm.gz)")
+    min_component_km: float = Field(2.0, ge=0, description="km; smaller disconnected street pieces are dropped")
+    keep_fragments: bool = Field(False, description="keep every disconnected piece however small")
+    clip_to_bounds: bool = Field(True, description="cut segments outside the file's <bounds>")
+
+
+class FacilitiesSettings(_Section):
+    """``[facilities]``: the facility list."""
+
+    file: Path = Field(description="CSV, XLSX, GeoJSON or GeoPackage with a tier column")
+    crs: Literal["wgs84", "gcj02", "bd09"] | None = Field(
+        None,
+        description="coordinate system of the list; unset: the column names' hint (lon_gcj02, 高德经度), else wgs84",
+    )
+    sheet: str | int | None = Field(None, description="Excel sheet (name or 0-based position); default the first")
+    illustrative: bool = Field(False, description="not real positions; said on every output")
+    trust_crs: bool = Field(False, description="skip the check that the list fits its crs better than another")
+    max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
+    note: str = ""
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _crs_alias(cls, value: Any) -> Any:
+        aliases = {
+            "wgs-84": "wgs84",
+            "epsg:4326": "wgs84",
+            "gcj-02": "gcj02",
+            "gaode": "gcj02",
+            "amap": "gcj02",
+            "bd-09": "bd09",
+            "baidu": "bd09",
+            "bd09ll": "bd09",
+        }
+        return aliases.get(str(value).strip().lower(), str(value).strip().lower())
+
+
+class PopulationSettings(_Section):
+    """``[population]``: where residents live (exactly one of grid, polygons, points)."""
+
+    grid: Path | None = Field(None, description="population per grid cell (CSV of cell bounds, or polygons)")
+    polygons: Path | None = Field(None, description="population per polygon")
+    points: Path | None = Field(None, description="population per point")
+    column: str = Field("population", description="column holding the number of residents")
+    elderly_column: str | None = Field(None, description="column holding residents aged 60+, when known")
+    elderly_share: float = Field(
+        DEFAULT_ELDERLY_SHARE, ge=0, le=1, description="share aged 60+ assumed when there is no elderly column"
+    )
+    elderly_share_source: str | None = None
+    spacing_m: float = Field(50.0, gt=0, description="m; residents of a zone are spread along streets this far apart")
+    weights: Literal["auto", "streets", "buildings"] = Field(
+        "auto", description="spread by building floor area, street length, or buildings where the file has them"
+    )
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PopulationSettings:
+        given = [k for k in ("grid", "polygons", "points") if getattr(self, k) is not None]
+        if len(given) != 1:
+            msg = f"give exactly one of grid, polygons or points (given: {', '.join(given) or 'none'})"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def source(self) -> tuple[str, Path]:
+        """The kind (``grid``, ``polygons`` or ``points``) and path of the population source."""
+        kind = next(k for k in ("grid", "polygons", "points") if getattr(self, k) is not None)
+        return kind, getattr(self, kind)
+
+
+class IsochroneSettings(_Section):
+    """``[isochrones]``: walking bands drawn around facilities."""
+
+    bands: tuple[float, ...] = Field((5.0, 10.0, 15.0), min_length=1, description="minutes")
+    corridor_m: float = Field(50.0, ge=0, description="m; half-width of the walkable corridor around streets")
+    method: Literal["edges", "hull"] = Field("edges", description="street-accurate shapes or convex hulls")
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < b <= 240 for b in value):
+            msg = f"each band must be in (0, 240] minutes, got {list(value)}"
+            raise ValueError(msg)
+        return value
+
+
+class AccessSettings(_Section):
+    """``[access]``: how far the walking search goes."""
+
+    horizon_min: float = Field(60.0, gt=0, le=600, description="minutes; farther is unreachable")
+
+
+class UnitsSettings(_Section):
+    """``[units]``: the areas figures are reported for (administrative polygons, or a grid)."""
+
+    file: Path | None = Field(None, description="polygons of 街道/居委 (GeoJSON, GeoPackage, Shapefile)")
+    name_column: str = Field("name", description="column with each unit's name")
+    grid_km: float = Field(1.0, gt=0, description="km; cell size of the grid used when no file is given")
+
+
+class SitesSettings(_Section):
+    """``[sites]``: candidate sites and the solver for proposing new facilities."""
+
+    file: Path | None = Field(None, description="available sites (idle buildings, plots)")
+    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    use: Literal["intersections", "file", "both"] | None = Field(
+        None, description="default: file when one is given, else street intersections"
+    )
+    spacing_m: float = Field(150.0, gt=0, description="m; intersections are thinned to one per this distance")
+    weight: str = Field("population", description="population, elderly or mix:<share of population>")
+    capacity: dict[str, float] = Field(default_factory=dict, description="people one new site of a tier may serve")
+    time_limit_s: float = Field(60.0, gt=0, description="s per exact solve; the best solution found is kept")
+    method: Literal["exact", "greedy"] = "exact"
+
+    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
+
+
+class TierSettings(_Section):
+    """``[tiers.<key>]``: a level of the community service system (defaults: center, station, point)."""
+
+    minutes: float | None = Field(None, gt=0, le=240, description="walking target in minutes")
+    name_zh: str | None = None
+    name_en: str | None = None
+    population_served: tuple[int, int] | None = Field(None, description="GB 50180 band of people one serves")
+    aliases: tuple[str, ...] | None = Field(None, description="other names lists use for the tier")
+
+
+class ProfileSettings(_Section):
+    """``[profiles.<key>]``: a walking speed and the group of residents it is measured for."""
+
+    speed_kmh: float | None = Field(None, gt=0, description="km/h")
+    speed_mps: float | None = Field(None, gt=0, description="m/s")
+    name_zh: str | None = None
+    name_en: str | None = None
+    group: str | None = Field(None, description="residents this profile is for: population (everyone) or elderly")
+
+    @model_validator(mode="after")
+    def _one_speed(self) -> ProfileSettings:
+        if self.speed_kmh is not None and self.speed_mps is not None:
+            msg = "give speed_kmh or speed_mps, not both"
+            raise ValueError(msg)
+        return self
+
+
+class ServiceSettings(_Section):
+    """``[services.<key>]``: a category of service, within how many minutes it should be reachable, for whom,
+    and optionally its own facility list (e.g. the district's 社区卫生服务中心, with no tier)."""
+
+    minutes: float | None = Field(None, gt=0, le=240)
+    name_zh: str | None = None
+    name_en: str | None = None
+    groups: tuple[str, ...] | None = Field(None, description="residents it is for: population and/or elderly")
+    aliases: tuple[str, ...] | None = None
+    file: Path | None = Field(None, description="a list of the facilities offering this service (no tier needed)")
+    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    sheet: str | int | None = None
+    illustrative: bool = False
+    trust_crs: bool = False
+    max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
+    note: str = ""
+
+    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
+
+
+class AreaSettings(_Section):
+    """Everything in ``area.toml``, checked."""
+
+    name: str | None = None
+    title_zh: str | None = None
+    title_en: str | None = None
+    description: str = ""
+    network: NetworkSettings
+    facilities: FacilitiesSettings | None = None
+    population: PopulationSettings | None = None
+    isochrones: IsochroneSettings = IsochroneSettings()
+    access: AccessSettings = AccessSettings()
+    units: UnitsSettings = UnitsSettings()
+    sites: SitesSettings = SitesSettings()
+    tiers: dict[str, TierSettings] = Field(default_factory=dict)
+    profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
+    services: dict[str, ServiceSettings] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
