@@ -32,7 +32,15 @@ from .settings import FacilitiesSettings, ServiceSettings
 from .tables import COLUMN_ALIASES, crs_hint, find_column, read_table
 from .tiers import Rules
 
-__all__ = ["FacilityError", "Problem", "area_facilities", "load_facilities", "read_facility_table", "snap_facilities"]
+__all__ = [
+    "FacilityError",
+    "Problem",
+    "area_context",
+    "area_facilities",
+    "load_facilities",
+    "read_facility_table",
+    "snap_facilities",
+]
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +409,9 @@ def area_facilities(
             )
         fac = snap_facilities(fac, network, max_snap_m=spec.max_snap_m, skip_invalid=skip_invalid)
         fac["list"] = name
+        # where upstream geocoding looks wrong (street_far, district_mismatch, shared_point); "" when not flagged
+        flags = fac["position_flag"] if "position_flag" in fac.columns else pd.Series("", index=fac.index)
+        fac["position_flag"] = flags.fillna("").astype(str).replace("nan", "")
         fac["illustrative"] = spec.illustrative
         parts.append(fac)
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
@@ -409,4 +420,28 @@ def area_facilities(
         "sources": {name: str(area.path(spec.file or "")) for name, spec, _ in lists},
         "skipped_rows": [r for part in parts for r in part.attrs.get("skipped_rows", [])],
     }
+    return out
+
+
+def area_context(area: StudyArea) -> dict[str, gpd.GeoDataFrame]:
+    """The area's ``[context.<key>]`` layers (hospitals, 120 stations): read and converted to WGS-84, not snapped.
+
+    Rows with bad coordinates are left out (logged); each layer's ``attrs`` hold its names, source and licence.
+    """
+    out = {}
+    for key, spec in area.settings.context.items():
+        layer = load_facilities(
+            area.path(spec.file), ["context"], crs=spec.crs, default_tier="context", skip_invalid=True
+        )
+        if "position_flag" in layer.columns:
+            layer["position_flag"] = layer["position_flag"].fillna("").astype(str).replace("nan", "")
+        layer.attrs.update(
+            {
+                "name_zh": spec.name_zh or key,
+                "name_en": spec.name_en or key,
+                "source": spec.source or str(spec.file),
+                "licence": spec.licence,
+            }
+        )
+        out[key] = layer.drop(columns=["tier", "services"])
     return out

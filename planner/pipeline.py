@@ -21,7 +21,7 @@ from .access import compute_access
 from .area import StudyArea
 from .coverage import area_units, equity_table, resident_coverage
 from .errors import ConfigError
-from .facilities import area_facilities
+from .facilities import area_context, area_facilities
 from .isochrones import dissolve_isochrones, facility_isochrones
 from .network import load_network
 from .plan import Plan
@@ -168,4 +168,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     if proposals:
         timings["sites_s"] = time.perf_counter() - t0
     timings["run_s"] = time.perf_counter() - t_start
-    return replace(plan, isochrones=iso, service_areas=areas, proposals=tuple(proposals), timings=timings)
+    context = area_context(area)
+    return replace(
+        plan, isochrones=iso, service_areas=areas, proposals=tuple(proposals), context=context, timings=timings
+    )

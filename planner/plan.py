@@ -63,6 +63,10 @@ class Plan:
         Per facility × band × profile, and dissolved per tier; None when not computed.
     proposals : tuple of Proposal
         New sites proposed in the run.
+    context : mapping of str to geopandas.GeoDataFrame
+        Context layers that are not life-circle services (hospitals, 120 ambulance stations), by key: points in
+        EPSG:4326 with ``name`` and the list's other columns; ``attrs`` hold ``name_zh``, ``name_en``,
+        ``source`` and ``licence``.
     timings : mapping of str to float
         Seconds spent in each stage.
     """
@@ -77,6 +81,7 @@ class Plan:
     isochrones: gpd.GeoDataFrame | None = None
     service_areas: gpd.GeoDataFrame | None = None
     proposals: tuple[Proposal, ...] = ()
+    context: Mapping[str, gpd.GeoDataFrame] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
 
     @property

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_ELDERLY_SHARE",
     "AccessSettings",
     "AreaSettings",
+    "ContextSettings",
     "FacilitiesSettings",
     "IsochroneSettings",
     "NetworkSettings",
@@ -200,6 +201,19 @@ class ServiceSettings(_Section):
     _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
 
 
+class ContextSettings(_Section):
+    """``[context.<key>]``: a layer shown for context only (hospitals, 120 stations), not a life-circle service."""
+
+    file: Path = Field(description="CSV/XLSX list with name and coordinates")
+    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    name_zh: str = ""
+    name_en: str = ""
+    licence: str = Field("none stated", description="the data's licence, shown with the layer")
+    source: str = Field("", description="where the list comes from, shown with the layer")
+
+    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
+
+
 class AreaSettings(_Section):
     """Everything in ``area.toml``, checked."""
 
@@ -217,4 +231,5 @@ class AreaSettings(_Section):
     tiers: dict[str, TierSettings] = Field(default_factory=dict)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
+    context: dict[str, ContextSettings] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
