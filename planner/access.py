@@ -187,6 +187,9 @@ def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules,
     services = {}
     for rule in rules.services:  # a service no facility offers is not assessed (never "nobody has it")
         sel = offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)
+        if "list" in facilities.columns:  # a service with its own list is measured on that list alone
+            own = (facilities["list"] == f"services.{rule.key}").to_numpy(bool)
+            sel = own if own.any() else sel
         if sel.any():
             services[rule.key] = search(sel)
         else:

@@ -13,6 +13,8 @@ column                                 meaning
 ``minutes_service_<service>_<profile>`` walking minutes to the nearest facility offering the service
 ``missing_services_<profile>``         service categories out of reach
 ``nearest_<tier>``                     id of the nearest facility of the tier (the same for every profile)
+``assessed_service_<service>``         the resident lies where the service's list is complete (only for services
+                                       with ``assessed_in``); elsewhere its minutes are NaN and it is not missing
 =====================================  ===========================================================
 
 Residents carry ``population`` and ``elderly`` counts; a profile's figures are weighted by its
@@ -28,6 +30,7 @@ __all__ = [
     "missing_services",
     "missing_tiers",
     "nearest",
+    "service_assessed",
     "service_minutes",
     "underserved",
 ]
@@ -64,6 +67,11 @@ def service_minutes(service: str, profile: str) -> str:
 def missing_services(profile: str) -> str:
     """``missing_services_<profile>``: service categories out of reach."""
     return f"missing_services_{profile}"
+
+
+def service_assessed(service: str) -> str:
+    """``assessed_service_<service>``: the resident lies where the service's list is complete."""
+    return f"assessed_service_{service}"
 
 
 def nearest(tier: str) -> str:

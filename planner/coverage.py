@@ -100,14 +100,47 @@ def resident_coverage(
         out[col.missing_tiers(prof.key)] = _join_flags([t.key for t in rules.tiers], gaps)
         out[col.underserved(prof.key)] = np.logical_or.reduce(gaps)
         mine = [r for r in services if prof.group in r.groups]  # each service for its own groups only
+        missing = []
         for r in mine:
             minutes = service_m[r.key] / prof.metres_per_minute
             minutes[~np.isfinite(minutes)] = np.nan
+            assessed = assessed_mask(residents, r.key)
+            minutes[~assessed] = np.nan  # where the list is incomplete: not assessed, never "missing"
             out[col.service_minutes(r.key, prof.key)] = minutes
+            missing.append(assessed & ~(minutes <= r.minutes))
         if mine:
-            out[col.missing_services(prof.key)] = _join_flags(
-                [r.key for r in mine], [~(service_m[r.key] / prof.metres_per_minute <= r.minutes) for r in mine]
-            )
+            out[col.missing_services(prof.key)] = _join_flags([r.key for r in mine], missing)
+    return out
+
+
+def assessed_mask(residents: pd.DataFrame, service: str) -> np.ndarray:
+    """Where a service is assessed: its ``assessed_service_<key>`` column when the residents carry one, else all."""
+    name = col.service_assessed(service)
+    if name in residents.columns:
+        return residents[name].to_numpy(bool)
+    return np.ones(len(residents), dtype=bool)
+
+
+def mark_assessed(area: StudyArea, residents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Add ``assessed_service_<key>`` for every service whose list is complete only in some polygons."""
+    out = residents
+    for key, spec in area.settings.services.items():
+        where = spec.assessed_in
+        if where is None:
+            continue
+        polygons = gpd.read_file(area.path(where.file))
+        if where.column not in polygons.columns:
+            msg = (f"{where.file}: no column {where.column!r} (columns: {', '.join(map(str, polygons.columns))}); "
+                   f"fix [services.{key}.assessed_in] column")
+            raise InputError(msg, path=area.path(where.file), field=where.column)
+        unknown = sorted(set(where.values) - set(polygons[where.column].astype(str)))
+        if unknown:
+            msg = f"{where.file}: no {where.column} named {', '.join(unknown)}; fix [services.{key}.assessed_in] values"
+            raise InputError(msg, path=area.path(where.file), field=where.column)
+        inside = polygons[polygons[where.column].astype(str).isin(where.values)].to_crs("EPSG:4326").union_all()
+        out = out.copy() if out is residents else out
+        pts = out.geometry.to_crs("EPSG:4326")
+        out[col.service_assessed(key)] = shapely.contains_xy(inside, pts.x.to_numpy(), pts.y.to_numpy())
     return out
 
 
@@ -259,10 +292,15 @@ def service_headline(residents: pd.DataFrame, rules: Rules, service: str) -> dic
         )
         return entry
     entry["assessed"] = True
+    assessed = assessed_mask(residents, service)
+    if not assessed.all():
+        entry["assessed_population"] = round(float(residents["population"].to_numpy(float)[assessed].sum()))
+        entry["assessed_elderly"] = round(float(residents["elderly"].to_numpy(float)[assessed].sum()))
+        entry["assessed_share"] = _share(residents["population"].to_numpy(float), assessed)
     for prof in measured:
-        weights = group_weights(residents, prof)
+        weights = group_weights(residents, prof) * assessed  # shares of the residents where it was assessed
         minutes = residents[col.service_minutes(service, prof.key)].to_numpy(float)
-        without = ~(minutes <= rule.minutes)
+        without = assessed & ~(minutes <= rule.minutes)
         entry["profiles"][prof.key] = {"group": prof.group, "without_share": _share(weights, without)}
         if prof.group == "population" and entry["people_without_share"] is None:
             entry["people_without_share"] = _share(weights, without)

@@ -334,10 +334,17 @@ def snap_facilities(
     Returns
     -------
     geopandas.GeoDataFrame
-        With ``edge``, ``t`` and ``snap_m`` columns.
+        With ``edge``, ``t`` and ``snap_m`` columns. Facilities far from every street *and* outside the
+        network's outline are left out (``attrs["outside_area"]`` names them); far ones inside it are problems.
     """
-    snap = network.snap(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
-    far = snap.offset_m > max_snap_m
+    x, y = facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()
+    snap = network.snap(x, y)
+    # a district's list often reaches beyond the street extract: those rows are left out and counted, not errors
+    outside = (snap.offset_m > max_snap_m) & ~shapely.contains_xy(network.boundary_wgs84(), x, y)
+    if outside.any():
+        log.info("%s: %d of %d facilities lie outside the study area's streets and are left out",
+                 Path(str(facilities.attrs.get("source", "facilities"))).name, int(outside.sum()), len(facilities))
+    far = (snap.offset_m > max_snap_m) & ~outside
     problems = [
         Problem(
             int(r),
@@ -357,8 +364,9 @@ def snap_facilities(
     out["edge"] = snap.edge
     out["t"] = snap.t
     out["snap_m"] = snap.offset_m
-    out = out[~far].reset_index(drop=True)
+    out = out[~far & ~outside].reset_index(drop=True)
     out.attrs = dict(facilities.attrs)
+    out.attrs["outside_area"] = facilities.loc[outside, "name"].astype(str).tolist()
     return out
 
 
@@ -419,6 +427,12 @@ def area_facilities(
         "source": str(area.path(lists[0][1].file or "")),
         "sources": {name: str(area.path(spec.file or "")) for name, spec, _ in lists},
         "skipped_rows": [r for part in parts for r in part.attrs.get("skipped_rows", [])],
+        # per list: rows read, rows outside the study area's streets, flagged positions, note, illustrative
+        "lists": {name: {"file": Path(str(spec.file)).name, "rows_in_area": int(len(part)),
+                         "outside_area": len(part.attrs.get("outside_area", [])),
+                         "position_flagged": int((part["position_flag"] != "").sum()),
+                         "illustrative": bool(spec.illustrative), "note": spec.note}
+                  for (name, spec, _), part in zip(lists, parts)},
     }
     return out
 

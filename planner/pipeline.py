@@ -19,7 +19,7 @@ from typing import Literal
 
 from .access import compute_access
 from .area import StudyArea
-from .coverage import area_units, equity_table, resident_coverage
+from .coverage import area_units, equity_table, mark_assessed, resident_coverage
 from .errors import ConfigError
 from .facilities import area_context, area_facilities
 from .isochrones import dissolve_isochrones, facility_isochrones
@@ -114,6 +114,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     residents = units = equity = None
     placed = place_residents(area, network)
     if placed is not None:
+        placed = mark_assessed(area, placed)
         residents = resident_coverage(network, placed, dict(access.tiers), rules, dict(access.services))
         units = area_units(area, network, residents, facilities, rules)
         equity = equity_table(residents, rules)

@@ -252,7 +252,11 @@ class Plan:
                 "illustrative": area.facilities_illustrative,
                 "source": self.facilities.attrs.get("source"),
                 "skipped_rows": self.facilities.attrs.get("skipped_rows", []),
+                "lists": self.facilities.attrs.get("lists", {}),
             },
+            "context": {key: {"name_zh": layer.attrs.get("name_zh"), "name_en": layer.attrs.get("name_en"),
+                              "points": len(layer), "source": layer.attrs.get("source"),
+                              "licence": layer.attrs.get("licence")} for key, layer in self.context.items()},
             "rules": {
                 "tiers": {
                     t.key: {"minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en} for t in self.rules.tiers
@@ -282,4 +286,17 @@ class Plan:
                 "elderly_share_source": pop.elderly_share_source if pop else None,
                 "note": pop.note if pop else None,
             }
+            for key, entry in summary["residents"]["services"].items():
+                entry["basis"] = self.service_basis(key)
         return summary
+
+    def service_basis(self, service: str) -> dict[str, Any]:
+        """Which facilities a service was measured on: its own list, or the tier facilities listing it, and
+        whether those are illustrative (then every figure of the service is illustrative too)."""
+        fac = self.facilities
+        own = fac["list"] == f"services.{service}" if "list" in fac.columns else pd.Series(False, index=fac.index)
+        used = fac[own] if own.any() else fac[fac["services"].map(lambda listed: service in listed)]
+        spec = self.area.settings.services.get(service)
+        return {"list": f"services.{service}" if own.any() else "facilities", "facilities": len(used),
+                "illustrative": bool(len(used)) and bool(used["illustrative"].all()) if "illustrative" in used
+                else False, "note": spec.note if spec else ""}

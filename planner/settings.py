@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_ELDERLY_SHARE",
     "AccessSettings",
     "AreaSettings",
+    "AssessedIn",
     "ContextSettings",
     "FacilitiesSettings",
     "IsochroneSettings",
@@ -181,6 +182,15 @@ class ProfileSettings(_Section):
         return self
 
 
+class AssessedIn(_Section):
+    """Where a service's list is complete: residents elsewhere are not assessed for it (未评估), never "0%"."""
+
+    file: Path = Field(description="polygons (e.g. district outlines)")
+    column: str = Field(description="the polygons' name column")
+    values: tuple[str, ...] = Field(min_length=1, description="the names of the polygons where the list is complete")
+    note: str = ""
+
+
 class ServiceSettings(_Section):
     """``[services.<key>]``: a category of service, within how many minutes it should be reachable, for whom,
     and optionally its own facility list (e.g. the district's 社区卫生服务中心, with no tier)."""
@@ -196,6 +206,7 @@ class ServiceSettings(_Section):
     illustrative: bool = False
     trust_crs: bool = False
     max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
+    assessed_in: AssessedIn | None = Field(None, description="only where the list is complete")
     note: str = ""
 
     _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]

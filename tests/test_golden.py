@@ -64,6 +64,8 @@ def test_summary_figures_equal_the_golden_run(default_plan):
     # elderly, meals and elderly care no longer for everyone at adult speed); where measured, figures are equal.
     for service, figures in g["services"].items():
         now_s = r["services"][service]
+        if now_s["basis"]["list"] != "facilities":
+            continue  # issue 13: health and meals are now measured on real lists of their own
         assert now_s["assessed"] and now_s["minutes"] == figures["minutes"]
         for name, group in (("people_without_share", "population"), ("elderly_without_share", "elderly")):
             if group in now_s["groups"]:
