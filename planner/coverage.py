@@ -130,8 +130,10 @@ def mark_assessed(area: StudyArea, residents: gpd.GeoDataFrame) -> gpd.GeoDataFr
             continue
         polygons = gpd.read_file(area.path(where.file))
         if where.column not in polygons.columns:
-            msg = (f"{where.file}: no column {where.column!r} (columns: {', '.join(map(str, polygons.columns))}); "
-                   f"fix [services.{key}.assessed_in] column")
+            msg = (
+                f"{where.file}: no column {where.column!r} (columns: {', '.join(map(str, polygons.columns))}); "
+                f"fix [services.{key}.assessed_in] column"
+            )
             raise InputError(msg, path=area.path(where.file), field=where.column)
         unknown = sorted(set(where.values) - set(polygons[where.column].astype(str)))
         if unknown:

@@ -342,8 +342,12 @@ def snap_facilities(
     # a district's list often reaches beyond the street extract: those rows are left out and counted, not errors
     outside = (snap.offset_m > max_snap_m) & ~shapely.contains_xy(network.boundary_wgs84(), x, y)
     if outside.any():
-        log.info("%s: %d of %d facilities lie outside the study area's streets and are left out",
-                 Path(str(facilities.attrs.get("source", "facilities"))).name, int(outside.sum()), len(facilities))
+        log.info(
+            "%s: %d of %d facilities lie outside the study area's streets and are left out",
+            Path(str(facilities.attrs.get("source", "facilities"))).name,
+            int(outside.sum()),
+            len(facilities),
+        )
     far = (snap.offset_m > max_snap_m) & ~outside
     problems = [
         Problem(
@@ -428,11 +432,17 @@ def area_facilities(
         "sources": {name: str(area.path(spec.file or "")) for name, spec, _ in lists},
         "skipped_rows": [r for part in parts for r in part.attrs.get("skipped_rows", [])],
         # per list: rows read, rows outside the study area's streets, flagged positions, note, illustrative
-        "lists": {name: {"file": Path(str(spec.file)).name, "rows_in_area": int(len(part)),
-                         "outside_area": len(part.attrs.get("outside_area", [])),
-                         "position_flagged": int((part["position_flag"] != "").sum()),
-                         "illustrative": bool(spec.illustrative), "note": spec.note}
-                  for (name, spec, _), part in zip(lists, parts)},
+        "lists": {
+            name: {
+                "file": Path(str(spec.file)).name,
+                "rows_in_area": len(part),
+                "outside_area": len(part.attrs.get("outside_area", [])),
+                "position_flagged": int((part["position_flag"] != "").sum()),
+                "illustrative": bool(spec.illustrative),
+                "note": spec.note,
+            }
+            for (name, spec, _), part in zip(lists, parts)
+        },
     }
     return out
 

@@ -254,9 +254,16 @@ class Plan:
                 "skipped_rows": self.facilities.attrs.get("skipped_rows", []),
                 "lists": self.facilities.attrs.get("lists", {}),
             },
-            "context": {key: {"name_zh": layer.attrs.get("name_zh"), "name_en": layer.attrs.get("name_en"),
-                              "points": len(layer), "source": layer.attrs.get("source"),
-                              "licence": layer.attrs.get("licence")} for key, layer in self.context.items()},
+            "context": {
+                key: {
+                    "name_zh": layer.attrs.get("name_zh"),
+                    "name_en": layer.attrs.get("name_en"),
+                    "points": len(layer),
+                    "source": layer.attrs.get("source"),
+                    "licence": layer.attrs.get("licence"),
+                }
+                for key, layer in self.context.items()
+            },
             "rules": {
                 "tiers": {
                     t.key: {"minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en} for t in self.rules.tiers
@@ -297,6 +304,9 @@ class Plan:
         own = fac["list"] == f"services.{service}" if "list" in fac.columns else pd.Series(False, index=fac.index)
         used = fac[own] if own.any() else fac[fac["services"].map(lambda listed: service in listed)]
         spec = self.area.settings.services.get(service)
-        return {"list": f"services.{service}" if own.any() else "facilities", "facilities": len(used),
-                "illustrative": bool(len(used)) and bool(used["illustrative"].all()) if "illustrative" in used
-                else False, "note": spec.note if spec else ""}
+        return {
+            "list": f"services.{service}" if own.any() else "facilities",
+            "facilities": len(used),
+            "illustrative": bool(len(used)) and bool(used["illustrative"].all()) if "illustrative" in used else False,
+            "note": spec.note if spec else "",
+        }

@@ -1,335 +1,405 @@
-"""The community check report (社区体检报告): one self-contained HTML file, Chinese with English.
+"""The community check report (社区体检报告): one self-contained HTML file, in Chinese or in English.
 
-A builder at the edge of the planner: it reads a finished :class:`~planner.plan.Plan`
-and its statistics and writes HTML; nothing in the computation imports it. Charts are
-PNG images embedded as data URIs, so the file opens offline.
+A builder at the edge of the planner: it reads a finished :class:`~planner.plan.Plan` and writes HTML; it
+computes no access. Every sentence is in one language (``lang="zh"``, the default, or ``"en"``). Figures
+measured on real lists are kept apart from figures measured on illustrative data, and a measure that was not
+assessed says 未评估 / not assessed with its reason — never 0 % or 100 %. Charts and per-tier maps are PNG
+images embedded as data URIs, so the file opens offline.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure  # drawn without pyplot: no global backend switch, no GUI
 
 from . import columns as col
-from .coverage import lorenz_curve
+from . import figures
+from .coverage import NATIONAL_TARGET_SHARE, SHANGHAI_2035_TARGET_SHARE
 
 if TYPE_CHECKING:
     from .plan import Plan
 
 __all__ = ["render_report", "write_report"]
 
+Lang = Literal["zh", "en"]
+
 _CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",system-ui,sans-serif;margin:0;color:#1d2733;
-background:#f6f7f9}main{max-width:1080px;margin:auto;padding:24px}h1{font-size:26px;margin:0 0 4px}
-h2{border-bottom:2px solid #2b6cb0;padding-bottom:4px;margin-top:32px}.en{color:#52606d}
-.warn{background:#fff4e5;border-left:5px solid #dd6b20;padding:10px 14px;margin:10px 0}
-.findings li{margin:6px 0}.big{font-size:20px;font-weight:600}table{border-collapse:collapse;width:100%;
-background:#fff;font-size:14px}th,td{border:1px solid #d9dee5;padding:4px 8px;text-align:right}
-th{background:#edf2f7}td:first-child,th:first-child{text-align:left}figure{background:#fff;margin:16px 0;
-padding:8px}figure img{max-width:100%}figcaption{font-size:13px;color:#52606d}.kpis{display:flex;gap:12px;
-flex-wrap:wrap}.kpi{background:#fff;border:1px solid #d9dee5;padding:10px 14px;min-width:180px}
+body{font-family:"Noto Sans CJK SC","WenQuanYi Zen Hei","Microsoft YaHei","PingFang SC",system-ui,sans-serif;
+margin:0;color:#1d2733;background:#f6f7f9}main{max-width:1080px;margin:auto;padding:24px}h1{font-size:26px;
+margin:0 0 4px}h2{border-bottom:2px solid #2b6cb0;padding-bottom:4px;margin-top:32px}.sub{color:#52606d}
+.warn{background:#fff4e5;border-left:5px solid #dd6b20;padding:10px 14px;margin:10px 0}.tag{font-size:12px;
+padding:1px 6px;border-radius:3px;margin-left:6px}.real{background:#e6f4ea;color:#1e6b34}.ill{background:#fff4e5;
+color:#9c4a00}.na{color:#7b3294}.findings li{margin:6px 0}.big{font-size:20px;font-weight:600}table{border-collapse:
+collapse;width:100%;background:#fff;font-size:14px;margin:8px 0}th,td{border:1px solid #d9dee5;padding:4px 8px;
+text-align:right}th{background:#edf2f7}td:first-child,th:first-child{text-align:left}figure{background:#fff;
+margin:16px 0;padding:8px}figure img{max-width:100%}figcaption{font-size:13px;color:#52606d}
+@media print{body{background:#fff}main{max-width:none;padding:0}h2{break-after:avoid}table,figure{break-inside:avoid}}
 """
 
 
-def _esc(value: Any) -> str:
+def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _n(value: float) -> str:
-    return f"{value:,.0f}"
+def _n(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:,.0f}"
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
 
 
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+class _Text:
+    """Whole sentences in one language."""
+
+    def __init__(self, lang: Lang):
+        self.zh = lang == "zh"
+
+    def __call__(self, zh: str, en: str) -> str:
+        return zh if self.zh else en
+
+    def tag(self, illustrative: bool) -> str:
+        if illustrative:
+            return f"<span class='tag ill'>{self('示意数据', 'illustrative')}</span>"
+        return f"<span class='tag real'>{self('真实清单', 'real list')}</span>"
+
+    def tier(self, tier: Any) -> str:
+        return str(tier.name_zh if self.zh else tier.name_en)
+
+    def prof(self, prof: Any) -> str:
+        return str(prof.name_zh if self.zh else prof.name_en) or str(prof.key)
+
+    def group(self, group: str) -> str:
+        names = {"population": ("全体居民", "all residents"), "elderly": ("老年人", "the elderly")}
+        zh, en = names.get(group, (group, group))
+        return self(zh, en)
 
 
-def _chart_minutes(residents: pd.DataFrame, plan) -> str:
-    tiers = plan.rules.tiers
-    fig = Figure(figsize=(4 * len(tiers), 3))
-    axes = fig.subplots(1, len(tiers), sharey=True, squeeze=False)[0]
-    for ax, tier in zip(axes, tiers):
-        for prof in plan.rules.profiles:
-            m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
-            ok = np.isfinite(m)
-            ax.hist(
-                np.minimum(m[ok], 45),
-                bins=np.arange(0, 46, 2.5),
-                weights=residents[prof.group].to_numpy()[ok],
-                density=True,
-                alpha=0.55,
-                label=f"{prof.group}, {prof.name_en or prof.key} speed",
+def _notices(plan: Plan, t: _Text) -> list[str]:
+    area = plan.area
+    out = []
+    if area.facilities_illustrative:
+        out.append(
+            t(
+                "注意：三级设施（社区服务中心、服务站、服务点）的分布为<b>示意数据</b>，不是真实位置；"
+                "凡标注“示意数据”的数字都由它算出。",
+                "Note: the tier inventory (community service centers, stations, points) is <b>illustrative"
+                "</b>, not real positions; every figure tagged “illustrative” comes from it.",
             )
-        ax.axvline(tier.minutes, color="k", ls="--", lw=1)
-        ax.set_title(f"{tier.key} (target {tier.minutes:g} min)")
-        ax.set_xlabel("walking minutes (45 = 45 or more)")
-    axes[0].set_ylabel("share of people")
-    axes[0].legend(fontsize=8)
-    return _png(fig)
-
-
-def _chart_units(units: pd.DataFrame, plan) -> str:
-    u = units[units["population"] > 0].sort_values("within_15min_share")
-    fig = Figure(figsize=(11, 3.2))
-    ax = fig.subplots()
-    ax.bar(np.arange(len(u)), u["within_15min_share"].fillna(0) * 100, color="#2b6cb0")
-    ax.axhline(85, color="#dd6b20", ls="--", lw=1, label="national target 85%")
-    ax.axhline(99, color="#c53030", ls=":", lw=1, label="Shanghai 2035 target 99%")
-    ax.set_ylabel("% within 15 min of all tiers")
-    ax.set_xlabel(f"{len(u)} units, sorted")
-    ax.set_xticks([])
-    ax.legend(fontsize=8, loc="upper left")
-    return _png(fig)
-
-
-def _chart_lorenz(residents: pd.DataFrame, plan) -> str:
-    fig = Figure(figsize=(4.2, 4))
-    ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], color="#999", lw=1)
-    for tier in plan.rules.tiers:
-        pop, val = lorenz_curve(
-            residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float),
-            residents["population"].to_numpy(float),
         )
-        ax.plot(pop, val, label=tier.key)
-    ax.set_xlabel("cumulative share of people (shortest walks first)")
-    ax.set_ylabel("cumulative share of walking minutes")
-    ax.legend(fontsize=8)
-    return _png(fig)
+    pop = area.settings.population
+    if pop is not None and pop.note:
+        out.append(t(f"人口为<b>估算</b>：{_e(pop.note)}", f"The population is an <b>estimate</b>: {_e(pop.note)}"))
+    if pop is not None and pop.elderly_column is None:
+        out.append(
+            t(
+                f"老年人数按 60 岁及以上占比 {_pct(pop.elderly_share)} 估算"
+                f"（{_e(pop.elderly_share_source or '来源未说明')}）。",
+                f"Elderly counts assume a {_pct(pop.elderly_share)} share aged 60+ "
+                f"({_e(pop.elderly_share_source or 'source not stated')}).",
+            )
+        )
+        bbox = plan.network.bbox_wgs84()
+        if (
+            not (bbox[0] >= 120.8 and bbox[2] <= 122.2 and bbox[1] >= 30.6 and bbox[3] <= 31.9)
+            and abs(pop.elderly_share - 0.234) < 1e-9
+        ):
+            out.append(
+                t(
+                    "警告：研究区不在上海，却使用了上海的老年人口占比。",
+                    "Warning: the study area is not in Shanghai, yet Shanghai's elderly share is assumed.",
+                )
+            )
+    return out
 
 
-def _findings(head: dict, plan) -> list[tuple[str, str]]:
+def _findings(plan: Plan, head: dict, t: _Text) -> list[str]:
     out = [
-        (
-            (
-                f"研究区内约 <span class=big>{_n(head['population'])}</span> 名居民，其中 60 岁及以上老年人约 "
-                f"<span class=big>{_n(head['elderly'])}</span> 人。"
-            ),
-            f"About {_n(head['population'])} residents live in the study area, {_n(head['elderly'])} of them elderly.",
+        t(
+            f"研究区内约 <span class=big>{_n(head['population'])}</span> 名居民，其中 60 岁及以上老年人约 "
+            f"<span class=big>{_n(head['elderly'])}</span> 人。",
+            f"About <span class=big>{_n(head['population'])}</span> residents live in the study area, "
+            f"<span class=big>{_n(head['elderly'])}</span> of them aged 60 or over.",
         )
     ]
+    for key, svc in head["services"].items():  # real lists first: they are the measured findings
+        basis = svc.get("basis", {})
+        if basis.get("illustrative") or not svc["assessed"]:
+            continue
+        rule = plan.rules.service(key)
+        where = ""
+        if "assessed_share" in svc:
+            where = t(
+                f"（仅在清单完整的范围内评估，覆盖 {_pct(svc['assessed_share'])} 的居民；其余为未评估）",
+                f" (assessed only where its list is complete: {_pct(svc['assessed_share'])} of residents; "
+                "elsewhere not assessed)",
+            )
+        for prof_key, entry in svc["profiles"].items():
+            prof = plan.rules.profile(prof_key)
+            out.append(
+                t(
+                    f"{t.group(prof.group)}中有 <b>{_pct(entry['without_share'])}</b> 按{t.prof(prof)}步速 "
+                    f"{rule.minutes:g} 分钟内走不到{_e(rule.name_zh)}服务{where}。{t.tag(False)}",
+                    f"<b>{_pct(entry['without_share'])}</b> of {t.group(prof.group)} cannot walk to "
+                    f"{_e(rule.name_en.lower())} within {rule.minutes:g} minutes at {t.prof(prof)} speed{where}."
+                    f"{t.tag(False)}",
+                )
+            )
     everyone = plan.rules.everyone
-    elderly = next((p for p in plan.rules.profiles if p.group == "elderly"), None)
     for tier in plan.rules.tiers:
         ref = head["tiers"][tier.key][everyone.key]
-        zh = (
-            f"<b>{_n(ref['people_without'])}</b> 名居民（其中老年人 <b>{_n(ref['elderly_without'])}</b> 人）"
-            f"步行 {tier.minutes:g} 分钟内到不了{_esc(tier.name_zh)}。"
-        )
-        en = (
-            f"{_n(ref['people_without'])} residents ({_n(ref['elderly_without'])} elderly) cannot reach a "
-            f"{_esc(tier.name_en.lower())} within {tier.minutes:g} minutes on foot."
-        )
-        if elderly is not None:
-            eld = head["tiers"][tier.key][elderly.key]
-            share = 1 - (eld["elderly_covered_share"] or 0)
-            zh += f" 按老年人步速（{elderly.speed_mps:g} 米/秒），{_pct(share)} 的老年人到不了。"
-            en += f" At elderly walking speed ({elderly.speed_mps:g} m/s), {_pct(share)} of the elderly cannot."
-        out.append((zh, en))
-    measured = [kv for kv in head["services"].items() if kv[1]["elderly_without_share"] is not None]
-    worst = sorted(measured, key=lambda kv: -kv[1]["elderly_without_share"])[:2]
-    for _key, svc in worst:
         out.append(
-            (
-                (
-                    f"{_pct(svc['elderly_without_share'])} 的老年人步行 {svc['minutes']:g} 分钟内"
-                    f"没有{_esc(svc['name_zh'])}服务。"
-                ),
-                (
-                    f"{_pct(svc['elderly_without_share'])} of the elderly have no {_esc(svc['name_en'].lower())} "
-                    f"service within {svc['minutes']:g} minutes."
-                ),
+            t(
+                f"<b>{_n(ref['people_without'])}</b> 名居民（其中老年人 <b>{_n(ref['elderly_without'])}</b> 人）"
+                f"步行 {tier.minutes:g} 分钟内到不了{_e(tier.name_zh)}。{t.tag(plan.area.facilities_illustrative)}",
+                f"<b>{_n(ref['people_without'])}</b> residents (<b>{_n(ref['elderly_without'])}</b> elderly) "
+                f"cannot reach a {_e(tier.name_en.lower())} within {tier.minutes:g} minutes on foot."
+                f"{t.tag(plan.area.facilities_illustrative)}",
             )
         )
     share = head["within_15min_all_tiers_share"]
     out.append(
-        (
-            f"{_pct(share)} 的居民 15 分钟内可步行到达全部三级设施（国家目标 85%，上海 2035 目标 99%）。",
-            (
-                f"{_pct(share)} of residents reach all three tiers within 15 minutes (national target 85%, "
-                "Shanghai 2035 target 99%)."
-            ),
+        t(
+            f"{_pct(share)} 的居民 15 分钟内可步行到达全部层级（国家目标 {_pct(NATIONAL_TARGET_SHARE)}，"
+            f"上海 2035 目标 {_pct(SHANGHAI_2035_TARGET_SHARE)}）。{t.tag(plan.area.facilities_illustrative)}",
+            f"{_pct(share)} of residents reach every tier within 15 minutes (national target "
+            f"{_pct(NATIONAL_TARGET_SHARE)}, Shanghai 2035 target {_pct(SHANGHAI_2035_TARGET_SHARE)})."
+            f"{t.tag(plan.area.facilities_illustrative)}",
         )
     )
     return out
 
 
-def _sites_section(proposals, plan) -> list[str]:
-    parts = ["<h2 id=sites>建议新增站点 <span class=en>Where to build next</span></h2>"]
-    for p in proposals:
+def _services_table(plan: Plan, head: dict, t: _Text) -> list[str]:
+    rows = [
+        (
+            f"<table><tr><th>{t('服务', 'Service')}</th><th>{t('依据', 'Basis')}</th><th>{t('目标', 'Target')}</th>"
+            f"<th>{t('全体居民未覆盖', 'Residents without')}</th><th>{t('老年人未覆盖', 'Elderly without')}</th>"
+            f"<th>{t('说明', 'Note')}</th></tr>"
+        )
+    ]
+    for key, svc in head["services"].items():
+        rule = plan.rules.service(key)
+        basis = svc.get("basis", {})
+        if not svc["assessed"]:
+            cells = f"<td colspan=2 class=na>{t('未评估', 'not assessed')}</td>"
+            note = t(svc.get("reason_zh", ""), svc.get("reason", ""))
+        else:
+            cells = "".join(
+                f"<td>{_pct(svc[name])}</td>"
+                if group in svc["groups"]
+                else f"<td class=na>{t('不适用', 'not for this group')}</td>"
+                for name, group in (("people_without_share", "population"), ("elderly_without_share", "elderly"))
+            )
+            note = ""
+            if "assessed_share" in svc:
+                note = t(
+                    f"仅评估清单完整范围内的 {_pct(svc['assessed_share'])} 居民，其余未评估",
+                    f"assessed for the {_pct(svc['assessed_share'])} of residents where the list is complete; "
+                    "elsewhere not assessed",
+                )
+        name = rule.name_zh if t.zh else rule.name_en
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td>{t.tag(bool(basis.get('illustrative')))}</td>"
+            f"<td>{rule.minutes:g} {t('分钟', 'min')}</td>{cells}<td>{_e(note)}</td></tr>"
+        )
+    rows.append("</table>")
+    return rows
+
+
+def _tiers_table(plan: Plan, head: dict, t: _Text) -> list[str]:
+    rows = [
+        (
+            f"<table><tr><th>{t('层级', 'Tier')}</th><th>{t('步速', 'Speed')}</th><th>{t('人群', 'Group')}</th>"
+            f"<th>{t('覆盖', 'Covered')}</th><th>{t('未覆盖居民', 'Residents without')}</th>"
+            f"<th>{t('未覆盖老年人', 'Elderly without')}</th><th>{t('中位数（分钟）', 'Median (min)')}</th>"
+            f"<th>{t('设施数', 'Facilities')}</th></tr>"
+        )
+    ]
+    eq = plan.equity.set_index(["tier", "profile"]) if plan.equity is not None else None
+    per_tier = plan.summary()["facilities"]["per_tier"]
+    for tier in plan.rules.tiers:
+        for prof in plan.rules.profiles:
+            h = head["tiers"][tier.key][prof.key]
+            median = float(cast(float, eq.at[(tier.key, prof.key), "median_min"])) if eq is not None else np.nan
+            rows.append(
+                f"<tr><td>{_e(t.tier(tier))}（{tier.minutes:g} {t('分钟', 'min')}）</td>"
+                f"<td>{_e(t.prof(prof))} {prof.speed_mps:.2f} m/s</td><td>{_e(t.group(prof.group))}</td>"
+                f"<td>{_pct(h['group_covered_share'])}</td><td>{_n(h['people_without'])}</td>"
+                f"<td>{_n(h['elderly_without'])}</td><td>{median:.1f}</td><td>{per_tier[tier.key]}</td></tr>"
+            )
+    rows.append("</table>")
+    return rows
+
+
+def _units_table(plan: Plan, t: _Text) -> list[str]:
+    units = plan.units
+    if units is None:
+        return []
+    everyone = plan.rules.everyone.key
+    rows = [
+        f"<table><tr><th>{t('单元', 'Unit')}</th><th>{t('居民', 'Residents')}</th><th>{t('老年人', 'Elderly')}</th>"
+        + "".join(f"<th>{_e(t.tier(tr))}{t('覆盖', ' covered')}</th>" for tr in plan.rules.tiers)
+        + f"<th>{t('15 分钟全部可达', 'All tiers in 15 min')}</th></tr>"
+    ]
+    for _, row in units[units["population"] > 0].sort_values("within_15min_share").iterrows():
+        rows.append(
+            f"<tr><td>{_e(row['unit'])}</td><td>{_n(row['population'])}</td><td>{_n(row['elderly'])}</td>"
+            + "".join(f"<td>{_pct(row[col.covered(tr.key, everyone)])}</td>" for tr in plan.rules.tiers)
+            + f"<td>{_pct(row['within_15min_share'])}</td></tr>"
+        )
+    rows.append("</table>")
+    return rows
+
+
+def _sites(plan: Plan, t: _Text) -> list[str]:
+    parts = []
+    for p in plan.proposals:
         s = p.summary()
         tier = plan.rules.tier(p.tier)
+        prefix = {"center": "中心", "station": "站", "point": "点"}.get(p.tier, tier.key)
         parts.append(
-            f"<p>新增 <b>{s['sites']}</b> 处{_esc(tier.name_zh)}，可使 <b>{_n(s['new_population'])}</b> 名居民"
-            f"（其中老年人 <b>{_n(s['new_elderly'])}</b> 人）新进入步行范围；覆盖率 {_pct(s['covered_share_before'])}"
-            f" → {_pct(s['covered_share_after'])}。<br><span class=en>Adding these {s['sites']} {_esc(p.tier)}"
-            f" sites covers {_n(s['new_population'])} more residents, {_n(s['new_elderly'])} of them elderly "
-            f"(coverage {_pct(s['covered_share_before'])} → {_pct(s['covered_share_after'])}; {s['model']}, "
-            f"{_esc(s['solver'])}, {_esc(s['status'])}, gap {100 * s['gap']:.2f}%"
-            f"{'; the target was above what the candidates can reach' if s['target_capped'] else ''}).</span></p>"
+            "<p>"
+            + t(
+                f"新增 <b>{s['sites']}</b> 处{_e(tier.name_zh)}，可使 <b>{_n(s['new_population'])}</b> 名居民"
+                f"（其中老年人 <b>{_n(s['new_elderly'])}</b> 人）新进入步行范围，"
+                f"覆盖率由 {_pct(s['covered_share_before'])} 升至 {_pct(s['covered_share_after'])}。",
+                f"Adding these <b>{s['sites']}</b> {_e(tier.name_en.lower())}s brings "
+                f"<b>{_n(s['new_population'])}</b> more "
+                f"residents (<b>{_n(s['new_elderly'])}</b> elderly) within walking reach; coverage "
+                f"{_pct(s['covered_share_before'])} → {_pct(s['covered_share_after'])}.",
+            )
+            + t.tag(plan.area.facilities_illustrative)
+            + "</p>"
         )
         parts.append(
-            "<table><tr><th>rank 排序</th><th>site 站点</th><th>new residents 新覆盖人口</th>"
-            "<th>new elderly 新覆盖老年人</th><th>coverage 覆盖率</th><th>lon, lat</th></tr>"
+            f"<table><tr><th>{t('序号', 'No.')}</th><th>{t('位置', 'Where')}</th>"
+            f"<th>{t('新增覆盖居民', 'New residents')}</th><th>{t('新增覆盖老年人', 'New elderly')}</th>"
+            f"<th>{t('累计覆盖率', 'Cumulative coverage')}</th></tr>"
         )
         for _, r in p.sites.head(25).iterrows():
+            where = r["place"] if r.get("place") else f"{r.geometry.x:.5f}, {r.geometry.y:.5f}"
             parts.append(
-                f"<tr><td>{r['rank']}</td><td>{_esc(r['candidate_id'])}</td><td>{_n(r['new_population'])}</td>"
-                f"<td>{_n(r['new_elderly'])}</td><td>{_pct(r['covered_share'])}</td>"
-                f"<td>{r.geometry.x:.5f}, {r.geometry.y:.5f}</td></tr>"
+                f"<tr><td>{_e(prefix)}{r['rank']}</td><td>{_e(where)}</td><td>{_n(r['new_population'])}</td>"
+                f"<td>{_n(r['new_elderly'])}</td><td>{_pct(r['covered_share'])}</td></tr>"
             )
         parts.append("</table>")
     return parts
 
 
-def render_report(plan: Plan) -> str:
-    """The report as an HTML string (it reads the plan's results and computes no access).
+def _sources(plan: Plan, t: _Text) -> list[str]:
+    s = plan.summary()
+    net = s["network"]
+    items = [
+        t(
+            f"街道网络：{_e(net['source'])}，OpenStreetMap 数据截至 {_e(net['osm_timestamp'])}，© OpenStreetMap "
+            f"贡献者（ODbL 1.0）；{net['nodes']:,} 个节点，可步行道路 {net['km']:,} 公里。",
+            f"Street network: {_e(net['source'])}, OpenStreetMap data as of {_e(net['osm_timestamp'])}, © "
+            f"OpenStreetMap contributors (ODbL 1.0); {net['nodes']:,} nodes, {net['km']:,} km of walkable street.",
+        )
+    ]
+    for name, info in s["facilities"].get("lists", {}).items():
+        flagged = info.get("position_flagged", 0)
+        items.append(
+            t(
+                f"设施清单 {_e(info['file'])}（{_e(name)}）：研究区内 {info['rows_in_area']} 处，研究区街道范围外 "
+                f"{info['outside_area']} 处未计入，位置存疑 {flagged} 处。{_e(info.get('note', ''))}",
+                f"Facility list {_e(info['file'])} ({_e(name)}): {info['rows_in_area']} in the study area, "
+                f"{info['outside_area']} outside its streets left out, {flagged} with doubtful positions. "
+                f"{_e(info.get('note', ''))}",
+            )
+            + t.tag(bool(info.get("illustrative")))
+        )
+    for info in s.get("context", {}).values():
+        licence = info["licence"] if info["licence"] != "none stated" else t("未说明", "none stated")
+        items.append(
+            t(
+                f"背景图层{_e(info['name_zh'])}：{info['points']} 处，来源 {_e(info['source'])}，许可：{_e(licence)}。",
+                f"Context layer {_e(info['name_en'])}: {info['points']} points, from {_e(info['source'])}, "
+                f"licence: {_e(licence)}.",
+            )
+        )
+    head = s["residents"] or {}
+    items.append(
+        t(
+            f"人口：{_e(Path(str(head.get('source'))).name)}；来源中 {_n(head.get('population_in_source'))} 人，"
+            f"其中 {_n(head.get('population'))} 人位于研究区内。",
+            f"Population: {_e(Path(str(head.get('source'))).name)}; {_n(head.get('population'))} of "
+            f"{_n(head.get('population_in_source'))} people in the source live inside the study area.",
+        )
+    )
+    speeds = t("、", ", ").join(f"{t.prof(p)} {p.speed_mps:.2f} m/s" for p in plan.rules.profiles)
+    items.append(
+        t(
+            f"步速：{speeds}。步行距离沿街道计算，从每位居民所在街道位置出发。",
+            f"Walking speeds: {speeds}. Walks are measured along streets from each resident's street position.",
+        )
+    )
+    return ["<ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
+
+
+def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.html") -> str:
+    """The report as an HTML string.
 
     Parameters
     ----------
-    plan : planner.plan.Plan
-        A plan with residents; its units, equity table and proposals are shown.
+    plan : Plan
+        A plan with residents; its units, equity table, proposals and context are shown.
+    lang : {"zh", "en"}, default "zh"
+        The language of every sentence.
+    map_href : str or None, default "map.html"
+        Link to the interactive map beside the report (None: no link).
     """
-    if plan.residents is None or plan.units is None or plan.equity is None:
+    if plan.residents is None or plan.units is None:
         msg = "the report needs residents: the study area has no [population] source"
         raise ValueError(msg)
-    units, equity, proposals = plan.units, plan.equity, plan.proposals
-    summary = plan.summary()
-    head = summary["residents"]
-    res = plan.residents
+    t = _Text(lang)
+    head = plan.summary()["residents"]
     area = plan.area
-    warnings = []
-    if area.facilities_illustrative:
-        warnings.append(
-            "注意：本报告的设施分布为<b>示意数据</b>，不是上海社区服务设施的真实位置。"
-            "<br><span class=en>Note: the facility inventory is <b>ILLUSTRATIVE</b>, not the real "
-            "positions of Shanghai's community service facilities.</span>"
-        )
-    note = area.settings.population.note if area.settings.population else None
-    if note:
-        warnings.append(f"人口说明：{_esc(note)}<br><span class=en>About the population data: {_esc(note)}</span>")
+    title = area.title_zh if t.zh else area.title_en
     parts = [
-        (
-            f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>社区体检报告 Community check report — "
-            f"{_esc(area.title_en)}</title><style>{_CSS}</style></head><body><main>"
-        ),
-        (
-            f"<h1>社区体检报告 · {_esc(area.title_zh)}</h1><div class=en>Community check report · "
-            f"{_esc(area.title_en)} · {date.today().isoformat()}</div>"
-        ),
+        f"<!doctype html><html lang={'zh-CN' if t.zh else 'en'}><head><meta charset=utf-8>"
+        f"<title>{t('社区体检报告', 'Community check report')} — {_e(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main><h1>{t('社区体检报告', 'Community check report')} · {_e(title)}</h1>"
+        f"<div class=sub>{t('十五分钟社区生活圈', '15-minute community life circle')} · {date.today().isoformat()}"
+        + (f" · <a href='{_e(map_href)}'>{t('打开交互地图', 'open the interactive map')}</a>" if map_href else "")
+        + "</div>"
     ]
-    parts += [f"<div class=warn>{w}</div>" for w in warnings]
-    parts.append("<h2 id=findings>主要发现 <span class=en>Key findings</span></h2><ul class=findings>")
-    parts += [f"<li>{zh}<br><span class=en>{en}</span></li>" for zh, en in _findings(head, plan)]
+    parts += [f"<div class=warn>{w}</div>" for w in _notices(plan, t)]
+    parts.append(f"<h2 id=findings>{t('主要发现', 'Key findings')}</h2><ul class=findings>")
+    parts += [f"<li>{f}</li>" for f in _findings(plan, head, t)]
     parts.append("</ul>")
-
-    parts.append(
-        "<h2>分级覆盖 <span class=en>Coverage by tier</span></h2><table><tr><th>tier 层级</th>"
-        "<th>target 目标</th><th>profile 步速</th><th>group 人群</th><th>covered 覆盖</th>"
-        "<th>people without 未覆盖人口</th><th>elderly without 未覆盖老年人</th><th>mean 平均 (min)</th>"
-        "<th>median 中位数</th><th>p90</th><th>Gini</th><th>facilities 设施数</th></tr>"
-    )
-    eq = equity.set_index(["tier", "profile"])
+    parts.append(f"<h2 id=services>{t('服务覆盖', 'Services')}</h2>")
+    parts += _services_table(plan, head, t)
+    parts.append(f"<h2 id=tiers>{t('分级覆盖', 'Coverage by tier')}{t.tag(area.facilities_illustrative)}</h2>")
+    parts += _tiers_table(plan, head, t)
     for tier in plan.rules.tiers:
-        for prof in plan.rules.profiles:
-            h = head["tiers"][tier.key][prof.key]
-            e = cast(pd.Series, eq.loc[(tier.key, prof.key)])  # a full (tier, profile) key: one row
-            parts.append(
-                f"<tr><td>{_esc(tier.name_zh)} {_esc(tier.key)}</td><td>{tier.minutes:g} min</td>"
-                f"<td>{_esc(prof.name_zh)} {_esc(prof.key)} ({prof.speed_mps:.2f} m/s)</td>"
-                f"<td>{_esc(prof.group)}</td><td>{_pct(h['group_covered_share'])}</td>"
-                f"<td>{_n(h['people_without'])}</td><td>{_n(h['elderly_without'])}</td>"
-                f"<td>{e.mean_min:.1f}</td><td>{e.median_min:.1f}</td><td>{e.p90_min:.1f}</td>"
-                f"<td>{e.gini:.3f}</td><td>{summary['facilities']['per_tier'][tier.key]}</td></tr>"
-            )
-    parts.append("</table>")
-
-    parts.append(
-        "<h2>服务类别 <span class=en>Service categories</span></h2><table><tr><th>service 服务</th>"
-        "<th>target 目标</th><th>people without 无服务人口占比</th><th>elderly without 无服务老年人占比"
-        " (elderly speed)</th></tr>"
-    )
-    for key, svc in head["services"].items():
-        if not svc["assessed"]:  # never 0% or 100%: say it was not measured, and why
-            cells = (
-                f"<td colspan=2>未评估：{_esc(svc.get('reason_zh', ''))}<br><span class=en>not assessed: "
-                f"{_esc(svc.get('reason', ''))}</span></td>"
-            )
-        else:
-            cells = "".join(
-                f"<td>{_pct(svc[name])}</td>"
-                if group in svc["groups"]
-                else "<td>不适用<br><span class=en>not for this group</span></td>"
-                for name, group in (("people_without_share", "population"), ("elderly_without_share", "elderly"))
-            )
-        parts.append(f"<tr><td>{_esc(svc['name_zh'])} {_esc(key)}</td><td>{svc['minutes']:g} min</td>{cells}</tr>")
-    parts.append("</table>")
-
-    if proposals:
-        parts += _sites_section(proposals, plan)
-
-    parts.append("<h2>图表 <span class=en>Charts</span></h2>")
-    for src, zh, en in (
-        (_chart_minutes(res, plan), "步行时间分布", "Distribution of walking minutes, by tier"),
-        (_chart_units(units, plan), "各单元 15 分钟覆盖率", "Share within 15 minutes of all tiers, by unit"),
-        (_chart_lorenz(res, plan), "洛伦兹曲线", "Lorenz curves of walking minutes"),
-    ):
-        parts.append(f"<figure><img src='{src}' alt='{zh} {en}'><figcaption>{zh} · {en}</figcaption></figure>")
-
-    parts.append(
-        "<h2>分单元统计 <span class=en>By unit</span></h2><table><tr><th>unit 单元</th><th>population 人口</th>"
-        "<th>elderly 老年人</th>"
-        + "".join(f"<th>{_esc(t.key)} covered</th>" for t in plan.rules.tiers)
-        + "<th>within 15 min</th><th>facilities/km²</th></tr>"
-    )
-    for _, row in units[units["population"] > 0].sort_values("within_15min_share").iterrows():
         parts.append(
-            f"<tr><td>{_esc(row['unit'])}</td><td>{_n(row['population'])}</td><td>{_n(row['elderly'])}</td>"
-            + "".join(f"<td>{_pct(row[col.covered(t.key, plan.rules.everyone.key)])}</td>" for t in plan.rules.tiers)
-            + f"<td>{_pct(row['within_15min_share'])}</td><td>{row['facilities_per_km2']:.1f}</td></tr>"
+            f"<figure><img src='{figures.coverage_map(plan, tier, zh=t.zh)}' alt='{_e(t.tier(tier))}'>"
+            f"<figcaption>{_e(t.tier(tier))}{t.tag(area.facilities_illustrative)}</figcaption></figure>"
         )
-    parts.append("</table>")
-
-    net = summary["network"]
-    rules = summary["rules"]
-    parts.append("<h2>数据来源与假设 <span class=en>Data sources and assumptions</span></h2><ul>")
-    parts.append(
-        f"<li>街道网络 Street network: {_esc(net['source'])}, OpenStreetMap data as of {_esc(net['osm_timestamp'])}, "
-        f"© OpenStreetMap contributors (ODbL 1.0). {net['nodes']:,} nodes, {net['km']:,} km of walkable street.</li>"
-    )
-    parts.append(
-        f"<li>设施 Facilities: {_esc(Path(str(summary['facilities']['source'])).name)}"
-        f"{' — ILLUSTRATIVE 示意' if area.facilities_illustrative else ''}.</li>"
-    )
-    parts.append(
-        f"<li>人口 Population: {_esc(Path(str(head['source'])).name)}; {_n(head['population'])} of "
-        f"{_n(head['population_in_source'])} people in the source lie inside the study area. "
-        f"Elderly share assumed {_pct(head['elderly_share_assumed'])}"
-        f"{' — ' + _esc(head['elderly_share_source']) if head.get('elderly_share_source') else ''}.</li>"
-    )
-    speeds = ", ".join(f"{k} {v['speed_kmh']:g} km/h" for k, v in rules["profiles"].items())
-    parts.append(
-        f"<li>步速 Walking speeds: {speeds}. Tier targets: "
-        + ", ".join(f"{k} {v['minutes']:g} min" for k, v in rules["tiers"].items())
-        + ". Walks are measured along streets, from each resident's street position.</li></ul>"
-    )
+    parts.append(f"<h2 id=units>{t('分单元统计', 'By unit')}</h2>")
+    parts += _units_table(plan, t)
+    if plan.proposals:
+        parts.append(f"<h2 id=sites>{t('建议新增站点', 'Where to build next')}</h2>")
+        parts += _sites(plan, t)
+    parts.append(f"<h2>{t('图表', 'Charts')}</h2>")
+    for src, cap in (
+        (figures.minutes_chart(plan, zh=t.zh), t("步行时间分布", "Distribution of walking minutes")),
+        (figures.units_chart(plan, zh=t.zh), t("各单元 15 分钟全部可达比例", "Share within 15 minutes, by unit")),
+        (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
+    ):
+        parts.append(f"<figure><img src='{src}' alt='{_e(cap)}'><figcaption>{_e(cap)}</figcaption></figure>")
+    parts.append(f"<h2>{t('数据来源与假设', 'Data sources and assumptions')}</h2>")
+    parts += _sources(plan, t)
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
 
-def write_report(path: str | Path, plan: Plan) -> None:
+def write_report(path: str | Path, plan: Plan, *, lang: Lang = "zh") -> None:
     """Write :func:`render_report` to a UTF-8 file."""
-    Path(path).write_text(render_report(plan), encoding="utf-8")
+    Path(path).write_text(render_report(plan, lang=lang), encoding="utf-8")

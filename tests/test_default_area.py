@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import reference_distances
 
+from conftest import reference_distances
 from planner import columns as col
 from planner.pipeline import RunOptions, run
 
@@ -20,8 +20,15 @@ def test_health_minutes_equal_an_independent_networkx_reference(plan):
     fac = plan.facilities[plan.facilities["list"] == "services.health"]
     assert 35 <= len(fac) <= 51  # of the 61 centres in the margin box, those on the extract's streets
     res = plan.residents.sample(300, random_state=7)
-    ref_m = reference_distances(plan.network, fac["edge"].to_numpy(), fac["t"].to_numpy(), fac["snap_m"].to_numpy(),
-                                res["edge"].to_numpy(), res["t"].to_numpy(), res["offset_m"].to_numpy())
+    ref_m = reference_distances(
+        plan.network,
+        fac["edge"].to_numpy(),
+        fac["t"].to_numpy(),
+        fac["snap_m"].to_numpy(),
+        res["edge"].to_numpy(),
+        res["t"].to_numpy(),
+        res["offset_m"].to_numpy(),
+    )
     horizon_m = plan.horizon_min * max(p.metres_per_minute for p in plan.rules.profiles)  # one search, in metres
     assert np.isfinite(ref_m).mean() > 0.9
     for prof in plan.rules.profiles:  # health is for everyone and the elderly: both profiles measured
@@ -33,12 +40,20 @@ def test_health_minutes_equal_an_independent_networkx_reference(plan):
 
 def test_health_is_measured_on_the_real_list_alone(plan):
     basis = plan.service_basis("health")
-    assert basis == {"list": "services.health", "facilities": basis["facilities"], "illustrative": False,
-                     "note": basis["note"]}
+    assert basis == {
+        "list": "services.health",
+        "facilities": basis["facilities"],
+        "illustrative": False,
+        "note": basis["note"],
+    }
     assert plan.service_basis("elderly_care")["illustrative"] is True  # from the illustrative tier inventory
     flagged = plan.facilities.loc[plan.facilities["list"] == "services.health", "position_flag"]
-    assert (flagged == "street_far").sum() >= 5 and set(flagged) <= {"", "street_far", "district_mismatch",
-                                                                     "shared_point"}
+    assert (flagged == "street_far").sum() >= 5 and set(flagged) <= {
+        "",
+        "street_far",
+        "district_mismatch",
+        "shared_point",
+    }
 
 
 def test_canteens_are_not_assessed_outside_the_complete_districts(plan):

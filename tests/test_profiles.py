@@ -52,7 +52,7 @@ def test_the_third_profile_is_in_every_layer(child_area, tmp_path):
         pop[res[col.covered("station", "child")].to_numpy(bool)].sum() / pop.sum(), 4
     )
     report = (out / "report.html").read_text(encoding="utf-8")
-    assert "儿童 child" in report
+    assert "儿童 1.00 m/s" in report
     assert pyogrio.list_layers(out / "plan.gpkg") is not None
 
 

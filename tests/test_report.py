@@ -29,19 +29,24 @@ def test_report_first_screen_and_charts(run):
             "return Array.from(document.querySelectorAll('h1, .warn, .findings li'))"
             ".filter(e => e.getBoundingClientRect().top < window.innerHeight).map(e => e.innerText).join('\\n')"
         )
-        # the first screen says how many residents and elderly lack each tier, and that facilities are illustrative
-        assert "ILLUSTRATIVE" in first_screen
-        assert f"About {head['population']:,} residents" in first_screen
-        for tier in ("center", "station", "point"):
+        # the first screen says, in Chinese, how many residents and elderly lack each tier, and that the tier
+        # facilities are illustrative (each such figure tagged)
+        assert "三级设施（社区服务中心、服务站、服务点）的分布为示意数据" in first_screen
+        assert f"研究区内约 {head['population']:,} 名居民" in first_screen
+        names = {"center": "社区服务中心", "station": "家门口服务站", "point": "家门口服务点"}
+        for tier, minutes in (("center", 15), ("station", 10), ("point", 5)):
             t = head["tiers"][tier]["adult"]
-            assert f"{t['people_without']:,} residents ({t['elderly_without']:,} elderly) cannot reach" in first_screen
+            assert (
+                f"{t['people_without']:,} 名居民（其中老年人 {t['elderly_without']:,} 人）步行 {minutes} 分钟内"
+                f"到不了{names[tier]}。示意数据"
+            ) in first_screen
         text = driver.execute_script("return document.body.innerText")
-        assert "社区体检报告" in text and "Data sources and assumptions" in text
-        assert "© OpenStreetMap contributors" in text
+        assert "社区体检报告" in text and "数据来源与假设" in text and "Data sources" not in text
+        assert "© OpenStreetMap 贡献者" in text
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])"
         )
-        assert len(images) == 3
+        assert len(images) == 6  # a coverage map per tier and three charts
         for complete, width, alt in images:
             assert complete and width > 100, alt
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -84,3 +89,21 @@ def test_summary_headline_and_conservation(run):
     assert head["tiers"]["station"]["adult"]["people_without"] == round(without)
     units = gpd.read_file(run / "plan.gpkg", layer="units")
     assert units["population"].sum() == pytest.approx(40_000, rel=1e-6)
+
+
+def test_english_report_is_in_english(run, area_toml):
+    import re
+
+    from planner.area import StudyArea
+    from planner.pipeline import RunOptions
+    from planner.pipeline import run as run_plan
+    from planner.report import render_report
+
+    plan = run_plan(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", render_report(plan, lang="en").split("</style>")[1]))
+    sentences = [s for s in re.split(r"(?<=[.])\s", text) if re.search(r"[\u4e00-\u9fff]", s)]
+    # Chinese appears only inside names (the area's title, tier and place names), never as sentences
+    allowed = {"同济四平测试区", "社区体检报告"}
+    for s in sentences:
+        assert all(ch in "".join(allowed) or not re.match(r"[\u4e00-\u9fff]", ch) for ch in s), s
+    assert "About 40,000 residents live in the study area" in text and "cannot reach a" in text

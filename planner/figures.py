@@ -1,0 +1,184 @@
+"""Static figures for the report: charts and a coverage map per tier, drawn offline with matplotlib.
+
+Figures are drawn with :class:`matplotlib.figure.Figure` (no pyplot, no backend switch) and returned as PNG
+data URIs. Labels are Chinese when a CJK font is installed (WenQuanYi, Noto CJK, Source Han, SimHei …), and
+English otherwise, so a chart never shows empty boxes. Figures read a plan's results and compute no access.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import matplotlib
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from . import columns as col
+from .coverage import lorenz_curve
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .tiers import Tier
+
+__all__ = ["cjk_font", "coverage_map", "lorenz_chart", "minutes_chart", "units_chart"]
+
+log = logging.getLogger(__name__)
+
+_CJK_NAMES = (
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+    "AR PL UMing CN",
+)
+
+
+@cache
+def cjk_font() -> str | None:
+    """The family name of an installed font that draws Chinese, or None."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((name for name in _CJK_NAMES if name in installed), None)
+    if found is None:
+        log.info("no Chinese font installed (e.g. Debian fonts-wqy-zenhei): chart labels are in English")
+    return found
+
+
+@contextmanager
+def _fonts(zh: bool) -> Iterator[bool]:
+    """Within: text uses the CJK font when Chinese is asked for and one is installed; yields whether it is."""
+    font = cjk_font() if zh else None
+    if font is None:
+        yield False
+        return
+    with matplotlib.rc_context({"font.sans-serif": [font, "DejaVu Sans"], "axes.unicode_minus": False}):
+        yield True
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def minutes_chart(plan: Plan, *, zh: bool = True) -> str:
+    """Histogram of walking minutes per tier, one series per profile (weighted by its group)."""
+    residents = plan.residents
+    assert residents is not None
+    tiers = plan.rules.tiers
+    with _fonts(zh) as cn:
+        fig = Figure(figsize=(4 * len(tiers), 3))
+        axes = fig.subplots(1, len(tiers), sharey=True, squeeze=False)[0]
+        for ax, tier in zip(axes, tiers):
+            for prof in plan.rules.profiles:
+                m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
+                ok = np.isfinite(m)
+                label = f"{prof.name_zh or prof.key}步速" if cn else f"{prof.name_en or prof.key} speed"
+                ax.hist(
+                    np.minimum(m[ok], 45),
+                    bins=np.arange(0, 46, 2.5),
+                    weights=residents[prof.group].to_numpy()[ok],
+                    density=True,
+                    alpha=0.55,
+                    label=label,
+                )
+            ax.axvline(tier.minutes, color="k", ls="--", lw=1)
+            ax.set_title(
+                f"{tier.name_zh}（目标 {tier.minutes:g} 分钟）"
+                if cn
+                else f"{tier.name_en} (target {tier.minutes:g} min)"
+            )
+            ax.set_xlabel("步行分钟（45 表示 45 及以上）" if cn else "walking minutes (45 = 45 or more)")
+        axes[0].set_ylabel("人口占比" if cn else "share of people")
+        axes[0].legend(fontsize=8)
+        return _png(fig)
+
+
+def units_chart(plan: Plan, *, zh: bool = True) -> str:
+    """Share of each unit's residents within 15 minutes of every tier, sorted, against the targets."""
+    assert plan.units is not None
+    u = plan.units[plan.units["population"] > 0].sort_values("within_15min_share")
+    with _fonts(zh) as cn:
+        fig = Figure(figsize=(11, 3.2))
+        ax = fig.subplots()
+        ax.bar(np.arange(len(u)), u["within_15min_share"].fillna(0) * 100, color="#2b6cb0")
+        ax.axhline(85, color="#dd6b20", ls="--", lw=1, label="国家目标 85%" if cn else "national target 85%")
+        ax.axhline(99, color="#c53030", ls=":", lw=1, label="上海 2035 目标 99%" if cn else "Shanghai 2035 target 99%")
+        ax.set_ylabel("15 分钟内可达全部层级（%）" if cn else "% within 15 min of all tiers")
+        ax.set_xlabel(f"{len(u)} 个单元，按比例排序" if cn else f"{len(u)} units, sorted")
+        ax.set_xticks([])
+        ax.legend(fontsize=8, loc="upper left")
+        return _png(fig)
+
+
+def lorenz_chart(plan: Plan, *, zh: bool = True) -> str:
+    """Lorenz curves of walking minutes per tier (everyone's profile)."""
+    residents = plan.residents
+    assert residents is not None
+    with _fonts(zh) as cn:
+        fig = Figure(figsize=(4.2, 4))
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], color="#999", lw=1)
+        for tier in plan.rules.tiers:
+            pop, val = lorenz_curve(
+                residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float),
+                residents["population"].to_numpy(float),
+            )
+            ax.plot(pop, val, label=tier.name_zh if cn else tier.key)
+        ax.set_xlabel("人口累计占比（步行时间由短到长）" if cn else "cumulative share of people (shortest walks first)")
+        ax.set_ylabel("步行时间累计占比" if cn else "cumulative share of walking minutes")
+        ax.legend(fontsize=8)
+        return _png(fig)
+
+
+def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
+    """A static map of one tier: residents coloured by walking minutes (everyone's profile), facilities, units."""
+    residents = plan.residents
+    assert residents is not None
+    crs = plan.network.crs
+    lines = plan.network.edge_lines
+    segs = [np.asarray(line.coords) for line in lines]
+    pts = residents.to_crs(crs)
+    minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
+    colours = np.select(
+        [minutes <= tier.minutes, minutes <= 2 * tier.minutes, np.isfinite(minutes)],
+        ["#1a9850", "#fee08b", "#d73027"],
+        "#7b3294",
+    )
+    fac = plan.facilities[plan.facilities["tier"] == tier.key]
+    with _fonts(zh) as cn:
+        fig = Figure(figsize=(7, 6))
+        ax = fig.subplots()
+        ax.set_axis_off()
+        ax.add_collection(LineCollection(segs, colors="#cccccc", linewidths=0.3))
+        if plan.units is not None:
+            plan.units.to_crs(crs).boundary.plot(ax=ax, color="#555555", linewidth=0.4)
+        ax.scatter(pts.geometry.x, pts.geometry.y, s=1.2, c=colours, linewidths=0)
+        if len(fac):
+            f = gpd.GeoSeries(fac.geometry, crs="EPSG:4326").to_crs(crs)
+            ax.scatter(f.x, f.y, s=14, c="#2b2b2b", marker="^", linewidths=0)
+        title = (
+            f"{tier.name_zh}：{tier.minutes:g} 分钟内（绿）、{2 * tier.minutes:g} 分钟内（黄）、"
+            "更远（红）、不可达（紫）"
+            if cn
+            else f"{tier.name_en}: within {tier.minutes:g} min (green), {2 * tier.minutes:g} (yellow), "
+            "farther (red), unreachable (purple)"
+        )
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal")
+        ax.autoscale_view()
+        return _png(fig)
