@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the report (default zh)")
     p.add_argument(
         "--isochrones",
         choices=["drawn", "all", "none"],
@@ -271,7 +272,7 @@ def run_plan(args: argparse.Namespace) -> int:
         plan.network.meta.get("cache"),
         ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers),
     )
-    summary = write_outputs(plan, out, basemap=args.basemap, embed_assets=not args.map_cdn)
+    summary = write_outputs(plan, out, basemap=args.basemap, embed_assets=not args.map_cdn, lang=args.lang)
     if summary["residents"] is not None:
         everyone = plan.rules.everyone.key
         for tier in plan.rules.tiers:

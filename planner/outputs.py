@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 
@@ -155,7 +155,9 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
-def write_outputs(plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: bool = True) -> dict[str, Any]:
+def write_outputs(
+    plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: bool = True, lang: Literal["zh", "en"] = "zh"
+) -> dict[str, Any]:
     """Write a plan's report, map, GeoPackage and summary into a prepared folder.
 
     Parameters
@@ -167,6 +169,8 @@ def write_outputs(plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: 
         See :func:`planner.maps.plan_map`.
     embed_assets : bool, default True
         Inline the map's JavaScript and CSS so it opens offline.
+    lang : {"zh", "en"}, default "zh"
+        Language of the report.
 
     Returns
     -------
@@ -179,7 +183,7 @@ def write_outputs(plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: 
     timings = dict(plan.timings)
     t0 = time.perf_counter()
     if plan.residents is not None:
-        write_report(out / "report.html", plan)
+        write_report(out / "report.html", plan, lang=lang)
     timings["report_s"], t0 = time.perf_counter() - t0, time.perf_counter()
     save_map(plan_map(plan, basemap=basemap), out / "map.html", embed_assets=embed_assets)
     timings["map_s"], t0 = time.perf_counter() - t0, time.perf_counter()
