@@ -80,7 +80,7 @@ class _Streets:
         pairs = pd.DataFrame(
             {"point": p, "street": self.street[e], "distance_m": shapely.distance(points[p], self.lines[e])}
         )
-        out = pairs.groupby(["point", "street"], as_index=False, sort=False)["distance_m"].min()
+        out = pairs.groupby(["point", "street"], sort=False)["distance_m"].min().reset_index()
         out["length_m"] = self.length_m[out["street"].to_numpy()]
         return out
 
@@ -225,8 +225,8 @@ def grid_unit_names(
                 "distance_m": shapely.distance(centres[c], streets.lines[e]),
             }
         )
-        per = pieces[pieces["metres"] > 0].groupby(["cell", "street"], as_index=False)
-        per = per.agg(metres=("metres", "sum"), distance_m=("distance_m", "min"))
+        grouped = pieces[pieces["metres"] > 0].groupby(["cell", "street"])
+        per = grouped.agg(metres=("metres", "sum"), distance_m=("distance_m", "min")).reset_index()
         per["length_m"] = streets.length_m[per["street"].to_numpy()]
         top = per.sort_values(["cell", "metres", "length_m"], ascending=[True, False, False]).drop_duplicates("cell")
         main[top["cell"].to_numpy()] = top["street"].to_numpy()

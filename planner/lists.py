@@ -1,0 +1,579 @@
+"""The three lists of a community check report (一报告三清单): needs, resources and services.
+
+Shanghai's 家门口 programme asks each community for a check report with three lists:
+
+- 需求清单 (needs): per unit, tier or service and group of residents, how many lack it within its walking target;
+- 资源清单 (resources): every facility, with the residents it serves against the GB 50180 band of its tier;
+- 服务清单 (services): the proposed new sites in priority order, named by place.
+
+:func:`three_lists` builds them as pandas DataFrames with Chinese headers from plain inputs (a plan's residents,
+units, facilities and proposals), so this module sits below :mod:`planner.plan`; :func:`write_lists_xlsx` writes
+them to one workbook with a 说明 sheet. Counts keep their fractions (residents are estimates spread over
+points) so that totals equal the residents layer; the workbook shows them rounded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import columns as col
+from .coverage import group_weights
+from .errors import OutputError
+from .naming import place_name
+from .tiers import Rules, ServiceRule, SpeedProfile
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .network import WalkNetwork
+    from .sites import Proposal
+
+__all__ = [
+    "GROUP_NAMES_ZH",
+    "NEEDS_COLUMNS",
+    "NO_PROFILE",
+    "OUTSIDE_LIST",
+    "OUTSIDE_UNITS",
+    "PARTLY_ASSESSED",
+    "POSITION_FLAGS_ZH",
+    "RESOURCES_COLUMNS",
+    "SERVICES_COLUMNS",
+    "SHEETS",
+    "SITE_PREFIXES",
+    "UNASSESSED",
+    "ThreeLists",
+    "three_lists",
+    "write_lists_xlsx",
+]
+
+log = logging.getLogger(__name__)
+
+#: The row of the needs list for residents in no unit.
+OUTSIDE_UNITS = "（单元外）"
+#: What the needs list says of a service no facility list offers (never 0 people without it).
+UNASSESSED = "未评估：没有设施清单提供此项服务"
+#: What it says of a unit where a service's list is incomplete (outside the service's ``assessed_in`` area).
+OUTSIDE_LIST = "未评估：不在此项服务清单完整的范围内"
+#: What it says of a unit only partly inside a service's ``assessed_in`` area.
+PARTLY_ASSESSED = "部分评估：只计清单完整范围内的居民"
+#: What it says of a service none of whose groups has a walking profile.
+NO_PROFILE = "未评估：没有适用人群的步行速度设定"
+#: Chinese names of the groups of residents a profile is measured for.
+GROUP_NAMES_ZH: dict[str, str] = {"population": "全体居民", "elderly": "老年人"}
+#: Position flags of the facility lists, as the resources list says them.
+POSITION_FLAGS_ZH: dict[str, str] = {
+    "street_far": "与地址所在道路相距超过500米",
+    "district_mismatch": "所在区与清单不符",
+    "shared_point": "与其他记录坐标相同",
+}
+#: Number prefixes of proposed sites per tier (站1, 点1, 中心1); other tiers use their Chinese name.
+SITE_PREFIXES: dict[str, str] = {"center": "中心", "station": "站", "point": "点"}
+#: Sheet names of the workbook, in order.
+SHEETS: tuple[str, ...] = ("需求清单", "资源清单", "服务清单", "说明")
+
+NEEDS_COLUMNS = (
+    "单元",
+    "类别",
+    "名称",
+    "人群",
+    "步行速度",
+    "步行目标（分钟）",
+    "人群人数",
+    "评估人数",
+    "未覆盖人数",
+    "占比",
+    "说明",
+    "数据列",
+)
+RESOURCES_COLUMNS = (
+    "编号",
+    "名称",
+    "层级",
+    "服务",
+    "地址",
+    "服务人口",
+    "人口规模（GB 50180）",
+    "规模判定",
+    "开放时间",
+    "容量",
+    "面积（平方米）",
+    "位置存疑",
+    "示意数据",
+    "来源清单",
+)
+SERVICES_COLUMNS = (
+    "序号",
+    "位置",
+    "层级",
+    "步行速度",
+    "新增覆盖居民",
+    "新增覆盖老年人",
+    "覆盖率（累计）",
+    "经度",
+    "纬度",
+    "候选点",
+)
+
+
+@dataclass(frozen=True)
+class ThreeLists:
+    """The three lists of a community check report.
+
+    Attributes
+    ----------
+    needs : pandas.DataFrame
+        需求清单: one row per unit × tier or service × walking profile (its group of residents), ranked by
+        未覆盖人数 (people of the group lacking it within its target), largest first. 人群人数 is the group's
+        count in the unit; 评估人数 the part of it where the service was assessed (all of it, except for a service
+        whose list is complete only in some areas: ``assessed_service_<key>``); 占比 = 未覆盖人数 / 评估人数.
+        Services not assessed come last with 未覆盖人数 empty (never 0) and 说明 :data:`UNASSESSED` (no list
+        offers it) or :data:`OUTSIDE_LIST` (the unit lies outside where its list is complete). 数据列 names the
+        residents' column the figures were read from.
+    resources : pandas.DataFrame
+        资源清单: one row per facility, by tier.
+    services : pandas.DataFrame
+        服务清单: proposed sites in priority order, numbered per tier (站1, 站2 …).
+    notes : tuple of str
+        Sources and caveats, for the 说明 sheet.
+    """
+
+    needs: pd.DataFrame
+    resources: pd.DataFrame
+    services: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+
+def three_lists(
+    residents: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    proposals: Sequence[Proposal],
+    rules: Rules,
+    *,
+    unit_column: str = "unit",
+    network: WalkNetwork | None = None,
+) -> ThreeLists:
+    """Build the needs, resources and services lists of a community check report.
+
+    Parameters
+    ----------
+    residents : geopandas.GeoDataFrame
+        Resident points (EPSG:4326) with ``population``, ``elderly`` and the coverage columns of
+        :mod:`planner.columns` (``covered_<tier>_<profile>``, ``minutes_service_<service>_<profile>``, and
+        ``nearest_<tier>`` when known).
+    units : geopandas.GeoDataFrame
+        Unit polygons (any CRS) with a name column ``unit_column``.
+    facilities : geopandas.GeoDataFrame
+        ``facility_id, name, tier, services, address, list, illustrative, position_flag`` and optionally
+        ``opening_hours``, ``capacity``, ``floor_area_m2``.
+    proposals : sequence of Proposal
+        Proposed sites (:class:`planner.sites.Proposal`), each with its ranked ``sites``.
+    rules : Rules
+        Tiers, profiles and services in force.
+    unit_column : str, default "unit"
+        The units' name column.
+    network : WalkNetwork, optional
+        Names the proposed sites by street (:func:`planner.naming.place_name`); without it 位置 is empty.
+
+    Returns
+    -------
+    ThreeLists
+    """
+    notes: list[str] = []
+    needs = _needs(residents, units, rules, unit_column, notes)
+    resources = _resources(residents, facilities, rules, notes)
+    services = _services(proposals, rules, network, notes)
+    notes = _source_notes(residents, facilities, rules, network) + notes
+    log.info("three lists: %d needs rows, %d facilities, %d proposed sites", len(needs), len(resources), len(services))
+    return ThreeLists(needs, resources, services, tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------------ needs
+def _unit_of(residents: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> np.ndarray:
+    """Index of the unit polygon containing each resident (-1: none; on a shared edge: the first unit)."""
+    crs = units.estimate_utm_crs() if units.crs is not None and units.crs.is_geographic else units.crs
+    polygons = units.to_crs(crs).geometry.to_numpy()
+    points = residents.to_crs(crs).geometry.to_numpy()
+    out = np.full(len(points), -1, dtype=np.int64)
+    p, g = shapely.STRtree(polygons).query(points, predicate="intersects")
+    first = np.unique(p, return_index=True)[1]
+    out[p[first]] = g[first]
+    return out
+
+
+def _group_name(profile: SpeedProfile) -> str:
+    return GROUP_NAMES_ZH.get(profile.group, profile.group)
+
+
+def _needs(
+    residents: gpd.GeoDataFrame, units: gpd.GeoDataFrame, rules: Rules, unit_column: str, notes: list[str]
+) -> pd.DataFrame:
+    units = units.reset_index(drop=True)
+    which = _unit_of(residents, units)
+    labels = units[unit_column].astype(str).tolist()
+    outside = which < 0
+    if outside.any():
+        labels.append(OUTSIDE_UNITS)
+        which = np.where(outside, len(labels) - 1, which)
+        people = residents["population"].to_numpy(float)[outside].sum()
+        notes.append(
+            f"需求清单：{int(outside.sum())} 个居民点（{people:.0f} 人）不在任何单元内，"
+            f"列为“{OUTSIDE_UNITS}”，使合计与居民数据一致。"
+        )
+    n = len(labels)
+
+    def per_unit(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        w = weights if mask is None else np.where(mask, weights, 0.0)
+        return np.bincount(which, weights=w, minlength=n)
+
+    frames = []
+
+    def add(
+        kind: str,
+        name: str,
+        prof: SpeedProfile,
+        minutes: float,
+        column: str,
+        lacking: np.ndarray | None,
+        assessed: np.ndarray | None = None,
+    ) -> None:
+        """One row per unit; ``lacking`` None: not assessed at all; ``assessed``: where the list is complete."""
+        weights = group_weights(residents, prof)
+        people = per_unit(weights)
+        note = np.full(n, "", dtype=object)
+        if lacking is None:
+            counted = np.full(n, np.nan)
+            without = np.full(n, np.nan)
+            note[:] = UNASSESSED
+        else:
+            where = np.ones(len(weights), dtype=bool) if assessed is None else assessed
+            counted = per_unit(weights, where)
+            without = per_unit(weights, where & lacking)
+            points = per_unit(np.ones(len(weights)))
+            points_assessed = per_unit(where.astype(float))
+            nowhere = (points > 0) & (points_assessed == 0)
+            partly = (points_assessed > 0) & (points_assessed < points)
+            without[nowhere] = np.nan
+            counted[nowhere] = np.nan
+            note[nowhere] = OUTSIDE_LIST
+            note[partly] = PARTLY_ASSESSED
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(counted > 0, without / counted, np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "单元": labels,
+                    "类别": kind,
+                    "名称": name,
+                    "人群": _group_name(prof),
+                    "步行速度": prof.name_zh or prof.key,
+                    "步行目标（分钟）": minutes,
+                    "人群人数": people,
+                    "评估人数": counted,
+                    "未覆盖人数": without,
+                    "占比": share,
+                    "说明": note,
+                    "数据列": column,
+                }
+            )
+        )
+
+    for tier in rules.tiers:
+        for prof in rules.profiles:
+            column = col.covered(tier.key, prof.key)
+            add("层级", tier.name_zh, prof, tier.minutes, column, ~residents[column].to_numpy(bool))
+    unassessed: list[ServiceRule] = []
+    partial: list[ServiceRule] = []
+    for rule in rules.services:
+        profiles = rules.service_profiles(rule.key)
+        if not profiles:
+            log.info("service %s is for groups %s, which no walking profile is for", rule.key, rule.groups)
+        assessed_col = col.service_assessed(rule.key)
+        assessed = residents[assessed_col].to_numpy(bool) if assessed_col in residents.columns else None
+        for prof in profiles:
+            column = col.service_minutes(rule.key, prof.key)
+            if column not in residents.columns:
+                add("服务", rule.name_zh or rule.key, prof, rule.minutes, "", None)
+                unassessed.append(rule)
+                continue
+            within = residents[column].to_numpy(float) <= rule.minutes
+            add("服务", rule.name_zh or rule.key, prof, rule.minutes, column, ~within, assessed)
+            if assessed is not None and not assessed.all():
+                partial.append(rule)
+    if partial:
+        names = "、".join(dict.fromkeys(r.name_zh or r.key for r in partial))
+        notes.append(
+            f"需求清单：{names}的设施清单只在部分地区完整，只计这些地区的居民（评估人数）；"
+            "其余地区未评估，不算作未覆盖。"
+        )
+    if unassessed:
+        names = "、".join(dict.fromkeys(r.name_zh or r.key for r in unassessed))
+        notes.append(f"需求清单：{names}没有设施清单提供，未评估（未覆盖人数留空，不是 0）。")
+    missing = [r.name_zh or r.key for r in rules.services if not rules.service_profiles(r.key)]
+    if missing:
+        notes.append(f"需求清单：{'、'.join(missing)}{NO_PROFILE.removeprefix('未评估：')}，未评估，未列出。")
+    table = pd.concat(frames, ignore_index=True)[list(NEEDS_COLUMNS)]
+    # largest gaps first; not assessed last; ties keep the unit, tier/service and profile order
+    order = np.lexsort((np.arange(len(table)), -table["未覆盖人数"].fillna(-1.0).to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
+
+
+# -------------------------------------------------------------------------------------------- resources
+def _service_names(value: Any, rules: Rules) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    keys = [value] if isinstance(value, str) else list(value)
+    known = {r.key: r.name_zh or r.key for r in rules.services}
+    return "、".join(known.get(str(k), str(k)) for k in keys if str(k))
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A text column, empty where missing (also when the column is absent)."""
+    if column not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].astype(object).where(frame[column].notna(), "").astype(str).replace("nan", "")
+
+
+def _number(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A numeric column, NaN where missing or not a number (also when the column is absent)."""
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+def _list_name(name: str, rules: Rules) -> str:
+    """A facility list as the report names it: 设施清单, 健康服务清单 (``services.health``)."""
+    if name == "facilities":
+        return "设施清单"
+    if name.startswith("services."):
+        key = name.removeprefix("services.")
+        rule = next((r for r in rules.services if r.key == key), None)
+        return f"{rule.name_zh if rule and rule.name_zh else key}服务清单"
+    return name
+
+
+def _resources(
+    residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, rules: Rules, notes: list[str]
+) -> pd.DataFrame:
+    fac = facilities.reset_index(drop=True)
+    tiers = {t.key: t for t in rules.tiers}
+    tier_key = _text(fac, "tier")
+    served = np.full(len(fac), np.nan)
+    ids = fac["facility_id"].astype(str).to_numpy()
+    pop = residents["population"].to_numpy(float)
+    unknown: list[str] = []
+    for key in tiers:
+        mine = (tier_key == key).to_numpy()
+        if not mine.any():
+            continue
+        column = col.nearest(key)
+        if column not in residents:
+            unknown.append(tiers[key].name_zh)
+            continue
+        nearest = residents[column]
+        known = nearest.notna().to_numpy()
+        per = pd.Series(pop[known]).groupby(nearest[known].astype(str).to_numpy()).sum()
+        served[mine] = per.reindex(ids[mine]).fillna(0.0).to_numpy()
+    if unknown:
+        notes.append(
+            f"资源清单：居民数据没有最近设施列（{col.nearest('<层级>')}），{'、'.join(unknown)}的服务人口与规模判定留空。"
+        )
+    band = np.full(len(fac), "", dtype=object)
+    verdict = np.full(len(fac), "", dtype=object)
+    for key, tier in tiers.items():
+        mine = (tier_key == key).to_numpy()
+        if tier.population_served is None or not mine.any():
+            continue
+        lo, hi = tier.population_served
+        band[mine] = f"{lo:,}–{hi:,}"
+        known = mine & np.isfinite(served)
+        verdict[known] = np.select([served[known] < lo, served[known] > hi], ["低于", "高于"], "符合")
+    flags = _text(fac, "position_flag").map(lambda f: POSITION_FLAGS_ZH.get(f, f))
+    illustrative = fac["illustrative"].fillna(False).astype(bool) if "illustrative" in fac else False
+    table = pd.DataFrame(
+        {
+            "编号": ids,
+            "名称": _text(fac, "name"),
+            "层级": tier_key.map(lambda k: tiers[k].name_zh if k in tiers else k),
+            "服务": fac["services"].map(lambda v: _service_names(v, rules)) if "services" in fac else "",
+            "地址": _text(fac, "address"),
+            "服务人口": served,
+            "人口规模（GB 50180）": band,
+            "规模判定": verdict,
+            "开放时间": _text(fac, "opening_hours"),
+            "容量": _number(fac, "capacity"),
+            "面积（平方米）": _number(fac, "floor_area_m2"),
+            "位置存疑": flags,
+            "示意数据": np.where(illustrative, "是", "否"),
+            "来源清单": _text(fac, "list").map(lambda name: _list_name(name, rules)),
+        }
+    )
+    rank = {k: i for i, k in enumerate(tiers)}
+    order = np.lexsort((np.arange(len(fac)), tier_key.map(lambda k: rank.get(k, len(rank))).to_numpy()))
+    return table.iloc[order].reset_index(drop=True)[list(RESOURCES_COLUMNS)]
+
+
+# --------------------------------------------------------------------------------------------- services
+def _services(
+    proposals: Sequence[Proposal], rules: Rules, network: WalkNetwork | None, notes: list[str]
+) -> pd.DataFrame:
+    tiers = {t.key: t for t in rules.tiers}
+    profiles = {p.key: p for p in rules.profiles}
+    counter: Counter[str] = Counter()
+    frames = []
+    for proposal in proposals:
+        sites = proposal.sites.sort_values("rank")
+        if sites.empty:
+            continue
+        tier = str(proposal.tier)
+        prefix = SITE_PREFIXES.get(tier, tiers[tier].name_zh if tier in tiers else tier)
+        numbers = [f"{prefix}{counter[tier] + i}" for i in range(1, len(sites) + 1)]
+        counter[tier] += len(sites)
+        lon, lat = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
+        prof = profiles.get(str(proposal.profile))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "序号": numbers,
+                    "位置": place_name(network, lon, lat) if network is not None else [""] * len(sites),
+                    "层级": tiers[tier].name_zh if tier in tiers else tier,
+                    "步行速度": (prof.name_zh or prof.key) if prof else str(proposal.profile),
+                    "新增覆盖居民": sites["new_population"].to_numpy(float),
+                    "新增覆盖老年人": sites["new_elderly"].to_numpy(float),
+                    "覆盖率（累计）": sites["covered_share"].to_numpy(float),
+                    "经度": np.round(lon, 6),
+                    "纬度": np.round(lat, 6),
+                    "候选点": sites["candidate_id"].astype(str).to_numpy(),
+                }
+            )
+        )
+    if frames and network is None:
+        notes.append("服务清单：没有道路网，未给出位置名称（见经度、纬度）。")
+    if not frames:
+        return pd.DataFrame({c: [] for c in SERVICES_COLUMNS})
+    return pd.concat(frames, ignore_index=True)[list(SERVICES_COLUMNS)]
+
+
+def _source_notes(
+    residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, rules: Rules, network: WalkNetwork | None
+) -> list[str]:
+    notes = []
+    attrs = residents.attrs
+    source = attrs.get("source")
+    notes.append(
+        f"居民数据：{Path(str(source)).name if source else '人口数据'}，按建筑或道路分布到居民点的估算值；"
+        "人数保留小数，表中取整显示，合计与居民数据一致。"
+    )
+    share = attrs.get("elderly_share")
+    if share is not None:
+        notes.append(f"老年人数：按常住人口的 {100 * float(share):.1f}% 估算（未提供分年龄人口）。")
+    if "illustrative" in facilities and facilities["illustrative"].fillna(False).astype(bool).any():
+        shown = facilities[facilities["illustrative"].fillna(False).astype(bool)]
+        lists = sorted({_list_name(name, rules) for name in _text(shown, "list")})
+        notes.append(f"示意数据：{'、'.join(lists) or '设施清单'}为示意布局，不是实际设施位置，不能据此决策。")
+    targets = "；".join(f"{t.name_zh} {t.minutes:g} 分钟" for t in rules.tiers)
+    speeds = "；".join(f"{p.name_zh or p.key} {p.speed_mps * 3.6:.2f} km/h（{_group_name(p)}）" for p in rules.profiles)
+    notes.append(f"步行目标：{targets}。步行速度：{speeds}。")
+    if network is not None:
+        notes.append(
+            "位置名称：取自 OpenStreetMap 道路名（© OpenStreetMap contributors，ODbL 1.0），"
+            "“甲路近乙路”指在甲路上、靠近乙路。"
+        )
+    notes.append("人口规模：GB 50180-2018 各层级设施的服务人口规模；服务人口为以该设施为最近同层级设施的居民。")
+    return notes
+
+
+# ------------------------------------------------------------------------------------------------ xlsx
+_COUNT_COLUMNS = {
+    "人群人数",
+    "评估人数",
+    "未覆盖人数",
+    "服务人口",
+    "新增覆盖居民",
+    "新增覆盖老年人",
+    "容量",
+    "面积（平方米）",
+}
+_SHARE_COLUMNS = {"占比", "覆盖率（累计）"}
+
+
+def _width(value: Any) -> int:
+    """Display width of a cell's text: CJK and full-width characters count twice."""
+    text = "" if value is None else str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _format_sheet(sheet: Any, frame: pd.DataFrame) -> None:
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    sheet.freeze_panes = "A2"
+    for j, name in enumerate(frame.columns, start=1):
+        letter = get_column_letter(j)
+        header = sheet.cell(row=1, column=j)
+        header.font = Font(bold=True)
+        header.alignment = Alignment(horizontal="center", vertical="center")
+        fmt = "#,##0" if name in _COUNT_COLUMNS else "0.0%" if name in _SHARE_COLUMNS else None
+        if fmt:
+            for row in range(2, len(frame) + 2):
+                sheet.cell(row=row, column=j).number_format = fmt
+        sample = frame[name].head(500)
+        widest = max([_width(name), *(_width(v) for v in sample if not (isinstance(v, float) and np.isnan(v)))])
+        if fmt:
+            widest = max(_width(name), 10)
+        sheet.column_dimensions[letter].width = min(max(widest + 2, 6), 60)
+    if len(frame.columns):
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+
+
+def write_lists_xlsx(lists: ThreeLists, path: str | Path) -> Path:
+    """Write the three lists to one Excel workbook: 需求清单, 资源清单, 服务清单 and 说明.
+
+    Each list sheet has its Chinese headers in a bold frozen first row, a filter, column widths fitted to the
+    text (Chinese characters count double), people as whole numbers and shares as percentages (the cells keep
+    the exact values). Not assessed figures are empty cells. The 说明 sheet lists the notes.
+
+    Parameters
+    ----------
+    lists : ThreeLists
+    path : str or pathlib.Path
+        The ``.xlsx`` file (replaced if it exists).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    planner.errors.OutputError
+        The file cannot be written (no permission, open in Excel, a folder in the way).
+    """
+    from openpyxl.styles import Alignment, Font
+
+    path = Path(path)
+    notes = pd.DataFrame({"说明": list(lists.notes) or ["（无）"]})
+    try:
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            for name, frame in zip(SHEETS, (lists.needs, lists.resources, lists.services, notes)):
+                frame.to_excel(writer, sheet_name=name, index=False, na_rep="")
+                _format_sheet(writer.sheets[name], frame)
+            sheet = writer.sheets["说明"]
+            sheet.column_dimensions["A"].width = 100
+            sheet["A1"].font = Font(bold=True)
+            for row in range(2, len(notes) + 2):
+                sheet.cell(row=row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+    except OSError as exc:
+        msg = f"cannot write the lists workbook {path}: {exc.strerror or exc}"
+        raise OutputError(msg) from exc
+    log.info("wrote the three lists to %s", path)
+    return path
