@@ -25,6 +25,7 @@ from .facilities import area_context, area_facilities
 from .isochrones import dissolve_isochrones, facility_isochrones
 from .network import load_network
 from .plan import Plan
+from .population_check import check_population
 from .residents import place_residents
 
 __all__ = ["RunOptions", "run"]
@@ -170,6 +171,13 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         timings["sites_s"] = time.perf_counter() - t0
     timings["run_s"] = time.perf_counter() - t_start
     context = area_context(area)
+    check = check_population(area, units, network.boundary_wgs84()) if units is not None else None
     return replace(
-        plan, isochrones=iso, service_areas=areas, proposals=tuple(proposals), context=context, timings=timings
+        plan,
+        isochrones=iso,
+        service_areas=areas,
+        proposals=tuple(proposals),
+        context=context,
+        population_check=check,
+        timings=timings,
     )

@@ -29,6 +29,7 @@ from .coverage import headline
 from .errors import ConfigError
 from .isochrones import facility_isochrones, service_areas
 from .network import WalkNetwork
+from .population_check import PopulationCheck
 from .sites import Proposal, area_candidates, propose
 from .tiers import Rules
 
@@ -63,6 +64,8 @@ class Plan:
         Per facility × band × profile, and dissolved per tier; None when not computed.
     proposals : tuple of Proposal
         New sites proposed in the run.
+    population_check : PopulationCheck or None
+        The population estimate against compound households per unit, when the area has such a list.
     context : mapping of str to geopandas.GeoDataFrame
         Context layers that are not life-circle services (hospitals, 120 ambulance stations), by key: points in
         EPSG:4326 with ``name`` and the list's other columns; ``attrs`` hold ``name_zh``, ``name_en``,
@@ -82,6 +85,7 @@ class Plan:
     service_areas: gpd.GeoDataFrame | None = None
     proposals: tuple[Proposal, ...] = ()
     context: Mapping[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    population_check: PopulationCheck | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
 
     @property
@@ -293,6 +297,8 @@ class Plan:
                 "elderly_share_source": pop.elderly_share_source if pop else None,
                 "note": pop.note if pop else None,
             }
+            if self.population_check is not None:
+                summary["residents"]["population_check"] = self.population_check.summary()
             for key, entry in summary["residents"]["services"].items():
                 entry["basis"] = self.service_basis(key)
         return summary

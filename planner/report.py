@@ -291,6 +291,33 @@ def _sites(plan: Plan, t: _Text) -> list[str]:
     return parts
 
 
+def _population_check(plan: Plan, t: _Text) -> list[str]:
+    check = plan.population_check
+    if check is None:
+        return []
+    rho = "–" if not np.isfinite(check.rho) else f"{check.rho:.2f}"
+    worst = t("、", ", ").join(
+        t(
+            f"{_e(d['unit'])}（估算排第 {d['estimate_rank']}，小区户数推算排第 {d['implied_rank']}）",
+            f"{_e(d['unit'])} (estimate rank {d['estimate_rank']}, compound rank {d['implied_rank']})",
+        )
+        for d in check.disagree
+    )
+    text = t(
+        f"将各单元的估算人口与研究区内 {check.compounds_used} 个有户数记录的小区推算人口（户数 × "
+        f"{check.household_size:g} 人/户，{_e(check.household_size_source)}）比较：在 {check.units_compared} 个单元中，"
+        f"两者排序的斯皮尔曼相关系数为 {rho}。差异最大的单元：{worst}。小区清单并不完整（缺少里弄和单位公房），"
+        "因此只比较排序，不比较绝对人数；相关性弱说明人口估算在街道尺度上应谨慎使用。",
+        f"The estimated residents per unit were compared with the people implied by the {check.compounds_used} "
+        f"compounds with a household count inside the study area (households × {check.household_size:g} people, "
+        f"{_e(check.household_size_source)}): over {check.units_compared} units the Spearman rank correlation is "
+        f"{rho}. The units that disagree most: {worst}. The compound list is incomplete (lane housing and work-unit "
+        "estates are missing), so only ranks are compared; a weak correlation means the estimate should be used "
+        "with care at the level of a 街道.",
+    )
+    return [f"<h2 id=population>{t('人口估算检验', 'How good is the population estimate?')}</h2><p>{text}</p>"]
+
+
 def _sources(plan: Plan, t: _Text) -> list[str]:
     s = plan.summary()
     net = s["network"]
@@ -394,6 +421,7 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
         (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
     ):
         parts.append(f"<figure><img src='{src}' alt='{_e(cap)}'><figcaption>{_e(cap)}</figcaption></figure>")
+    parts += _population_check(plan, t)
     parts.append(f"<h2>{t('数据来源与假设', 'Data sources and assumptions')}</h2>")
     parts += _sources(plan, t)
     parts.append("</main></body></html>")

@@ -20,6 +20,7 @@ __all__ = [
     "FacilitiesSettings",
     "IsochroneSettings",
     "NetworkSettings",
+    "PopulationCheckSettings",
     "PopulationSettings",
     "ProfileSettings",
     "ServiceSettings",
@@ -75,6 +76,15 @@ class FacilitiesSettings(_Section):
         return aliases.get(str(value).strip().lower(), str(value).strip().lower())
 
 
+class PopulationCheckSettings(_Section):
+    """``[population.check]``: compare the estimate with residential compounds' households, per unit."""
+
+    compounds: Path = Field(description="list of residential compounds (小区) with coordinates and households")
+    households_column: str = "households"
+    household_size: float = Field(gt=0, le=10, description="people per household (census average)")
+    household_size_source: str = ""
+
+
 class PopulationSettings(_Section):
     """``[population]``: where residents live (exactly one of grid, polygons, points)."""
 
@@ -92,6 +102,7 @@ class PopulationSettings(_Section):
         "auto", description="spread by building floor area, street length, or buildings where the file has them"
     )
     note: str = ""
+    check: PopulationCheckSettings | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PopulationSettings:

@@ -87,3 +87,24 @@ def test_context_layers_and_provenance(plan):
     assert lists["services.health"]["outside_area"] > 0 and lists["facilities"]["illustrative"] is True
     assert summary["context"]["ems"]["points"] == len(plan.context["ems"])
     assert isinstance(pd.Series(lists).to_dict(), dict)
+
+
+def test_population_estimate_is_checked_against_compound_households(plan):
+    import shapely
+
+    check = plan.population_check
+    table = check.table
+    used = table[(table["compounds"] >= 5) & (table["estimate"] > 0)]
+    # independent rank correlation: Pearson correlation of the ranks
+    rho = np.corrcoef(used["estimate"].rank(), used["implied"].rank())[0, 1]
+    assert check.rho == pytest.approx(rho) and check.units_compared == len(used) >= 20
+    comp = pd.read_csv(plan.area.path("residential_compounds_2019_wgs84.csv"))
+    comp = comp[comp["households"] > 0]
+    inside = shapely.contains_xy(plan.network.boundary_wgs84(), comp["lon"], comp["lat"])
+    in_unit = shapely.contains_xy(plan.units.to_crs("EPSG:4326").union_all(), comp["lon"], comp["lat"])
+    assert table["households"].sum() == comp.loc[inside & in_unit, "households"].sum()
+    assert (table["implied"] == table["households"] * 2.32).all()
+    summary = plan.summary()["residents"]["population_check"]
+    assert (
+        summary["household_size_source"].startswith("上海市第七次全国人口普查") and len(summary["disagree_most"]) == 5
+    )
