@@ -150,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--basemap",
-        choices=["osm", "light", "tianditu", "gaode", "none"],
-        default="osm",
-        help="basemap shown first; gaode shifts overlays to GCJ-02; tianditu needs TIANDITU_KEY",
+        choices=["streets", "osm", "light", "tianditu", "gaode", "none"],
+        default="streets",
+        help="basemap shown first (default: the area's own streets, works offline; tiles need a network); "
+        "gaode shifts overlays to GCJ-02; tianditu needs TIANDITU_KEY",
     )
     p.add_argument(
         "--map-cdn",

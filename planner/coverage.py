@@ -17,6 +17,7 @@ from . import columns as col
 from .access import NearestFacility, point_distances
 from .area import StudyArea
 from .errors import ConfigError, InputError
+from .naming import grid_unit_names
 from .network import Snap, WalkNetwork
 from .tiers import Rules, SpeedProfile
 
@@ -57,6 +58,7 @@ def resident_coverage(
     nearest: dict[str, NearestFacility],
     rules: Rules,
     service_nearest: dict[str, NearestFacility] | None = None,
+    facility_ids: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """Minutes to every tier for every profile, coverage flags and missing tiers and services.
 
@@ -70,6 +72,9 @@ def resident_coverage(
     rules : Rules
     service_nearest : dict of str to NearestFacility, optional
         Per service category.
+    facility_ids : numpy.ndarray, optional
+        Facility id per row of the facility table the searches ran on; with it, ``nearest_<tier>`` names each
+        resident's nearest facility of every tier (None where none is reachable).
 
     Returns
     -------
@@ -84,7 +89,11 @@ def resident_coverage(
         np.empty(0),
     )
     out = residents.copy()
-    tier_m = {tier.key: point_distances(network, nearest[tier.key], snap)[0] for tier in rules.tiers}
+    tier_hits = {tier.key: point_distances(network, nearest[tier.key], snap) for tier in rules.tiers}
+    tier_m = {key: hit[0] for key, hit in tier_hits.items()}
+    if facility_ids is not None:
+        for key, (_, fac) in tier_hits.items():
+            out[col.nearest(key)] = np.where(fac >= 0, facility_ids[np.maximum(fac, 0)], None)
     service_nearest = service_nearest or {}
     services = [rule for rule in rules.services if rule.key in service_nearest]
     service_m = {rule.key: point_distances(network, service_nearest[rule.key], snap)[0] for rule in services}
@@ -431,4 +440,6 @@ def area_units(
             raise InputError(msg, path=area.path(cfg.file), field=cfg.name_column)
         return unit_table(residents, facilities, units, rules, name_column=cfg.name_column)
     grid = regular_grid(network.boundary_wgs84(), network.crs, cfg.grid_km)
+    grid["code"] = grid["unit"]
+    grid["unit"] = grid_unit_names(network, grid.to_crs("EPSG:4326"))  # by place (长寿路/西康路一带), not R00C04
     return unit_table(residents, facilities, grid, rules, name_column="unit")

@@ -317,6 +317,7 @@ def snap_facilities(
     *,
     max_snap_m: float = 300.0,
     skip_invalid: bool = False,
+    skip_outside: bool = False,
 ) -> gpd.GeoDataFrame:
     """Attach each facility to its nearest street edge, rejecting ones far from any street.
 
@@ -330,17 +331,20 @@ def snap_facilities(
         (a wrong coordinate system, a point outside the study area).
     skip_invalid : bool, default False
         Leave such facilities out (logged) instead of raising.
+    skip_outside : bool, default False
+        Leave out, and count, facilities far from every street that lie outside the network's outline (a
+        district's list reaching beyond the street extract) instead of treating them as problems.
 
     Returns
     -------
     geopandas.GeoDataFrame
         With ``edge``, ``t`` and ``snap_m`` columns. Facilities far from every street *and* outside the
-        network's outline are left out (``attrs["outside_area"]`` names them); far ones inside it are problems.
+        network's outline are left out with ``skip_outside`` (``attrs["outside_area"]`` names them).
     """
     x, y = facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()
     snap = network.snap(x, y)
     # a district's list often reaches beyond the street extract: those rows are left out and counted, not errors
-    outside = (snap.offset_m > max_snap_m) & ~shapely.contains_xy(network.boundary_wgs84(), x, y)
+    outside = (snap.offset_m > max_snap_m) & ~shapely.contains_xy(network.boundary_wgs84(), x, y) & skip_outside
     if outside.any():
         log.info(
             "%s: %d of %d facilities lie outside the study area's streets and are left out",
@@ -419,7 +423,13 @@ def area_facilities(
                 kinds.pop(),
                 path,
             )
-        fac = snap_facilities(fac, network, max_snap_m=spec.max_snap_m, skip_invalid=skip_invalid)
+        fac = snap_facilities(
+            fac,
+            network,
+            max_snap_m=spec.max_snap_m,
+            skip_invalid=skip_invalid,
+            skip_outside=spec.outside_area == "skip",
+        )
         fac["list"] = name
         # where upstream geocoding looks wrong (street_far, district_mismatch, shared_point); "" when not flagged
         flags = fac["position_flag"] if "position_flag" in fac.columns else pd.Series("", index=fac.index)
@@ -440,6 +450,7 @@ def area_facilities(
                 "position_flagged": int((part["position_flag"] != "").sum()),
                 "illustrative": bool(spec.illustrative),
                 "note": spec.note,
+                "note_en": spec.note_en,
             }
             for (name, spec, _), part in zip(lists, parts)
         },

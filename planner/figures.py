@@ -180,5 +180,7 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
         )
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
-        ax.autoscale_view()
+        net = plan.network  # the streets' extent: units reaching beyond it are cut at the frame
+        ax.set_xlim(float(net.x.min()), float(net.x.max()))
+        ax.set_ylim(float(net.y.min()), float(net.y.max()))
         return _png(fig)

@@ -28,7 +28,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Files a plan run writes into its output folder.
-OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html", "map.html")
+OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html", "map.html", "lists.xlsx")
 
 
 def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
@@ -156,7 +156,7 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
 
 
 def write_outputs(
-    plan: Plan, out: Path, *, basemap: str = "osm", embed_assets: bool = True, lang: Literal["zh", "en"] = "zh"
+    plan: Plan, out: Path, *, basemap: str = "streets", embed_assets: bool = True, lang: Literal["zh", "en"] = "zh"
 ) -> dict[str, Any]:
     """Write a plan's report, map, GeoPackage and summary into a prepared folder.
 
@@ -165,7 +165,7 @@ def write_outputs(
     plan : Plan
     out : pathlib.Path
         From :func:`prepare_output_dir`.
-    basemap : str, default "osm"
+    basemap : str, default "streets"
         See :func:`planner.maps.plan_map`.
     embed_assets : bool, default True
         Inline the map's JavaScript and CSS so it opens offline.
@@ -177,6 +177,7 @@ def write_outputs(
     dict
         The summary written to ``summary.json``, with the time each output took.
     """
+    from .lists import write_lists_xlsx
     from .maps import plan_map, save_map
     from .report import write_report
 
@@ -184,12 +185,16 @@ def write_outputs(
     t0 = time.perf_counter()
     if plan.residents is not None:
         write_report(out / "report.html", plan, lang=lang)
+    if plan.lists is not None:
+        write_lists_xlsx(plan.lists, out / "lists.xlsx")
     timings["report_s"], t0 = time.perf_counter() - t0, time.perf_counter()
     save_map(plan_map(plan, basemap=basemap), out / "map.html", embed_assets=embed_assets)
     timings["map_s"], t0 = time.perf_counter() - t0, time.perf_counter()
     layers = plan_layers(plan)
     pop = plan.area.settings.population
-    write_geopackage(out / "plan.gpkg", layers, layer_descriptions(plan.summary(), pop.note if pop else None))
+    write_geopackage(
+        out / "plan.gpkg", layers, layer_descriptions(plan.summary(), (pop.note_en or pop.note) if pop else None)
+    )
     timings["write_s"] = time.perf_counter() - t0
     summary = plan.summary()
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
@@ -198,6 +203,7 @@ def write_outputs(
         "isochrones": 0 if plan.isochrones is None else len(plan.isochrones),
         "service_areas": 0 if plan.service_areas is None else len(plan.service_areas),
         "report.html": plan.residents is not None,
+        "lists.xlsx": plan.lists is not None,
         "map.html": {
             "basemap": basemap,
             "assets_embedded": embed_assets,

@@ -23,6 +23,7 @@ from .coverage import area_units, equity_table, mark_assessed, resident_coverage
 from .errors import ConfigError
 from .facilities import area_context, area_facilities
 from .isochrones import dissolve_isochrones, facility_isochrones
+from .lists import three_lists
 from .network import load_network
 from .plan import Plan
 from .population_check import check_population
@@ -116,7 +117,14 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     placed = place_residents(area, network)
     if placed is not None:
         placed = mark_assessed(area, placed)
-        residents = resident_coverage(network, placed, dict(access.tiers), rules, dict(access.services))
+        residents = resident_coverage(
+            network,
+            placed,
+            dict(access.tiers),
+            rules,
+            dict(access.services),
+            facility_ids=facilities["facility_id"].to_numpy(),
+        )
         units = area_units(area, network, residents, facilities, rules)
         equity = equity_table(residents, rules)
         timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
@@ -172,6 +180,9 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     timings["run_s"] = time.perf_counter() - t_start
     context = area_context(area)
     check = check_population(area, units, network.boundary_wgs84()) if units is not None else None
+    lists = None
+    if residents is not None and units is not None:
+        lists = three_lists(residents, units, facilities, proposals, rules, network=network)
     return replace(
         plan,
         isochrones=iso,
@@ -179,5 +190,6 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         proposals=tuple(proposals),
         context=context,
         population_check=check,
+        lists=lists,
         timings=timings,
     )

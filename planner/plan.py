@@ -28,6 +28,7 @@ from .coords import to_wgs84
 from .coverage import headline
 from .errors import ConfigError
 from .isochrones import facility_isochrones, service_areas
+from .lists import ThreeLists
 from .network import WalkNetwork
 from .population_check import PopulationCheck
 from .sites import Proposal, area_candidates, propose
@@ -64,6 +65,8 @@ class Plan:
         Per facility × band × profile, and dissolved per tier; None when not computed.
     proposals : tuple of Proposal
         New sites proposed in the run.
+    lists : ThreeLists or None
+        The three lists of the community check report (需求清单, 资源清单, 服务清单), with residents.
     population_check : PopulationCheck or None
         The population estimate against compound households per unit, when the area has such a list.
     context : mapping of str to geopandas.GeoDataFrame
@@ -86,6 +89,7 @@ class Plan:
     proposals: tuple[Proposal, ...] = ()
     context: Mapping[str, gpd.GeoDataFrame] = field(default_factory=dict)
     population_check: PopulationCheck | None = None
+    lists: ThreeLists | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
 
     @property

@@ -130,5 +130,5 @@ def check_population(
         disagree=disagree,
         household_size=cfg.household_size,
         household_size_source=cfg.household_size_source,
-        compounds_used=int(len(joined)),
+        compounds_used=len(joined),
     )

@@ -92,15 +92,15 @@ def _notices(plan: Plan, t: _Text) -> list[str]:
             )
         )
     pop = area.settings.population
-    if pop is not None and pop.note:
-        out.append(t(f"人口为<b>估算</b>：{_e(pop.note)}", f"The population is an <b>estimate</b>: {_e(pop.note)}"))
+    if pop is not None and (pop.note or pop.note_en):
+        out.append(t(f"人口为<b>估算</b>：{_e(pop.note)}", f"The population is an <b>estimate</b>: {_e(pop.note_en)}"))
     if pop is not None and pop.elderly_column is None:
         out.append(
             t(
                 f"老年人数按 60 岁及以上占比 {_pct(pop.elderly_share)} 估算"
                 f"（{_e(pop.elderly_share_source or '来源未说明')}）。",
                 f"Elderly counts assume a {_pct(pop.elderly_share)} share aged 60+ "
-                f"({_e(pop.elderly_share_source or 'source not stated')}).",
+                f"({_e(pop.elderly_share_source_en or 'source not stated in English')}).",
             )
         )
         bbox = plan.network.bbox_wgs84()
@@ -204,7 +204,7 @@ def _services_table(plan: Plan, head: dict, t: _Text) -> list[str]:
                 )
         name = rule.name_zh if t.zh else rule.name_en
         rows.append(
-            f"<tr><td>{_e(name)}</td><td>{t.tag(bool(basis.get('illustrative')))}</td>"
+            f"<tr><td>{_e(name)}</td><td>{t.tag(bool(basis.get('illustrative'))) if svc['assessed'] else '–'}</td>"
             f"<td>{rule.minutes:g} {t('分钟', 'min')}</td>{cells}<td>{_e(note)}</td></tr>"
         )
     rows.append("</table>")
@@ -227,7 +227,7 @@ def _tiers_table(plan: Plan, head: dict, t: _Text) -> list[str]:
             h = head["tiers"][tier.key][prof.key]
             median = float(cast(float, eq.at[(tier.key, prof.key), "median_min"])) if eq is not None else np.nan
             rows.append(
-                f"<tr><td>{_e(t.tier(tier))}（{tier.minutes:g} {t('分钟', 'min')}）</td>"
+                f"<tr><td>{_e(t.tier(tier))}{t('（', ' (')}{tier.minutes:g} {t('分钟', 'min')}{t('）', ')')}</td>"
                 f"<td>{_e(t.prof(prof))} {prof.speed_mps:.2f} m/s</td><td>{_e(t.group(prof.group))}</td>"
                 f"<td>{_pct(h['group_covered_share'])}</td><td>{_n(h['people_without'])}</td>"
                 f"<td>{_n(h['elderly_without'])}</td><td>{median:.1f}</td><td>{per_tier[tier.key]}</td></tr>"
@@ -291,6 +291,63 @@ def _sites(plan: Plan, t: _Text) -> list[str]:
     return parts
 
 
+def _frame_table(frame: Any, columns: list[str], limit: int) -> list[str]:
+    rows = ["<table><tr>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"]
+    for _, r in frame.head(limit).iterrows():
+        cells = []
+        for c in columns:
+            v = r[c]
+            if c == "占比" or c.startswith("覆盖率"):
+                cells.append(f"<td>{_pct(v if isinstance(v, float) else np.nan)}</td>")
+            elif isinstance(v, float):
+                cells.append(f"<td>{_n(v)}</td>")
+            else:
+                cells.append(f"<td>{_e('' if v is None else v)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    rows.append("</table>")
+    return rows
+
+
+def _three_lists(plan: Plan, t: _Text) -> list[str]:
+    lists = plan.lists
+    if lists is None:
+        return []
+    parts = [
+        f"<h2 id=lists>{t('三清单', 'The three lists')}</h2><p>"
+        + t(
+            "需求清单、资源清单和服务清单的全文见同一文件夹中的 <a href='lists.xlsx'>lists.xlsx</a>"
+            "（每张清单一个工作表），此处列出每张清单的前若干行。",
+            "The full needs, resources and services lists are in <a href='lists.xlsx'>lists.xlsx</a> beside this "
+            "report (one sheet each, in Chinese as the programme asks); their first rows follow.",
+        )
+        + "</p>"
+    ]
+    if not t.zh:  # the lists are the programme's Chinese tables: an English report links them
+        return parts
+    needs = lists.needs[lists.needs["未覆盖人数"].notna()]
+    parts.append(f"<h3>{t('需求清单（未覆盖人数最多的 15 项）', 'Needs list (the 15 largest gaps)')}</h3>")
+    parts += _frame_table(needs, ["单元", "类别", "名称", "人群", "步行目标（分钟）", "未覆盖人数", "占比", "说明"], 15)
+    res = lists.resources
+    flagged = res[res["位置存疑"].fillna("").astype(str) != ""]
+    parts.append(
+        f"<h3>{t('资源清单', 'Resources list')}</h3><p>"
+        + t(
+            f"共 {len(res)} 处设施，其中 {len(flagged)} 处位置存疑（保留并标注）。以下为位置存疑的设施。",
+            f"{len(res)} facilities, {len(flagged)} of them with doubtful positions (kept and marked); those follow.",
+        )
+        + "</p>"
+    )
+    parts += _frame_table(flagged, ["名称", "层级", "服务", "地址", "位置存疑", "示意数据"], 20)
+    if len(lists.services):
+        parts.append(
+            f"<h3>{t('服务清单（建议新增站点，按优先顺序）', 'Services list (proposed sites, in order)')}</h3>"
+        )
+        parts += _frame_table(
+            lists.services, ["序号", "位置", "层级", "新增覆盖居民", "新增覆盖老年人", "覆盖率（累计）"], 30
+        )
+    return parts
+
+
 def _population_check(plan: Plan, t: _Text) -> list[str]:
     check = plan.population_check
     if check is None:
@@ -337,7 +394,7 @@ def _sources(plan: Plan, t: _Text) -> list[str]:
                 f"{info['outside_area']} 处未计入，位置存疑 {flagged} 处。{_e(info.get('note', ''))}",
                 f"Facility list {_e(info['file'])} ({_e(name)}): {info['rows_in_area']} in the study area, "
                 f"{info['outside_area']} outside its streets left out, {flagged} with doubtful positions. "
-                f"{_e(info.get('note', ''))}",
+                f"{_e(info.get('note_en', ''))}",
             )
             + t.tag(bool(info.get("illustrative")))
         )
@@ -421,6 +478,7 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
         (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
     ):
         parts.append(f"<figure><img src='{src}' alt='{_e(cap)}'><figcaption>{_e(cap)}</figcaption></figure>")
+    parts += _three_lists(plan, t)
     parts += _population_check(plan, t)
     parts.append(f"<h2>{t('数据来源与假设', 'Data sources and assumptions')}</h2>")
     parts += _sources(plan, t)

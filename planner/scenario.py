@@ -107,7 +107,14 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     facilities = facilities.reset_index(drop=True)
     access = compute_access(plan.network, facilities, plan.rules, plan.area.settings.access.horizon_min)
     bare = residents[[c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES)]]
-    after = resident_coverage(plan.network, bare, dict(access.tiers), plan.rules, dict(access.services))
+    after = resident_coverage(
+        plan.network,
+        bare,
+        dict(access.tiers),
+        plan.rules,
+        dict(access.services),
+        facility_ids=facilities["facility_id"].to_numpy(),
+    )
     variant = replace(
         plan,
         facilities=facilities,

@@ -57,8 +57,12 @@ class FacilitiesSettings(_Section):
     sheet: str | int | None = Field(None, description="Excel sheet (name or 0-based position); default the first")
     illustrative: bool = Field(False, description="not real positions; said on every output")
     trust_crs: bool = Field(False, description="skip the check that the list fits its crs better than another")
+    outside_area: Literal["error", "skip"] = Field(
+        "error", description="rows outside the streets' outline: an error, or left out and counted (skip)"
+    )
     max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
-    note: str = ""
+    note: str = Field("", description="shown with the data (in Chinese for Chinese reports)")
+    note_en: str = Field("", description="the note in English (English reports, GeoPackage descriptions)")
 
     @field_validator("crs", mode="before")
     @classmethod
@@ -97,11 +101,13 @@ class PopulationSettings(_Section):
         DEFAULT_ELDERLY_SHARE, ge=0, le=1, description="share aged 60+ assumed when there is no elderly column"
     )
     elderly_share_source: str | None = None
+    elderly_share_source_en: str | None = Field(None, description="the source in English (for English reports)")
     spacing_m: float = Field(50.0, gt=0, description="m; residents of a zone are spread along streets this far apart")
     weights: Literal["auto", "streets", "buildings"] = Field(
         "auto", description="spread by building floor area, street length, or buildings where the file has them"
     )
-    note: str = ""
+    note: str = Field("", description="shown with the data (in Chinese for Chinese reports)")
+    note_en: str = Field("", description="the note in English (English reports, GeoPackage descriptions)")
     check: PopulationCheckSettings | None = None
 
     @model_validator(mode="after")
@@ -199,7 +205,8 @@ class AssessedIn(_Section):
     file: Path = Field(description="polygons (e.g. district outlines)")
     column: str = Field(description="the polygons' name column")
     values: tuple[str, ...] = Field(min_length=1, description="the names of the polygons where the list is complete")
-    note: str = ""
+    note: str = Field("", description="shown with the data (in Chinese for Chinese reports)")
+    note_en: str = Field("", description="the note in English (English reports, GeoPackage descriptions)")
 
 
 class ServiceSettings(_Section):
@@ -216,9 +223,11 @@ class ServiceSettings(_Section):
     sheet: str | int | None = None
     illustrative: bool = False
     trust_crs: bool = False
+    outside_area: Literal["error", "skip"] = "error"
     max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
     assessed_in: AssessedIn | None = Field(None, description="only where the list is complete")
-    note: str = ""
+    note: str = Field("", description="shown with the data (in Chinese for Chinese reports)")
+    note_en: str = Field("", description="the note in English (English reports, GeoPackage descriptions)")
 
     _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
 

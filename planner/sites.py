@@ -21,6 +21,7 @@ from .access import coverage_sets
 from .area import StudyArea
 from .errors import ConfigError
 from .facilities import load_facilities
+from .naming import place_name
 from .network import Snap, WalkNetwork
 from .siting import CoverageProblem, SitingResult
 
@@ -279,6 +280,8 @@ def propose(
         geometry=chosen.geometry.values,
         crs="EPSG:4326",
     )
+    # named as planners name places: by the nearest street and its cross street (国顺路近政立路)
+    sites["place"] = place_name(network, sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()) if len(sites) else []
     log.info(
         "%s %s (%s): %d sites cover %.0f more residents (%.0f elderly); gap %.2g%% (%s, %.2f s)",
         model,

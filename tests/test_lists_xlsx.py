@@ -179,13 +179,17 @@ def test_resources_one_row_per_facility(plan, lists):
         assert row["示意数据"] == "是"  # the fixture's list is illustrative
     # the tiers in order: center, then stations, then points
     assert list(res["层级"]) == ["社区服务中心"] + ["家门口服务站"] * 2 + ["家门口服务点"] * 4
-    # the plan's residents carry no nearest_<tier>: served population left empty, and said so
-    assert res["服务人口"].isna().all() and set(res["规模判定"]) == {""}
-    assert any("服务人口" in note and "留空" in note for note in lists.notes)
+    # the plan's residents carry nearest_<tier> (coverage stage): the served population is filled in and, for
+    # every tier, adds up to the residents who reach some facility of it (checked against plan.query below)
+    assert res["服务人口"].notna().all()
+    for tier in plan.rules.tiers:
+        reach = plan.residents[col.nearest(tier.key)].notna().to_numpy()
+        served = res.loc[res["层级"] == tier.name_zh, "服务人口"].sum()
+        assert served == pytest.approx(plan.residents["population"].to_numpy(float)[reach].sum())
 
 
 def test_served_population_and_the_gb50180_band(plan):
-    residents = plan.residents.copy()
+    residents = plan.residents.drop(columns=[col.nearest(t.key) for t in plan.rules.tiers])
     nearest = plan.query(residents.geometry.x, residents.geometry.y)
     for tier in plan.rules.tiers:
         residents[col.nearest(tier.key)] = nearest[col.nearest(tier.key)].to_numpy()

@@ -100,10 +100,13 @@ def test_english_report_is_in_english(run, area_toml):
     from planner.report import render_report
 
     plan = run_plan(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", render_report(plan, lang="en").split("</style>")[1]))
-    sentences = [s for s in re.split(r"(?<=[.])\s", text) if re.search(r"[\u4e00-\u9fff]", s)]
-    # Chinese appears only inside names (the area's title, tier and place names), never as sentences
-    allowed = {"同济四平测试区", "社区体检报告"}
-    for s in sentences:
-        assert all(ch in "".join(allowed) or not re.match(r"[\u4e00-\u9fff]", ch) for ch in s), s
+    page = render_report(plan, lang="en")
+    # every sentence (findings, notices, sources, paragraphs) is English: no Chinese character, no full-width
+    # punctuation; Chinese stays only in names inside tables (units named by their streets)
+    prose = re.findall(r"<(?:li|p|div class=warn)[^>]*>(.*?)</(?:li|p|div)>", page, flags=re.S)
+    assert len(prose) >= 8
+    for item in prose:
+        plain = re.sub(r"<[^>]+>", "", item)
+        assert not re.search(r"[\u4e00-\u9fff\u3000-\u303f\uff08\uff09\uff0c\uff1a]", plain), plain
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.split("</style>")[1]))
     assert "About 40,000 residents live in the study area" in text and "cannot reach a" in text

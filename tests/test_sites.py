@@ -130,7 +130,8 @@ def test_cli_sites_and_cover(area_toml, tmp_path):
     assert [s["model"] for s in summary["sites"]] == ["MCLP", "MCLP", "LSCP"]
     html = (out / "report.html").read_text(encoding="utf-8")
     s = summary["sites"][0]
-    assert f"Adding these {s['sites']} station sites covers {s['new_population']:,} more residents" in html
+    assert f"新增 <b>{s['sites']}</b> 处家门口服务站，可使 <b>{s['new_population']:,}</b> 名居民" in html
+    assert "<td>站1</td>" in html and "<td>点1</td>" in html  # numbered per tier, named by streets
 
 
 def test_cli_bad_sites_argument(capsys):
