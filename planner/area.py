@@ -272,6 +272,7 @@ def write_area_toml(
     elderly_share: float = DEFAULT_ELDERLY_SHARE,
     title_zh: str | None = None,
     title_en: str | None = None,
+    service: str | None = None,
 ) -> Path:
     """Write a study-area TOML file, checked like one read back, with paths relative to it.
 
@@ -290,6 +291,8 @@ def write_area_toml(
         Share aged 60+ assumed when the population has no such column.
     title_zh, title_en : str, optional
         Display names (default: ``name``).
+    service : str, optional
+        The facility list is of this one service with no tier: written as ``[services.<service>] file``.
 
     Returns
     -------
@@ -307,7 +310,9 @@ def write_area_toml(
         "title_en": title_en or name,
         "network": {"osm": rel(osm)},
     }
-    if facilities is not None:
+    if facilities is not None and service is not None:
+        raw["services"] = {service: {"file": rel(facilities), "crs": facilities_crs}}
+    elif facilities is not None:
         raw["facilities"] = {"file": rel(facilities), "crs": facilities_crs, "illustrative": False}
     if population is not None:
         raw["population"] = {

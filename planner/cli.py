@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["wgs84", "gcj02", "bd09"],
         help="coordinate system of the facility list (default wgs84)",
     )
+    init.add_argument(
+        "--service",
+        metavar="KEY",
+        help="the list is of one service with no tier, e.g. health for a list of 社区卫生服务中心",
+    )
     init.add_argument("--population-column", default="population")
     init.add_argument("--name", help="short name of the area (default: the output folder's name)")
     init.add_argument("--out", type=Path, default=Path("."), help="folder for area.toml (default: here)")
@@ -320,6 +325,7 @@ def run_area(args: argparse.Namespace) -> int:
         args.population,
         facilities_crs=args.facilities_crs,
         population_column=args.population_column,
+        service=args.service,
     )
     print(check.report())
     if not check.ok:
@@ -341,6 +347,7 @@ def run_area(args: argparse.Namespace) -> int:
         population=args.population,
         population_kind=kind,
         population_column=args.population_column,
+        service=args.service,
     )
     print(f"wrote {target}; run: lifecircle plan --area {target}")
     return 0

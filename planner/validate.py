@@ -65,6 +65,7 @@ def check_inputs(
     *,
     facilities_crs: str | None = None,
     population_column: str = "population",
+    service: str | None = None,
 ) -> tuple[AreaCheck, WalkNetwork | None]:
     """Validate a district's street, facility and population files.
 
@@ -75,6 +76,8 @@ def check_inputs(
     facilities_crs : {"wgs84", "gcj02", "bd09"}, optional
         What the facility coordinates are declared to be; unset: the column names' hint, else WGS-84.
     population_column : str, default "population"
+    service : str, optional
+        The list is of one service with no tier (e.g. ``health`` for a list of 社区卫生服务中心).
 
     Returns
     -------
@@ -95,7 +98,9 @@ def check_inputs(
 
     fac = None
     try:  # once, keeping bad rows aside: each is reported once, then the good ones are checked
-        fac = load_facilities(facilities, Rules(), crs=facilities_crs, skip_invalid=True, log_skipped=False)
+        fac = load_facilities(
+            facilities, Rules(), crs=facilities_crs, skip_invalid=True, log_skipped=False, service=service
+        )
         problems = fac.attrs.get("problems", [])
         check.errors += [f"facilities: {p}" for p in problems[:20]]
         if len(problems) > 20:
@@ -118,7 +123,14 @@ def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check
         f"facilities: {len(fac)} read ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
         f"declared {crs}; median {as_given:,.0f} m from a street"
     )
-    for tier in DEFAULT_TIERS:
+    if "position_flag" in fac.columns:  # upstream's own doubts about positions: kept, and listed here
+        flags = fac["position_flag"].fillna("").astype(str).replace("nan", "")
+        for _, row in fac[flags != ""].iterrows():
+            check.warnings.append(
+                f"facilities: row {row['source_row']} {row['name']}: position doubtful "
+                f"({row['position_flag']}); kept and shown as uncertain"
+            )
+    for tier in DEFAULT_TIERS if not (fac["tier"] == "").all() else ():
         if tier.key not in counts:
             check.warnings.append(
                 f"facilities: no {tier.key} ({tier.name_en}) in the list: every resident will lack it"

@@ -127,3 +127,42 @@ def test_area_toml_is_written_by_a_toml_writer_with_relative_paths(tmp_path):
     assert '"../inputs/streets.osm.bz2"' in text and str(tmp_path) not in text  # relative, also outside the folder
     area = StudyArea.from_toml(path)
     assert area.name == name and area.path(area.settings.network.osm).resolve() == osm.resolve()
+
+
+def test_doubtful_positions_are_listed_by_area_init(tmp_path, capsys):
+    from planner.resources import DEFAULT_AREA
+    from planner.validate import check_inputs
+
+    root = DEFAULT_AREA.parent
+    check, _ = check_inputs(
+        root / "roads.osm.bz2", root / "community_health_centres_gcj02.csv", facilities_crs="gcj02", service="health"
+    )
+    text = check.report()
+    flagged = pd.read_csv(root / "community_health_centres_gcj02.csv")["position_flag"].notna().sum()
+    listed = [w for w in check.warnings if "position doubtful" in w]
+    assert len(listed) == flagged >= 5 and "street_far" in text
+
+
+def test_area_init_of_a_service_list_writes_it_as_a_service(tmp_path, capsys):
+    from planner.resources import DEFAULT_AREA
+
+    root = DEFAULT_AREA.parent
+    lists = Path(__file__).parent / "data" / "lists"
+    out = tmp_path / "jingan"
+    args = [
+        "area",
+        "init",
+        "--osm",
+        str(root / "roads.osm.bz2"),
+        "--facilities",
+        str(lists / "社区卫生服务中心_gbk.csv"),
+        "--service",
+        "health",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 2  # plain 经度/纬度 in GCJ-02, not declared: refused with the evidence
+    assert "read as GCJ02" in capsys.readouterr().out and not (out / "area.toml").exists()
+    assert main([*args, "--facilities-crs", "gcj02"]) == 0
+    area = StudyArea.from_toml(out / "area.toml")
+    assert area.settings.facilities is None and area.settings.services["health"].crs == "gcj02"
