@@ -18,12 +18,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lifecircle plan --out out/shanghai-central --force --sites station=5,point=10
 
-## browser: Debian's Chromium and its driver for the browser tests (and a CJK font for legible screenshots)
+## browser: Debian's Chromium and its driver for the browser tests, a CJK font for legible screenshots and PDFs,
+## Pango for WeasyPrint (report.pdf) and poppler-utils (pdffonts, pdftoppm) for the PDF test
+PDF_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
-	  { fc-list 2>/dev/null | grep -qi wqy; } || { \
+	  { fc-list 2>/dev/null | grep -qi wqy; } && \
+	  command -v pdffonts >/dev/null && command -v pdftoppm >/dev/null && \
+	  dpkg -s $(PDF_DEBS) >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei \
+	    $(PDF_DEBS) poppler-utils >/dev/null; }
 
 ## test: the whole test suite (offline)
 test: $(STAMP) browser
