@@ -7,11 +7,20 @@ edited source or a changed rule never reads a stale entry.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["cache_dir", "file_digest"]
+from .atomic import atomic_file
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+__all__ = ["cache_dir", "file_digest", "read_cached", "write_cached"]
 
 
 def cache_dir() -> Path:
@@ -27,3 +36,30 @@ def file_digest(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_cached(path: Path, load: Callable[[Path], T]) -> T | None:
+    """Load a cache entry, or None when there is none; an unreadable one is logged once, deleted and rebuilt.
+
+    Any failure to load (truncated, emptied or bit-flipped files raise many different errors) means the entry is
+    not trusted: it is removed so the caller rebuilds and rewrites it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        return load(path)
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged file raises, the answer is to rebuild it
+        log.warning("cache file %s is unreadable (%s: %s); deleting it and rebuilding", path, type(exc).__name__, exc)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+
+def write_cached(path: Path, write: Callable[[Path], object]) -> None:
+    """Write a cache entry atomically (temporary file, fsync, rename); a failure only costs the cache."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as tmp:
+            write(tmp)
+    except OSError as exc:
+        log.warning("could not write cache file %s (%s)", path, exc)

@@ -35,6 +35,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The most grid cells a unit grid may have (a memory budget: each cell is a polygon in memory and on the map).
+MAX_GRID_CELLS = 200_000
 #: Share of residents within 15 minutes of every tier asked by the national life-circle standard (GB 50180).
 NATIONAL_TARGET_SHARE = 0.85
 #: Share asked by Shanghai's 2035 master plan.
@@ -331,6 +333,13 @@ def regular_grid(boundary: shapely.Polygon, crs: str, cell_km: float = 1.0) -> g
     b = gpd.GeoSeries([boundary], crs="EPSG:4326").to_crs(crs).iloc[0]
     x0, y0, x1, y1 = b.bounds
     size = cell_km * 1000
+    cells_needed = np.ceil((x1 - x0) / size) * np.ceil((y1 - y0) / size)
+    if cells_needed > MAX_GRID_CELLS:  # estimated before any array is allocated
+        msg = (
+            f"a {cell_km:g} km grid over this area needs {cells_needed:,.0f} cells (more than {MAX_GRID_CELLS:,}); "
+            "set a larger [units] grid_km or give [units] file"
+        )
+        raise ConfigError(msg, key="units.grid_km")
     xs = np.arange(x0, x1, size)
     ys = np.arange(y0, y1, size)
     gx, gy = np.meshgrid(xs, ys)

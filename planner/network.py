@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
@@ -25,7 +24,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .cache import cache_dir, file_digest
+from .cache import cache_dir, file_digest, read_cached, write_cached
 from .errors import InputFileNotFound, NetworkError
 from .osm import OsmExtract, read_osm
 
@@ -110,6 +109,7 @@ class WalkNetwork:
         clip_to_bounds: bool = True,
         min_component_km: float = 2.0,
         keep_fragments: bool = False,
+        max_extent_km: float = 150.0,
     ) -> WalkNetwork:
         """Build the walk network of an OSM XML file (uncached; see :func:`load_network`).
 
@@ -126,6 +126,8 @@ class WalkNetwork:
             parts, such as Pudong across the Huangpu, are kept and reported.
         keep_fragments : bool, default False
             Keep fragments too. Either way their count and size are logged.
+        max_extent_km : float, default 150
+            Refuse streets spanning more than this (a broken export, nodes at 0/0) before building arrays.
 
         Returns
         -------
@@ -139,6 +141,7 @@ class WalkNetwork:
             min_component_km=min_component_km,
             keep_fragments=keep_fragments,
             name=path.name,
+            max_extent_km=max_extent_km,
         )
         net.meta.update({"source": str(path), "source_name": path.name, "sha256": file_digest(path)})
         return net
@@ -152,8 +155,9 @@ class WalkNetwork:
         min_component_km: float = 2.0,
         keep_fragments: bool = False,
         name: str = "OSM extract",
+        max_extent_km: float = 150.0,
     ) -> WalkNetwork:
-        """Build the walk network from a parsed :class:`~planner.osm.OsmExtract`."""
+        """Build the walk network from a parsed :class:`~planner.osm.OsmExtract` (at most ``max_extent_km`` across)."""
         index = {int(n): i for i, n in enumerate(extract.node_ids)}
         a_list: list[int] = []
         b_list: list[int] = []
@@ -194,6 +198,24 @@ class WalkNetwork:
                 log.info("%s: %d segments outside <bounds> clipped away", name, clipped)
         if len(a) == 0:
             msg = f"{name}: no walkable street segments inside the extract"
+            raise NetworkError(msg)
+        used = np.unique(np.concatenate([a, b]))
+        lon_span = float(extract.lon[used].max() - extract.lon[used].min())
+        lat_span = float(extract.lat[used].max() - extract.lat[used].min())
+        mid_lat = float(np.radians(extract.lat[used].mean()))
+        span_km = float(np.hypot(lon_span * 111.32 * np.cos(mid_lat), lat_span * 110.57))
+        if span_km > max_extent_km:  # refused before any large array is allocated
+            far = used[
+                np.argmax(
+                    np.abs(extract.lat[used] - np.median(extract.lat[used]))
+                    + np.abs(extract.lon[used] - np.median(extract.lon[used]))
+                )
+            ]
+            msg = (
+                f"{name}: the walkable streets span {span_km:,.0f} km, more than a study area can "
+                f"({max_extent_km:g} km, [network] max_extent_km); node {int(extract.node_ids[far])} at "
+                f"({extract.lon[far]:.5f}, {extract.lat[far]:.5f}) lies far from the others: check the export"
+            )
             raise NetworkError(msg)
 
         # Undirected, de-duplicated segments.
@@ -484,6 +506,7 @@ def load_network(
     min_component_km: float = 2.0,
     keep_fragments: bool = False,
     use_cache: bool = True,
+    max_extent_km: float = 150.0,
 ) -> WalkNetwork:
     """Load the walk network of an OSM file, from the on-disk cache when possible.
 
@@ -512,24 +535,19 @@ def load_network(
         f"{_CACHE_VERSION}|{digest}|{clip_to_bounds}|{min_component_km}|{keep_fragments}".encode()
     ).hexdigest()[:24]
     cached = cache_dir() / f"{key}.npz"
-    if use_cache and cached.is_file():
-        try:
-            net = WalkNetwork.load(cached)
-            net.meta["cache"] = "hit"
-            log.info("walk network of %s loaded from cache %s", path.name, cached)
-            return net
-        except (OSError, ValueError, KeyError) as exc:  # a damaged cache file is rebuilt, not fatal
-            log.warning("ignoring unreadable network cache %s (%s)", cached, exc)
+    net = read_cached(cached, WalkNetwork.load) if use_cache else None
+    if net is not None:
+        net.meta["cache"] = "hit"
+        log.info("walk network of %s loaded from cache %s", path.name, cached)
+        return net
     net = WalkNetwork.from_osm_file(
-        path, clip_to_bounds=clip_to_bounds, min_component_km=min_component_km, keep_fragments=keep_fragments
+        path,
+        clip_to_bounds=clip_to_bounds,
+        min_component_km=min_component_km,
+        keep_fragments=keep_fragments,
+        max_extent_km=max_extent_km,
     )
     net.meta["cache"] = "miss"
     if use_cache:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp.npz")
-            net.save(tmp)
-            os.replace(tmp, cached)
-        except OSError as exc:
-            log.warning("could not write network cache %s (%s)", cached, exc)
+        write_cached(cached, net.save)
     return net

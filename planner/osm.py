@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import cache_dir, file_digest
+from .cache import cache_dir, file_digest, read_cached, write_cached
 from .errors import InputFileNotFound, NetworkError
 
 __all__ = ["OsmExtract", "buildings_frame", "read_osm", "walk_exclusion_reason"]
@@ -164,6 +164,7 @@ def read_osm(path: str | Path) -> OsmExtract:
     ways: list[tuple[int, list[int]]] = []
     buildings: list[tuple[int, list[int], float]] = []
     way_names: dict[int, str] = {}
+    bad_nodes: list[str] = []
     dropped: Counter = Counter()
     bounds: tuple[float, float, float, float] | None = None
     timestamp = None
@@ -181,9 +182,16 @@ def read_osm(path: str | Path) -> OsmExtract:
                     continue
                 tag = el.tag
                 if tag == "node":
-                    ids.append(int(el.get("id")))
-                    lons.append(float(el.get("lon")))
-                    lats.append(float(el.get("lat")))
+                    lon_text, lat_text = el.get("lon"), el.get("lat")
+                    try:
+                        lon_v, lat_v = float(lon_text or "nan"), float(lat_text or "nan")
+                    except ValueError:
+                        lon_v = lat_v = float("nan")
+                    if not (-180 <= lon_v <= 180 and -90 <= lat_v <= 90) or (lon_v == 0 and lat_v == 0):
+                        bad_nodes.append(el.get("id") or "?")
+                    ids.append(int(el.get("id") or -len(ids) - 1))
+                    lons.append(lon_v)
+                    lats.append(lat_v)
                     newest = max(newest, el.get("timestamp") or "")
                     el.clear()
                 elif tag == "way":
@@ -216,6 +224,12 @@ def read_osm(path: str | Path) -> OsmExtract:
     except (OSError, EOFError) as exc:
         msg = f"{path}: could not be read ({exc})"
         raise NetworkError(msg, path=path) from None
+    if bad_nodes:  # a broken export: refuse before building anything from it
+        msg = (
+            f"{path}: {len(bad_nodes)} node(s) have no valid coordinates (missing, out of range, or at 0/0; "
+            f"e.g. node {bad_nodes[0]}); re-export the streets"
+        )
+        raise NetworkError(msg, path=path, field="node")
     if not ways:
         msg = f"{path}: no walkable highway ways found (dropped: {dict(dropped) or 'none'})"
         raise NetworkError(msg, path=path)
@@ -258,11 +272,16 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
 
     path = Path(path)
     cached = cache_dir() / f"buildings-{_BUILDINGS_VERSION}-{file_digest(path)[:24]}.npz"
-    if use_cache and cached.is_file():
-        with np.load(cached) as z:
+
+    def load(file: Path) -> gpd.GeoDataFrame:
+        with np.load(file, allow_pickle=False) as z:
             rings = shapely.linearrings(z["coords"], indices=z["ring"]) if len(z["coords"]) else []
             polys = shapely.polygons(rings) if len(z["coords"]) else []
             return gpd.GeoDataFrame({"building_id": z["ids"], "levels": z["levels"]}, geometry=polys, crs="EPSG:4326")
+
+    frame = read_cached(cached, load) if use_cache else None
+    if frame is not None:
+        return frame
     extract = read_osm(path)
     index = {int(n): i for i, n in enumerate(extract.node_ids)}
     coords: list[np.ndarray] = []
@@ -280,13 +299,8 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
     coords_a = np.concatenate(coords) if coords else np.zeros((0, 2))
     ring_a = np.concatenate(ring) if ring else np.zeros(0, dtype=np.int64)
     if use_cache:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(
-                cached, coords=coords_a, ring=ring_a, levels=np.asarray(levels, float), ids=np.asarray(ids, np.int64)
-            )
-        except OSError as exc:
-            log.warning("could not write the buildings cache %s (%s)", cached, exc)
+        levels_a, ids_a = np.asarray(levels, float), np.asarray(ids, np.int64)
+        write_cached(cached, lambda file: np.savez(file, coords=coords_a, ring=ring_a, levels=levels_a, ids=ids_a))
     polys = shapely.polygons(shapely.linearrings(coords_a, indices=ring_a)) if len(coords_a) else []
     return gpd.GeoDataFrame({"building_id": ids, "levels": levels}, geometry=polys, crs="EPSG:4326")
 

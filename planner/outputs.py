@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 
-from .errors import OutputExistsError
+from .atomic import FolderSwap, recover
+from .errors import OutputError, OutputExistsError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -28,34 +29,43 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Files a plan run writes into its output folder.
-OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html", "map.html", "lists.xlsx")
+OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html", "map.html", "lists.xlsx", "report.pdf")
 
 
 def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
-    """Create the output folder, refusing to overwrite a run's results unless ``force``.
+    """Check where a run's results will go, refusing to replace results unless ``force``. Nothing is deleted.
 
-    Only the files a run writes (:data:`OUTPUT_FILES`) are replaced with
-    ``force``; anything else in the folder is left alone.
+    The results are written beside the folder and swapped in only when complete (:func:`write_outputs`), so
+    a failed or killed run leaves the previous results as they were. Files of the user's own in the folder are
+    kept.
 
     Raises
     ------
-    FileExistsError
-        When the folder already holds results and ``force`` is False.
+    OutputExistsError
+        When the folder already holds results and ``force`` is False, or ``out`` is a file.
+    OutputError
+        When the folder cannot be created or written (permissions, a path under a file).
     """
     out = Path(out)
+    recover(out, OUTPUT_FILES)  # finish or undo a replacement a kill interrupted
     if out.exists() and not out.is_dir():
-        msg = f"output path {out} exists and is not a folder"
+        msg = f"output path {out} exists and is not a folder; choose another --out"
         raise OutputExistsError(msg)
     existing = [name for name in OUTPUT_FILES if (out / name).exists()]
     if existing and not force:
         msg = (
             f"output folder {out} already holds {', '.join(existing)}; "
-            "choose another --out or pass --force to replace them"
+            "choose another --out or pass --force to replace them (they are replaced only when the new run is complete)"
         )
         raise OutputExistsError(msg)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in existing:
-        (out / name).unlink()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        msg = f"cannot write results to {out}: {exc.strerror or exc}; choose another --out"
+        raise OutputError(msg) from None
     return out
 
 
@@ -158,7 +168,8 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
 def write_outputs(
     plan: Plan, out: Path, *, basemap: str = "streets", embed_assets: bool = True, lang: Literal["zh", "en"] = "zh"
 ) -> dict[str, Any]:
-    """Write a plan's report, map, GeoPackage and summary into a prepared folder.
+    """Write a plan's report, lists, map, GeoPackage and summary, replacing the folder's results only when all
+    are complete (a failure or a kill leaves the previous results untouched).
 
     Parameters
     ----------
@@ -177,14 +188,38 @@ def write_outputs(
     dict
         The summary written to ``summary.json``, with the time each output took.
     """
+    swap = FolderSwap(out, OUTPUT_FILES)
+    try:
+        summary = _write_all(plan, swap.folder, basemap=basemap, embed_assets=embed_assets, lang=lang)
+        swap.commit()
+    except OSError as exc:
+        swap.abort()
+        msg = f"cannot write results to {out}: {exc.strerror or exc}; the previous results (if any) are unchanged"
+        raise OutputError(msg) from None
+    except BaseException:
+        swap.abort()
+        raise
+    return summary
+
+
+def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"]) -> dict[str, Any]:
     from .lists import write_lists_xlsx
     from .maps import plan_map, save_map
-    from .report import write_report
+    from .pdf import write_report_pdf
+    from .report import render_report
 
     timings = dict(plan.timings)
     t0 = time.perf_counter()
+    pdf: str | bool = False
     if plan.residents is not None:
-        write_report(out / "report.html", plan, lang=lang)
+        html = render_report(plan, lang=lang)
+        (out / "report.html").write_text(html, encoding="utf-8")
+        try:  # the printable A4 copy, fonts embedded; needs WeasyPrint and a Chinese font
+            write_report_pdf(html, out / "report.pdf")
+            pdf = True
+        except OutputError as exc:  # a missing library or font: the run goes on, and says so
+            log.warning("report.pdf not written: %s", exc)
+            pdf = f"not written: {exc}"
     if plan.lists is not None:
         write_lists_xlsx(plan.lists, out / "lists.xlsx")
     timings["report_s"], t0 = time.perf_counter() - t0, time.perf_counter()
@@ -203,6 +238,7 @@ def write_outputs(
         "isochrones": 0 if plan.isochrones is None else len(plan.isochrones),
         "service_areas": 0 if plan.service_areas is None else len(plan.service_areas),
         "report.html": plan.residents is not None,
+        "report.pdf": pdf,
         "lists.xlsx": plan.lists is not None,
         "map.html": {
             "basemap": basemap,

@@ -104,6 +104,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         min_component_km=net_cfg.min_component_km,
         keep_fragments=net_cfg.keep_fragments,
         use_cache=options.use_cache,
+        max_extent_km=net_cfg.max_extent_km,
     )
     timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
@@ -114,7 +115,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     residents = units = equity = None
-    placed = place_residents(area, network)
+    placed = place_residents(area, network, use_cache=options.use_cache)
     if placed is not None:
         placed = mark_assessed(area, placed)
         residents = resident_coverage(

@@ -106,13 +106,13 @@ def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoD
         msg = f"{path}: no population column {column!r} (columns are: {', '.join(map(str, gdf.columns))})"
         raise PopulationError(msg)
     values = pd.to_numeric(gdf[column], errors="coerce")
-    bad = values.isna() | (values < 0)
+    bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0).to_numpy(float))
     if bad.any():
         rows = (np.flatnonzero(bad.to_numpy()) + 2)[:10]
         msg = (
-            f"{path}: column {column!r} must hold non-negative numbers; bad value(s) in row(s) "
+            f"{path}: column {column!r} must hold finite non-negative numbers; bad value(s) in row(s) "
             f"{', '.join(map(str, rows))}{' ...' if bad.sum() > 10 else ''} "
-            f"(e.g. {gdf[column][bad].iloc[0]!r})"
+            f"(e.g. {str(gdf[column][bad].iloc[0])!r})"
         )
         raise PopulationError(msg)
     gdf[column] = values.astype(float)
@@ -387,7 +387,7 @@ def _finish(df: pd.DataFrame, network: WalkNetwork, attrs: dict) -> gpd.GeoDataF
     return gdf
 
 
-def place_residents(area: StudyArea, network: WalkNetwork) -> gpd.GeoDataFrame | None:
+def place_residents(area: StudyArea, network: WalkNetwork, *, use_cache: bool = True) -> gpd.GeoDataFrame | None:
     """Resident points from the area's ``[population]`` source (grid, polygons or points); None without one.
 
     Parameters
@@ -412,7 +412,7 @@ def place_residents(area: StudyArea, network: WalkNetwork) -> gpd.GeoDataFrame |
         )
     buildings = None
     if cfg.weights != "streets":
-        buildings = buildings_frame(area.path(area.settings.network.osm))
+        buildings = buildings_frame(area.path(area.settings.network.osm), use_cache=use_cache)
         if cfg.weights == "buildings" and buildings.empty:
             msg = f'{area.file}: [population] weights = "buildings", but the OSM file has no building footprints'
             raise ConfigError(msg, path=area.file, key="population.weights")

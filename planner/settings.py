@@ -44,6 +44,7 @@ class NetworkSettings(_Section):
     min_component_km: float = Field(2.0, ge=0, description="km; smaller disconnected street pieces are dropped")
     keep_fragments: bool = Field(False, description="keep every disconnected piece however small")
     clip_to_bounds: bool = Field(True, description="cut segments outside the file's <bounds>")
+    max_extent_km: float = Field(150.0, gt=0, description="km; streets spanning more are refused (a broken export)")
 
 
 class FacilitiesSettings(_Section):

@@ -168,7 +168,7 @@ def test_grid_in_another_crs_gives_the_same_residents(yangpu, tmp_path):
         ("minlon,minlat,maxlon,maxlat,people\n121.49,31.28,121.50,31.29,100\n", "no population column 'population'"),
         (
             "minlon,minlat,maxlon,maxlat,population\n121.49,31.28,121.50,31.29,-5\n",
-            "must hold non-negative numbers; bad value(s) in row(s) 2",
+            "must hold finite non-negative numbers; bad value(s) in row(s) 2",
         ),
         ("minlon,minlat,maxlon,maxlat,population\n121.49,31.28,121.50,31.29,many\n", "row(s) 2"),
         (
