@@ -65,8 +65,14 @@ def _fonts(zh: bool) -> Iterator[bool]:
     if font is None:
         yield False
         return
-    with matplotlib.rc_context({"font.sans-serif": [font, "DejaVu Sans"], "axes.unicode_minus": False}):
-        yield True
+    quiet = logging.getLogger("matplotlib.font_manager")  # "findfont: … weight" notes for fonts with one weight
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with matplotlib.rc_context({"font.sans-serif": [font, "DejaVu Sans"], "axes.unicode_minus": False}):
+            yield True
+    finally:
+        quiet.setLevel(level)
 
 
 def _png(fig: Figure) -> str:

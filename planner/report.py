@@ -256,6 +256,34 @@ def _units_table(plan: Plan, t: _Text) -> list[str]:
     return rows
 
 
+def _unit_sections(plan: Plan, t: _Text) -> list[str]:
+    """One section per unit (街道/居委), worst first: its people, coverage and largest gaps (from 需求清单)."""
+    if plan.units is None or plan.lists is None or not t.zh:
+        return []
+    everyone = plan.rules.everyone.key
+    needs = plan.lists.needs
+    illustrative = {tr.name_zh for tr in plan.rules.tiers if plan.area.facilities_illustrative}
+    illustrative |= {r.name_zh for r in plan.rules.services if plan.service_basis(r.key)["illustrative"]}
+    parts = ["<h2 id=unit-sections>各单元情况</h2>"]
+    for _, row in plan.units[plan.units["population"] > 0].sort_values("within_15min_share").iterrows():
+        name = str(row["unit"])
+        mine = needs[(needs["单元"] == name) & needs["未覆盖人数"].notna() & (needs["未覆盖人数"] > 0)]
+        tiers = "，".join(f"{_e(tr.name_zh)} {_pct(row[col.covered(tr.key, everyone)])}" for tr in plan.rules.tiers)
+        gaps = "；".join(
+            f"{_e(g['名称'])}（{_e(g['人群'])}{'，示意' if g['名称'] in illustrative else ''}）{_n(g['未覆盖人数'])} 人"
+            for _, g in mine.head(4).iterrows()
+        )
+        unassessed = needs[(needs["单元"] == name) & needs["未覆盖人数"].isna()]["名称"].unique()
+        text = (
+            f"居民约 {_n(row['population'])} 人，其中老年人约 {_n(row['elderly'])} 人。"
+            f"步行可达覆盖率（成人步速）：{tiers}{t.tag(plan.area.facilities_illustrative)}。"
+            + (f"未覆盖人数最多的是：{gaps}。" if gaps else "各项均已覆盖。")
+            + (f"未评估：{_e('、'.join(map(str, unassessed)))}。" if len(unassessed) else "")
+        )
+        parts.append(f"<section class=unit><h3>{_e(name)}</h3><p>{text}</p></section>")
+    return parts
+
+
 def _sites(plan: Plan, t: _Text) -> list[str]:
     parts = []
     for p in plan.proposals:
@@ -478,6 +506,7 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
         (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
     ):
         parts.append(f"<figure><img src='{src}' alt='{_e(cap)}'><figcaption>{_e(cap)}</figcaption></figure>")
+    parts += _unit_sections(plan, t)
     parts += _three_lists(plan, t)
     parts += _population_check(plan, t)
     parts.append(f"<h2>{t('数据来源与假设', 'Data sources and assumptions')}</h2>")

@@ -108,3 +108,16 @@ def test_population_estimate_is_checked_against_compound_households(plan):
     assert (
         summary["household_size_source"].startswith("上海市第七次全国人口普查") and len(summary["disagree_most"]) == 5
     )
+
+
+def test_the_report_has_a_section_per_subdistrict(plan):
+    from planner.report import render_report
+
+    html = render_report(plan)
+    sections = html.split("id=unit-sections>")[1].split("<section class=unit>")[1:]
+    populated = plan.units[plan.units["population"] > 0]
+    assert len(sections) == len(populated)
+    first = sections[0]  # the worst unit first; its figures are the unit table's
+    worst = populated.sort_values("within_15min_share").iloc[0]
+    assert f"<h3>{worst['unit']}</h3>" in first and f"居民约 {worst['population']:,.0f} 人" in first
+    assert "示意" in first  # tier figures are illustrative and say so
