@@ -273,6 +273,7 @@ def write_area_toml(
     title_zh: str | None = None,
     title_en: str | None = None,
     service: str | None = None,
+    sheet: str | int | None = None,
 ) -> Path:
     """Write a study-area TOML file, checked like one read back, with paths relative to it.
 
@@ -293,6 +294,8 @@ def write_area_toml(
         Display names (default: ``name``).
     service : str, optional
         The facility list is of this one service with no tier: written as ``[services.<service>] file``.
+    sheet : str or int, optional
+        The Excel sheet of the facility list.
 
     Returns
     -------
@@ -310,10 +313,13 @@ def write_area_toml(
         "title_en": title_en or name,
         "network": {"osm": rel(osm)},
     }
+    listed: dict[str, Any] = {"file": rel(facilities), "crs": facilities_crs} if facilities is not None else {}
+    if sheet is not None:
+        listed["sheet"] = sheet
     if facilities is not None and service is not None:
-        raw["services"] = {service: {"file": rel(facilities), "crs": facilities_crs}}
+        raw["services"] = {service: listed}
     elif facilities is not None:
-        raw["facilities"] = {"file": rel(facilities), "crs": facilities_crs, "illustrative": False}
+        raw["facilities"] = {**listed, "illustrative": False}
     if population is not None:
         raw["population"] = {
             population_kind: rel(population),

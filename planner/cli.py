@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["wgs84", "gcj02", "bd09"],
         help="coordinate system of the facility list (default wgs84)",
     )
+    init.add_argument("--sheet", help="Excel sheet of the facility list (name or 0-based number; default the first)")
     init.add_argument(
         "--service",
         metavar="KEY",
@@ -295,6 +296,11 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sheet(text: str | None) -> str | int | None:
+    """An Excel sheet given on the command line: a 0-based number or a name."""
+    return int(text) if text is not None and text.isdigit() else text
+
+
 def run_area(args: argparse.Namespace) -> int:
     """Run ``lifecircle area init`` or ``lifecircle area fetch``."""
     if args.area_command == "fetch":
@@ -326,6 +332,7 @@ def run_area(args: argparse.Namespace) -> int:
         facilities_crs=args.facilities_crs,
         population_column=args.population_column,
         service=args.service,
+        sheet=_sheet(args.sheet),
     )
     print(check.report())
     if not check.ok:
@@ -348,6 +355,7 @@ def run_area(args: argparse.Namespace) -> int:
         population_kind=kind,
         population_column=args.population_column,
         service=args.service,
+        sheet=_sheet(args.sheet),
     )
     print(f"wrote {target}; run: lifecircle plan --area {target}")
     return 0

@@ -66,6 +66,7 @@ def check_inputs(
     facilities_crs: str | None = None,
     population_column: str = "population",
     service: str | None = None,
+    sheet: str | int | None = None,
 ) -> tuple[AreaCheck, WalkNetwork | None]:
     """Validate a district's street, facility and population files.
 
@@ -78,6 +79,8 @@ def check_inputs(
     population_column : str, default "population"
     service : str, optional
         The list is of one service with no tier (e.g. ``health`` for a list of 社区卫生服务中心).
+    sheet : str or int, optional
+        The Excel sheet of the facility list (default: the first).
 
     Returns
     -------
@@ -99,7 +102,7 @@ def check_inputs(
     fac = None
     try:  # once, keeping bad rows aside: each is reported once, then the good ones are checked
         fac = load_facilities(
-            facilities, Rules(), crs=facilities_crs, skip_invalid=True, log_skipped=False, service=service
+            facilities, Rules(), crs=facilities_crs, skip_invalid=True, log_skipped=False, service=service, sheet=sheet
         )
         problems = fac.attrs.get("problems", [])
         check.errors += [f"facilities: {p}" for p in problems[:20]]

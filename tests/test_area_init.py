@@ -166,3 +166,31 @@ def test_area_init_of_a_service_list_writes_it_as_a_service(tmp_path, capsys):
     assert main([*args, "--facilities-crs", "gcj02"]) == 0
     area = StudyArea.from_toml(out / "area.toml")
     assert area.settings.facilities is None and area.settings.services["health"].crs == "gcj02"
+
+
+def test_area_init_takes_an_excel_sheet_with_a_title_row_and_chinese_tiers(tmp_path, capsys):
+    from planner.resources import DEFAULT_AREA
+
+    root = DEFAULT_AREA.parent
+    xlsx = Path(__file__).parent / "data" / "lists" / "服务设施清单.xlsx"
+    out = tmp_path / "xlsx"
+    args = [
+        "area",
+        "init",
+        "--osm",
+        str(root / "roads.osm.bz2"),
+        "--facilities",
+        str(xlsx),
+        "--sheet",
+        "设施",
+        "--facilities-crs",
+        "gcj02",
+        "--population",
+        str(root / "pop_grid_1km.csv"),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0, capsys.readouterr().out
+    area = StudyArea.from_toml(out / "area.toml")
+    assert area.settings.facilities.sheet == "设施" and area.settings.facilities.crs == "gcj02"
+    assert "facilities: 40 read" in capsys.readouterr().out
