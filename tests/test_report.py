@@ -110,3 +110,36 @@ def test_english_report_is_in_english(run, area_toml):
         assert not re.search(r"[\u4e00-\u9fff\u3000-\u303f\uff08\uff09\uff0c\uff1a]", plain), plain
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.split("</style>")[1]))
     assert "About 40,000 residents live in the study area" in text and "cannot reach a" in text
+
+
+def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from conftest import WANGJING
+    from planner.area import StudyArea
+    from planner.network import WalkNetwork
+    from planner.pipeline import RunOptions
+    from planner.pipeline import run as run_plan
+    from planner.report import render_report
+
+    net = WalkNetwork.from_osm_file(WANGJING)
+    shutil.copy(WANGJING, tmp_path / "streets.osm.bz2")
+    nodes = np.random.default_rng(3).choice(net.n_nodes, 3, replace=False)
+    rows = [
+        f"B{i},{t},{net.lon[n]:.7f},{net.lat[n]:.7f}"
+        for i, (t, n) in enumerate(zip(["center", "station", "point"], nodes))
+    ]
+    (tmp_path / "fac.csv").write_text("id,tier,lon,lat\n" + "\n".join(rows), encoding="utf-8")
+    x0, y0, x1, y1 = net.meta["bounds"]
+    (tmp_path / "pop.csv").write_text(f"minlon,minlat,maxlon,maxlat,population\n{x0},{y0},{x1},{y1},10000\n")
+    (tmp_path / "area.toml").write_text(
+        'name = "wangjing"\n[network]\nosm = "streets.osm.bz2"\n[facilities]\n'
+        'file = "fac.csv"\n[population]\ngrid = "pop.csv"\n',
+        encoding="utf-8",
+    )
+    plan = run_plan(StudyArea.from_toml(tmp_path / "area.toml"), RunOptions(isochrones="none"))
+    assert "研究区不在上海，却使用了上海的老年人口占比" in render_report(plan)
+    # and not in Shanghai
+    assert "研究区不在上海" not in render_report(run_plan(StudyArea.default(), RunOptions(isochrones="none")))
