@@ -10,17 +10,15 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi_offline import FastAPIOffline
 
 from planner.area import StudyArea
 from planner.errors import LifecircleError
 from planner.plan import Plan
 
-from . import routes_access, routes_layers, routes_meta
+from . import problems, routes_access, routes_layers, routes_meta
 from .settings import Settings
 from .state import ServiceState
 
@@ -30,32 +28,38 @@ _DESCRIPTION = """
 Walking access to community services (十五分钟社区生活圈) for one study area: minutes from any address to the
 nearest community service **center** (15 min), **station** (10 min) and **point** (5 min), at adult or elderly
 walking speed, measured along the streets. Coordinates are WGS-84 unless a request says `gcj02` or `bd09`;
-answers are always WGS-84. Street data © OpenStreetMap contributors (ODbL).
+answers are always WGS-84, rounded to 6 decimals.
+
+**Inside the area** means within reach of the walk network: within 500 m of a street of the study area. The
+same rule holds for every endpoint. A point outside is answered, not refused: `/coverage` gives it null minutes
+and null `covered` with a `reason`, `/isochrones` a feature without geometry and a `reason`, and `/what-if`
+does not open a site there and says so.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`) with an `errors` list naming each offending
+`field` and the `reason`, for every 4xx and 5xx.
+
+Street data © OpenStreetMap contributors (ODbL).
 """
 
 
-def _field(loc) -> str:
-    parts = [p for p in loc if p != "body"]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "body"
-
-
-def _publish_area_enums(app: FastAPI, area: StudyArea | Path) -> None:
+def _openapi(app: FastAPI, area: StudyArea | Path) -> None:
     """OpenAPI lists the served area's own tiers and profiles as the allowed values (read from its TOML file,
-    so the schema is right before the network is built); requests are checked against the same lists."""
+    so the schema is right before the network is built; requests are checked against the same lists), and
+    declares every error as problem details."""
+    enums: dict[str, list[str]] = {}
     try:
         rules = area.rules if isinstance(area, StudyArea) else StudyArea.from_toml(area).rules
     except LifecircleError:  # /ready reports the problem once the build fails on it
-        return
-    enums = {"profile": [p.key for p in rules.profiles], "tier": [t.key for t in rules.tiers]}
+        pass
+    else:
+        enums = {"profile": [p.key for p in rules.profiles], "tier": [t.key for t in rules.tiers]}
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
+        problems.fix_openapi(schema)
         for path in schema.get("paths", {}).values():
             for op in path.values():
                 for param in op.get("parameters", []):
@@ -95,52 +99,25 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
         state.start()
         yield
 
-    app = FastAPI(
+    # /docs and /redoc from the Swagger UI and ReDoc files fastapi-offline ships (no CDN: intranet-ready);
+    # no online validator badge either
+    app = FastAPIOffline(
         title="lifecircle — 15-minute community life-circle API",
-        version="0.1.0",
+        version="0.2.0",
         description=_DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.lifecircle = state
     app.state.settings = settings
-    _publish_area_enums(app, plan.area if plan is not None else settings.area)
+    _openapi(app, plan.area if plan is not None else settings.area)
 
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        details = []
-        for err in exc.errors():
-            reason = err.get("msg", "invalid")
-            if err.get("type") == "json_invalid":
-                reason = f"invalid JSON: {err.get('ctx', {}).get('error', reason)}"
-            details.append({"field": _field(err.get("loc", ())), "reason": reason.removeprefix("Value error, ")})
-        return JSONResponse(status_code=422, content={"detail": details})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        detail = exc.detail if isinstance(exc.detail, list) else [{"field": "request", "reason": str(exc.detail)}]
-        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception):
-        log.error("request %s failed", getattr(request.state, "request_id", "?"), exc_info=exc)
-        return JSONResponse(
-            status_code=500,
-            content={
-                "detail": [
-                    {
-                        "field": "server",
-                        "reason": "internal error; see the server log",
-                        "request_id": getattr(request.state, "request_id", None),
-                    }
-                ]
-            },
-        )
-
+    problems.install(app)
     for router in (routes_meta.router, routes_access.router, routes_layers.router):
         app.include_router(router)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
@@ -190,35 +167,43 @@ class GuardMiddleware:
             await asyncio.wait_for(self.app(scope, receive_limited, send_with_id), timeout=self.timeout_s)
         except _TooLarge:
             if not started["done"]:
-                await _json(send_with_id, 413, "body", f"request body larger than {self.max_body_bytes:,} bytes")
+                reason = f"request body larger than {self.max_body_bytes:,} bytes"
+                await _problem(send_with_id, scope, request_id, 413, "body", reason)
         except TimeoutError:
             if not started["done"]:
-                await _json(send_with_id, 503, "request", f"took longer than {self.timeout_s:g} s")
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status["code"],
-                        "ms": round(1000 * (time.perf_counter() - start), 2),
-                    }
+                reason = f"took longer than {self.timeout_s:g} s"
+                await _problem(send_with_id, scope, request_id, 503, "request", reason)
+        finally:  # a crash too (its 500 is answered by the error handler outside this middleware)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    json.dumps(
+                        {
+                            "request_id": request_id,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status["code"],
+                            "ms": round(1000 * (time.perf_counter() - start), 2),
+                        }
+                    )
                 )
-            )
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _json(send, status: int, field: str, reason: str) -> None:
-    body = json.dumps({"detail": [{"field": field, "reason": reason}]}).encode()
+async def _problem(send, scope, request_id: str, status: int, field: str, reason: str) -> None:
+    body = problems.encode(
+        problems.problem(status, [{"field": field, "reason": reason}], instance=scope["path"], request_id=request_id)
+    )
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", problems.MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

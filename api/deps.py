@@ -11,8 +11,12 @@ def ready_state(request: Request) -> ServiceState:
     """The service state, or 503 while the study area is still loading (or failed to load)."""
     state: ServiceState = request.app.state.lifecircle
     if not state.ready:
-        reason = state.error or "the study area is still loading; see /ready"
-        raise HTTPException(status_code=503, detail=[{"field": "service", "reason": reason}])
+        loading = state.error is None
+        raise HTTPException(
+            status_code=503,
+            detail=[{"field": "service", "reason": state.public_error or ""}],
+            headers={"Retry-After": "5"} if loading else None,
+        )
     return state
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
-import shapely
+import pandas as pd
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -12,17 +14,25 @@ from fastapi.responses import JSONResponse, Response
 from planner import columns as col
 from planner.coords import to_wgs84
 from planner.isochrones import facility_isochrones
+from planner.scenario import Scenario
 from planner.scenario import what_if as plan_what_if
 
+from . import reach
 from .deps import bad, profile_key, ready_state
-from .schemas import ERRORS, CoverageRequest, CoverageResponse, IsochroneRequest, WhatIfRequest, WhatIfResponse
+from .geojson import feature_collection
+from .problems import PROBLEMS
+from .schemas import (
+    CoverageRequest,
+    CoverageResponse,
+    FeatureCollection,
+    IsochroneRequest,
+    WhatIfRequest,
+    WhatIfResponse,
+    geojson,
+)
 from .state import ServiceState
 
-router = APIRouter(tags=["access"], responses=ERRORS)
-
-_MAX_SNAP_M = 500.0
-_NONE = np.array(None)  # None as numpy.where takes it (numpy's stubs refuse a bare None)
-
+router = APIRouter(tags=["access"], responses=PROBLEMS)
 
 _INLINE_POINTS = 64  # small requests (~1 ms) are answered on the event loop; larger ones in a worker thread
 
@@ -30,8 +40,10 @@ _INLINE_POINTS = 64  # small requests (~1 ms) are answered on the event loop; la
 @router.post("/coverage", response_model=CoverageResponse, summary="Minutes from points to every tier")
 async def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_state)) -> JSONResponse:
     """Per point: minutes to the nearest facility of each tier (null when none is reachable), whether that is
-    within the tier's target, the nearest facility's id, the distance from the point to its street, and
-    whether the point lies in the study area at all (points outside are answered, not refused)."""
+    within the tier's target, the nearest facility (id and name), the distance from the point to its street.
+
+    A point more than 500 m from every street of the study area is outside it: answered, not refused, with
+    ``inside_area: false``, null minutes, null ``covered`` and the ``reason``."""
     if len(body.points) <= _INLINE_POINTS:
         return _coverage(body, state)
     return await run_in_threadpool(_coverage, body, state)
@@ -42,25 +54,28 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
     profile = profile_key(state, body.profile)
     lon = np.fromiter((p.lon for p in body.points), float, len(body.points))
     lat = np.fromiter((p.lat for p in body.points), float, len(body.points))
-    q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=_MAX_SNAP_M)
-    inside = shapely.contains_xy(state.boundary, q["lon"], q["lat"])
-    tiers = [t.key for t in plan.rules.tiers]
-    minutes = {}
-    covered = {}
-    nearest = {}
-    for t in plan.rules.tiers:
-        m = np.where(inside, q[col.minutes(t.key, profile)], np.nan)
-        minutes[t.key] = [None if not np.isfinite(v) else round(float(v), 2) for v in m]
-        covered[t.key] = (m <= t.minutes).tolist()
-        nearest[t.key] = np.where(inside & np.isfinite(m), q[col.nearest(t.key)], _NONE).tolist()
+    # the same snap as reach.snap: network.snap with max_distance=MAX_SNAP_M (NaN distance beyond it)
+    q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=reach.MAX_SNAP_M)
     snap = q["snap_distance_m"]
+    inside = reach.inside(snap)
+    tiers = [t.key for t in plan.rules.tiers]
+    minutes: dict[str, list] = {}
+    covered: dict[str, list] = {}
+    nearest: dict[str, list] = {}
+    for t in plan.rules.tiers:
+        m = q[col.minutes(t.key, profile)]
+        reached = inside & np.isfinite(m)
+        minutes[t.key] = [round(float(v), 2) if ok else None for v, ok in zip(m, reached)]
+        covered[t.key] = [bool(v <= t.minutes) if ok else None for v, ok in zip(m, inside)]
+        nearest[t.key] = [state.facility(f) if ok else None for f, ok in zip(q[col.nearest(t.key)], reached)]
     results = [
         {
             "id": p.id,
-            "lon": round(float(q["lon"][i]), 7),
-            "lat": round(float(q["lat"][i]), 7),
+            "lon": reach.coord(q["lon"][i]),
+            "lat": reach.coord(q["lat"][i]),
             "inside_area": bool(inside[i]),
-            "snap_distance_m": round(float(snap[i]), 1) if np.isfinite(snap[i]) else None,
+            "reason": None if inside[i] else reach.OUTSIDE,
+            "snap_distance_m": round(float(snap[i]), 1) if inside[i] else None,
             "minutes": {k: minutes[k][i] for k in tiers},
             "covered": {k: covered[k][i] for k in tiers},
             "nearest_facility": {k: nearest[k][i] for k in tiers},
@@ -73,43 +88,71 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
 @router.post(
     "/isochrones",
     summary="Walking isochrones from origins (GeoJSON)",
-    responses={200: {"content": {"application/geo+json": {}}}},
+    responses=geojson(FeatureCollection),
 )
 def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state)) -> Response:
-    """One polygon per origin and band: the streets reachable within that many minutes, with a 50 m
-    walking corridor. Origins must lie within 500 m of a street of the study area."""
+    """One feature per origin and band (origins in the request's order, bands ascending): the streets
+    reachable within that many minutes, with a 50 m walking corridor.
+
+    An origin outside the study area (more than 500 m from any street, the rule of every endpoint) is
+    answered, not refused: its features have no geometry (``null``), ``inside_area: false``, null
+    ``area_km2`` and the ``reason``; so is a band too short to reach the origin's street."""
     plan = state.plan
     profile = profile_key(state, body.profile)
     lon, lat = to_wgs84([o.lon for o in body.origins], [o.lat for o in body.origins], body.crs)
-    snap = plan.network.snap(lon, lat)
-    far = np.flatnonzero(~(snap.offset_m <= _MAX_SNAP_M))
-    if len(far):
-        i = int(far[0])
-        raise bad(
-            f"origins[{i}]",
-            f"({lon[i]:.5f}, {lat[i]:.5f}) is more than {_MAX_SNAP_M:g} m from any street of the study area",
+    snap = reach.snap(plan, lon, lat)
+    inside = reach.inside(snap.offset_m)
+    bands = sorted(set(body.bands))
+    names = [f"origin-{i}" for i in range(len(lon))]
+    found: dict[tuple[str, float], Any] = {}
+    if inside.any():
+        origins = gpd.GeoDataFrame(
+            {
+                "facility_id": [n for n, ok in zip(names, inside) if ok],
+                "tier": "origin",
+                "edge": snap.edge[inside],
+                "t": snap.t[inside],
+                "snap_m": snap.offset_m[inside],
+            },
+            geometry=gpd.points_from_xy(lon[inside], lat[inside]),
+            crs="EPSG:4326",
         )
-    origins = gpd.GeoDataFrame(
-        {
-            "facility_id": [f"origin-{i}" for i in range(len(lon))],
-            "tier": "origin",
-            "edge": snap.edge,
-            "t": snap.t,
-            "snap_m": snap.offset_m,
-        },
-        geometry=gpd.points_from_xy(lon, lat),
-        crs="EPSG:4326",
-    )
-    iso = facility_isochrones(
-        plan.network, origins, [plan.rules.profile(profile)], tuple(body.bands), method=body.method, progress=False
-    )
-    iso = iso.rename(columns={"facility_id": "origin"}).drop(columns=["tier"])
-    return Response(iso.to_json(drop_id=True), media_type="application/geo+json")
+        iso = facility_isochrones(
+            plan.network, origins, [plan.rules.profile(profile)], bands, method=body.method, progress=False
+        )
+        found = {
+            (o, float(b)): (g, a)
+            for o, b, g, a in zip(iso["facility_id"], iso["band_min"], iso.geometry, iso["area_km2"])
+        }
+    rows = []
+    for i, name in enumerate(names):
+        for band in bands:
+            geom, area = found.get((name, float(band)), (None, None))
+            reason = None if geom is not None else reach.OUTSIDE if not inside[i] else _TOO_SHORT
+            rows.append(
+                {
+                    "origin": name,
+                    "profile": profile,
+                    "band_min": float(band),
+                    "area_km2": None if area is None else round(float(area), 4),
+                    "inside_area": bool(inside[i]),
+                    "reason": reason,
+                    "geometry": geom,
+                }
+            )
+    return feature_collection(gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs="EPSG:4326"))
+
+
+_TOO_SHORT = "the walk of this band does not reach the origin's street"
 
 
 @router.post("/what-if", response_model=WhatIfResponse, summary="Coverage change if facilities close or open")
 def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> dict:
-    """Before/after coverage per tier and profile; other clients keep being served the unchanged state."""
+    """Before/after coverage per tier and profile; other clients keep being served the unchanged state.
+
+    Each site of ``open`` is answered in ``sites``: a site outside the study area (more than 500 m from any
+    street) is not opened; a site opened but nearest to nobody newly covered ``adds_nobody``. ``notes`` says
+    both in words, and when the scenario changes nobody's coverage at all."""
     plan = state.plan
     if plan.residents is None:
         raise bad("body", "this study area has no population data to compare")
@@ -120,15 +163,22 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
     unknown = sorted(set(body.close) - set(plan.facilities["facility_id"]))
     if unknown:
         raise bad("close", f"unknown facility id(s): {', '.join(unknown[:20])}")
+    ids = [s.id or f"NEW{i + 1}" for i, s in enumerate(body.open)]
+    taken = set(plan.facilities["facility_id"])
+    for i, site_id in enumerate(ids):
+        if site_id in taken or site_id in ids[:i]:
+            raise bad(f"open[{i}].id", f"{site_id!r} is already the id of a facility; give the site another id")
+    lon, lat = to_wgs84([s.lon for s in body.open], [s.lat for s in body.open], body.crs)
+    snap = reach.snap(plan, lon, lat)
+    inside = reach.inside(snap.offset_m)
     opened = None
-    if body.open:
-        lon, lat = to_wgs84([s.lon for s in body.open], [s.lat for s in body.open], body.crs)
+    if inside.any():
         opened = gpd.GeoDataFrame(
             {
-                "tier": [s.tier for s in body.open],
-                "facility_id": [s.id or f"NEW{i + 1}" for i, s in enumerate(body.open)],
+                "tier": [s.tier for s, ok in zip(body.open, inside) if ok],
+                "facility_id": [i for i, ok in zip(ids, inside) if ok],
             },
-            geometry=gpd.points_from_xy(lon, lat),
+            geometry=gpd.points_from_xy(lon[inside], lat[inside]),
             crs="EPSG:4326",
         )
     scenario = plan_what_if(plan, close=body.close, open_sites=opened)
@@ -141,4 +191,58 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
                 "covered_share_after": after["tiers"][t.key][p.key]["covered_share"],
                 **scenario.change[t.key][p.key],
             }
-    return {"closed": body.close, "opened": len(body.open), "tiers": tiers}
+    gains = _site_gains(scenario, dict(zip(ids, (s.tier for s in body.open))))
+    sites = []
+    notes = []
+    for i, (site, site_id) in enumerate(zip(body.open, ids)):
+        gain = gains.get(site_id) or {p.key: {"people": 0, "elderly": 0} for p in plan.rules.profiles}
+        adds_nobody = bool(inside[i]) and not any(g["people"] or g["elderly"] for g in gain.values())
+        reason = None
+        if not inside[i]:
+            reason = f"not opened: {reach.OUTSIDE}"
+        elif adds_nobody:
+            reason = f"adds nobody: no one newly within the {site.tier} target has it as their nearest {site.tier}"
+        if reason:
+            notes.append(f"open[{i}] ({site_id}) {reason}")
+        sites.append(
+            {
+                "id": site_id,
+                "name": site.name,
+                "tier": site.tier,
+                "lon": reach.coord(lon[i]),
+                "lat": reach.coord(lat[i]),
+                "opened": bool(inside[i]),
+                "snap_distance_m": round(float(snap.offset_m[i]), 1) if inside[i] else None,
+                "gain": gain,
+                "adds_nobody": adds_nobody,
+                "reason": reason,
+            }
+        )
+    if not any(v for per_tier in scenario.change.values() for c in per_tier.values() for v in c.values()):
+        notes.append("this scenario changes nobody's coverage of any tier")
+    return {"closed": [state.facility(f) for f in body.close], "sites": sites, "notes": notes, "tiers": tiers}
+
+
+def _site_gains(scenario: Scenario, tiers_of: dict[str, str]) -> dict[str, dict[str, dict[str, int]]]:
+    """Per new site and profile: people and elderly newly within its tier's target whose nearest facility of
+    the tier it is. Every newly covered resident's nearest is a new site, so per tier and profile these add
+    up to the scenario's ``gain_people`` / ``gain_elderly`` (each rounded on its own)."""
+    was = scenario.base.require_residents("a what-if comparison")
+    now = scenario.plan.require_residents("a what-if comparison")
+    pop = was["population"].to_numpy(float)
+    eld = was["elderly"].to_numpy(float)
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for tier in set(tiers_of.values()):
+        nearest = now[col.nearest(tier)].to_numpy(object)
+        for prof in scenario.plan.rules.profiles:
+            c = col.covered(tier, prof.key)
+            new = now[c].to_numpy(bool) & ~was[c].to_numpy(bool)
+            for site_id, site_tier in tiers_of.items():
+                if site_tier != tier:
+                    continue
+                mine = new & (nearest == site_id)
+                out.setdefault(site_id, {})[prof.key] = {
+                    "people": round(float(pop[mine].sum())),
+                    "elderly": round(float(eld[mine].sum())),
+                }
+    return out

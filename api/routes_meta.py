@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from planner.maps import inline_assets, plan_map
 from planner.plan import Plan
 from planner.report import render_report
 
+from . import problems, reach
 from .deps import ready_state
-from .schemas import ERRORS
 from .state import ServiceState
 
-router = APIRouter(tags=["service"], responses={413: ERRORS[413], 503: ERRORS[503]})
+router = APIRouter(tags=["service"], responses=problems.PROBLEMS)
 
 
 @router.get("/health", summary="Liveness: the process answers")
@@ -24,22 +24,27 @@ def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get(
-    "/ready",
-    summary="Readiness: the study area is loaded",
-    responses={503: {"description": "Still loading, or failed (the reason is given)"}},
-)
-def ready(request: Request) -> JSONResponse:
-    """200 once queries can be answered; 503 before (or with the reason if loading failed)."""
+@router.get("/ready", summary="Readiness: the study area is loaded")
+def ready(request: Request) -> Response:
+    """200 once queries can be answered; 503 problem details before, or if loading failed (the server log
+    has the cause), with the extension member ``ready: false``."""
     state: ServiceState = request.app.state.lifecircle
     if state.ready:
         return JSONResponse({"ready": True, "area": state.plan.area.name})
-    return JSONResponse(status_code=503, content={"ready": False, "error": state.error})
+    body = problems.problem(
+        503,
+        [{"field": "service", "reason": state.public_error or ""}],
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        ready=False,
+    )
+    return problems.response(503, body, headers={"Retry-After": "5"} if state.error is None else None)
 
 
 @router.get("/areas", summary="The served study area")
 def areas(state: ServiceState = Depends(ready_state)) -> list[dict]:
-    """Name, extent, facilities per tier and residents of the served area."""
+    """Name, extent, facilities per tier and residents of the served area. ``max_snap_m`` is the rule of every
+    endpoint: a point farther than that from every street of the area is outside it."""
     s = state.plan.summary()
     res = s.get("residents") or {}
     return [
@@ -47,7 +52,8 @@ def areas(state: ServiceState = Depends(ready_state)) -> list[dict]:
             "name": s["area"]["name"],
             "title_zh": s["area"]["title_zh"],
             "title_en": s["area"]["title_en"],
-            "bbox_wgs84": s["area"]["bbox_wgs84"],
+            "bbox_wgs84": [reach.coord(v) for v in s["area"]["bbox_wgs84"]],
+            "max_snap_m": reach.MAX_SNAP_M,
             "facilities": s["facilities"]["per_tier"],
             "facilities_illustrative": s["facilities"]["illustrative"],
             "population": res.get("population"),
@@ -95,7 +101,8 @@ def the_report(state: ServiceState = Depends(ready_state)) -> HTMLResponse:
     """The same report ``lifecircle plan`` writes, built once."""
     plan = state.plan
     if plan.residents is None:
-        return HTMLResponse("<p>This study area has no population data, so there is no report.</p>", status_code=404)
+        reason = "this study area has no population data, so there is no report"
+        raise HTTPException(status_code=404, detail=[{"field": "path", "reason": reason}])
     html = state.cached("report", lambda: render_report(plan))
     return HTMLResponse(html)
 

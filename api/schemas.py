@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
+
+#: A JSON number: an integer or a float, never a boolean or a string ("lat": false is not 0.0), never NaN.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class LonLat(BaseModel):
@@ -14,18 +17,22 @@ class LonLat(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float = Field(..., ge=-180, le=180, description="Longitude in degrees", examples=[121.4737])
-    lat: float = Field(..., ge=-90, le=90, description="Latitude in degrees", examples=[31.2304])
+    lon: Number = Field(..., ge=-180, le=180, description="Longitude in degrees", examples=[121.4737])
+    lat: Number = Field(..., ge=-90, le=90, description="Latitude in degrees", examples=[31.2304])
 
     @model_validator(mode="before")
     @classmethod
     def _swapped(cls, data):
         if isinstance(data, dict):
             lon, lat = data.get("lon"), data.get("lat")
-            if isinstance(lon, (int, float)) and isinstance(lat, (int, float)) and abs(lat) > 90 >= abs(lon):
+            if _number(lon) and _number(lat) and abs(lat) > 90 >= abs(lon):
                 msg = f"lat {lat} is outside -90..90 while lon {lon} would fit: longitude and latitude look swapped"
                 raise ValueError(msg)
         return data
+
+
+def _number(v: Any) -> TypeGuard[float]:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 class QueryPoint(LonLat):
@@ -59,17 +66,30 @@ class CoverageRequest(BaseModel):
     crs: Crs = Field("wgs84", description="Coordinate system of the points (answers are WGS-84)")
 
 
+class FacilityRef(BaseModel):
+    """A facility of the study area."""
+
+    id: str = Field(examples=["CHC012"])
+    name: str | None = Field(description="Its name in the facility list (null when the list has none)")
+
+
 class PointCoverage(BaseModel):
     """Walking access from one point."""
 
     id: str | None
-    lon: float
-    lat: float
-    inside_area: bool = Field(description="Whether the point lies where the street data is known")
-    snap_distance_m: float | None = Field(description="Straight line from the point to its street")
-    minutes: dict[str, float | None] = Field(description="Minutes to the nearest facility per tier; null = none")
-    covered: dict[str, bool] = Field(description="Within the tier's walking target")
-    nearest_facility: dict[str, str | None]
+    lon: float = Field(description="WGS-84 longitude, rounded to 6 decimals")
+    lat: float = Field(description="WGS-84 latitude, rounded to 6 decimals")
+    inside_area: bool = Field(description="Within 500 m of a street of the study area (the rule of every endpoint)")
+    reason: str | None = Field(
+        description="Why the point is not assessed (null when it is)",
+        examples=["more than 500 m from any street of the study area"],
+    )
+    snap_distance_m: float | None = Field(description="Straight line from the point to its street; null outside")
+    minutes: dict[str, float | None] = Field(
+        description="Minutes to the nearest facility per tier; null outside the area or when none is in reach"
+    )
+    covered: dict[str, bool | None] = Field(description="Within the tier's walking target; null outside the area")
+    nearest_facility: dict[str, FacilityRef | None] = Field(description="Per tier; null when none is in reach")
 
 
 class CoverageResponse(BaseModel):
@@ -90,25 +110,20 @@ class IsochroneRequest(BaseModel):
     )
 
     origins: list[LonLat] = Field(..., min_length=1, max_length=100)
-    bands: list[float] = Field([5, 10, 15], min_length=1, max_length=12)
+    bands: list[Annotated[Number, Field(ge=1, le=60)]] = Field(
+        [5, 10, 15], min_length=1, max_length=12, description="Minutes, each 1-60"
+    )
     profile: str | None = Field(None, max_length=50, description="Walking profile (GET /tiers lists them)")
     crs: Crs = "wgs84"
     method: Literal["edges", "hull"] = "edges"
-
-    @model_validator(mode="after")
-    def _bands(self):
-        bad = [b for b in self.bands if not 1 <= b <= 60]
-        if bad:
-            msg = f"bands must each be 1-60 minutes; got {bad}"
-            raise ValueError(msg)
-        return self
 
 
 class NewSite(LonLat):
     """A facility to open in a what-if."""
 
     tier: str = Field(..., examples=["station"])
-    id: str | None = Field(None, max_length=100)
+    id: str | None = Field(None, min_length=1, max_length=100, description="Default NEW1, NEW2, … in order")
+    name: str | None = Field(None, max_length=200, description="A name to show for it")
 
 
 class WhatIfRequest(BaseModel):
@@ -137,31 +152,53 @@ class TierChange(BaseModel):
     loss_elderly: int
 
 
-class WhatIfResponse(BaseModel):
-    """Per tier and profile, e.g. ``station`` / ``adult``."""
+class Gain(BaseModel):
+    """People newly within the tier's target whose nearest facility of the tier is this site."""
 
-    closed: list[str]
-    opened: int
+    people: int
+    elderly: int
+
+
+class SiteAnswer(BaseModel):
+    """What became of one site of the request's ``open`` list (in its order)."""
+
+    id: str
+    name: str | None
+    tier: str
+    lon: float = Field(description="WGS-84, rounded to 6 decimals")
+    lat: float = Field(description="WGS-84, rounded to 6 decimals")
+    opened: bool = Field(description="False when the site is outside the study area")
+    snap_distance_m: float | None = Field(description="From the site to its street; null outside the area")
+    gain: dict[str, Gain] = Field(description="Per profile; all zero for a site not opened")
+    adds_nobody: bool = Field(description="Opened, but nobody newly covered has it as their nearest")
+    reason: str | None = Field(description="Why it was not opened, or why it adds nobody (null otherwise)")
+
+
+class WhatIfResponse(BaseModel):
+    """Per tier and profile, e.g. ``station`` / ``adult``, and what became of each site."""
+
+    closed: list[FacilityRef]
+    sites: list[SiteAnswer]
+    notes: list[str] = Field(description="Sites not opened or adding nobody, or a scenario that changes nothing")
     tiers: dict[str, dict[str, TierChange]]
 
 
-class ErrorDetail(BaseModel):
-    """One problem with a request."""
+class FeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection (RFC 7946); coordinates are WGS-84 rounded to 6 decimals."""
 
-    field: str = Field(description="Where the problem is, e.g. points[3].lat")
-    reason: str = Field(description="What is wrong, in words")
-    request_id: str | None = None
+    model_config = ConfigDict(extra="allow")
 
-
-class ErrorResponse(BaseModel):
-    """Every 4xx/5xx answer has this shape."""
-
-    detail: list[ErrorDetail]
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
 
 
-#: Error responses declared on every route (so /docs and the OpenAPI schema say what errors look like).
-ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "Request body too large"},
-    422: {"model": ErrorResponse, "description": "Invalid request: the field and the reason"},
-    503: {"model": ErrorResponse, "description": "Not ready yet, or the request took too long"},
-}
+class UnderservedPage(FeatureCollection):
+    """One page of resident points, most people first, with the paging members beside ``features``."""
+
+    total: int = Field(description="Residents matching the query, on every page together")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
+
+
+def geojson(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer of ``application/geo+json`` with ``model``'s schema (declared, not validated by FastAPI)."""
+    return {200: {"content": {"application/geo+json": {"schema": model.model_json_schema()}}}}

@@ -42,7 +42,16 @@ class ServiceState:
             log.info("study area %s ready", plan.area.name)
         except Exception as exc:  # reported by /ready; the service stays up to say so
             log.exception("could not build the study area")
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = f"{type(exc).__name__}: {exc}"  # for the log and the operator, never for an answer
+
+    @property
+    def public_error(self) -> str | None:
+        """Why queries cannot be answered, in words fit for an answer (no paths or exception names)."""
+        if self.ready:
+            return None
+        if self.error is not None:
+            return "the study area could not be loaded; the server log says why"
+        return "the study area is still loading; see /ready"
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the build is over (for tests and the load benchmark)."""
@@ -72,6 +81,16 @@ class ServiceState:
         return self._cache[key]
 
     @cached_property
-    def boundary(self):
-        """Study-area polygon (WGS-84)."""
-        return self.plan.network.boundary_wgs84()
+    def facility_names(self) -> dict[str, str | None]:
+        """Facility id to name, for answers that name facilities."""
+        fac = self.plan.facilities
+        names = fac["name"] if "name" in fac.columns else [None] * len(fac)
+        return {
+            str(i): (str(n) if isinstance(n, str) and n.strip() else None) for i, n in zip(fac["facility_id"], names)
+        }
+
+    def facility(self, facility_id: str | None) -> dict[str, str | None] | None:
+        """``{"id", "name"}`` of a facility of the plan (None for None)."""
+        if facility_id is None:
+            return None
+        return {"id": facility_id, "name": self.facility_names.get(facility_id)}

@@ -43,7 +43,9 @@ def test_ready_is_503_while_loading(area_toml):
     c = TestClient(app, raise_server_exceptions=False)
     assert c.get("/ready").status_code == 503
     r = c.post("/coverage", json={"points": [{"lon": 121.5, "lat": 31.28}]})
-    assert r.status_code == 503 and "still loading" in r.json()["detail"][0]["reason"]
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"] == [{"field": "service", "reason": "the study area is still loading; see /ready"}]
+    assert r.headers["retry-after"] == "5"
 
 
 def test_coverage_matches_the_library(client, plan):
@@ -61,16 +63,17 @@ def test_coverage_matches_the_library(client, plan):
         assert r.status_code == 200
         results = r.json()["results"]
         expected = plan.query(lon, lat)
+        names = dict(zip(plan.facilities["facility_id"], plan.facilities["name"]))
         for i, res in enumerate(results):
-            assert res["id"] == str(i) and res["inside_area"] is True
+            # inside the bounding box of the streets' nodes is within 500 m of a street on this extract
+            assert res["id"] == str(i) and res["inside_area"] is True and res["reason"] is None
             for tier in ("center", "station", "point"):
                 want = expected[f"minutes_{tier}_{profile}"].iat[i]
                 got = res["minutes"][tier]
                 assert (got is None and not np.isfinite(want)) or got == pytest.approx(want, abs=0.01)
                 assert res["covered"][tier] == bool(expected[f"covered_{tier}_{profile}"].iat[i])
-                assert res["nearest_facility"][tier] == (
-                    expected[f"nearest_{tier}"].iat[i] if got is not None else None
-                )
+                fid = expected[f"nearest_{tier}"].iat[i]
+                assert res["nearest_facility"][tier] == ({"id": fid, "name": names[fid]} if got is not None else None)
 
 
 def test_coverage_hand_worked_at_a_facility_and_in_gcj02(client, plan):
@@ -82,7 +85,8 @@ def test_coverage_hand_worked_at_a_facility_and_in_gcj02(client, plan):
     ):
         res = client.post("/coverage", json=body).json()["results"][0]
         assert res["minutes"]["station"] == pytest.approx(0.0, abs=0.02)
-        assert res["nearest_facility"]["station"] == fac["facility_id"] and res["covered"]["station"]
+        assert res["nearest_facility"]["station"] == {"id": fac["facility_id"], "name": fac["name"]}
+        assert res["covered"]["station"] is True
         assert res["lon"] == pytest.approx(fac.geometry.x, abs=1e-6)
 
 
@@ -91,7 +95,11 @@ def test_points_outside_the_area_are_answered_per_point(client):
     assert r.status_code == 200
     res = r.json()["results"][0]
     assert res["inside_area"] is False and res["minutes"] == {"center": None, "station": None, "point": None}
-    assert res["covered"] == {"center": False, "station": False, "point": False}
+    # not assessable is not "not covered"
+    assert res["covered"] == {"center": None, "station": None, "point": None}
+    assert res["nearest_facility"] == {"center": None, "station": None, "point": None}
+    assert res["reason"] == "more than 500 m from any street of the study area" and res["snap_distance_m"] is None
+    assert (res["lon"], res["lat"]) == (116.4, 39.9)
 
 
 @pytest.mark.parametrize(
@@ -113,16 +121,18 @@ def test_points_outside_the_area_are_answered_per_point(client):
 def test_bad_coverage_requests_name_the_field(client, body, field, reason):
     r = client.post("/coverage", json=body)
     assert r.status_code == 422, r.text
-    detail = r.json()["detail"]
-    assert any(d["field"] == field and reason in d["reason"] for d in detail), detail
+    errors = r.json()["errors"]
+    assert any(d["field"] == field and reason in d["reason"] for d in errors), errors
 
 
 def test_invalid_json_and_oversized_body(client, area_toml, plan):
     r = client.post("/coverage", content=b'{"points": [', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "invalid JSON" in r.json()["detail"][0]["reason"]
+    assert r.status_code == 422 and "invalid JSON" in r.json()["errors"][0]["reason"]
     small = TestClient(create_app(Settings(area=area_toml, max_body_bytes=100), plan=plan))
     r = small.post("/coverage", json={"points": [{"lon": 121.5, "lat": 31.28}] * 10})
-    assert r.status_code == 413 and "larger than 100 bytes" in r.json()["detail"][0]["reason"]
+    assert r.status_code == 413 and r.json()["errors"] == [
+        {"field": "body", "reason": "request body larger than 100 bytes"}
+    ]
     assert "traceback" not in r.text.lower()
 
 
@@ -148,8 +158,12 @@ def test_isochrones(client, plan):
     fc = r.json()
     assert [f["properties"]["band_min"] for f in fc["features"]] == [3.0, 6.0]
     assert fc["features"][0]["properties"]["area_km2"] < fc["features"][1]["properties"]["area_km2"]
-    bad = client.post("/isochrones", json={"origins": [{"lon": 116.4, "lat": 39.9}], "bands": [5]})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "origins[0]"
+    # an origin outside the area is answered like /coverage answers the point: no geometry, and the reason
+    far = client.post("/isochrones", json={"origins": [{"lon": 116.4, "lat": 39.9}], "bands": [5]})
+    assert far.status_code == 200
+    [feature] = far.json()["features"]
+    assert feature["geometry"] is None and feature["properties"]["inside_area"] is False
+    assert feature["properties"]["reason"] == "more than 500 m from any street of the study area"
     assert (
         client.post("/isochrones", json={"origins": [{"lon": 121.5, "lat": 31.28}], "bands": [90]}).status_code == 422
     )
@@ -165,7 +179,7 @@ def test_layers(client, plan):
     assert client.get("/service-areas", params={"tier": "kiosk"}).status_code == 422
     assert client.get("/service-areas", params={"band": 7}).status_code == 422
     under = client.get("/underserved", params={"tier": "point", "limit": 50}).json()
-    assert 0 < len(under["features"]) <= 50
+    assert 0 < len(under["features"]) == min(50, under["total"])
     pops = [f["properties"]["population"] for f in under["features"]]
     assert pops == sorted(pops, reverse=True)
     cands = client.get("/candidates", params={"tier": "station", "k": 2}).json()
@@ -182,9 +196,10 @@ def test_what_if_leaves_the_served_state_alone(client, plan):
     assert change["covered_share_after"] == 0.0 and change["loss_people"] > 0
     after = client.post("/coverage", json={"points": [{"lon": 121.497, "lat": 31.285}]}).json()
     assert after == before
-    assert client.post("/what-if", json={"close": ["nope"]}).json()["detail"][0]["field"] == "close"
+    assert r.json()["closed"] == [{"id": center, "name": plan.facilities.set_index("facility_id").at[center, "name"]}]
+    assert client.post("/what-if", json={"close": ["nope"]}).json()["errors"][0]["field"] == "close"
     r = client.post("/what-if", json={"open": [{"lon": 121.497, "lat": 31.285, "tier": "kiosk"}]})
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "open[0].tier"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "open[0].tier"
 
 
 def test_map_and_report_html(client):
