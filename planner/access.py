@@ -17,6 +17,7 @@ unreachable and gets ``inf`` metres (``NaN`` minutes).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -41,7 +42,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_EPS = 1e-9  # csgraph treats stored zeros as missing edges; a facility exactly on a node needs a tiny weight
+#: Floor of a facility's arc to an end of its edge, metres. scipy.sparse.csgraph keeps explicit zeros as edges,
+#: so 0.0 would be exact: a resident exactly at a tier's target stays at it (tests/test_ties.py). The floor keeps
+#: the default plan's minutes equal to the golden run's bit for bit (tests/test_golden.py), which has facilities
+#: exactly on nodes: 488 of its residents are 1e-9 m farther than they are.
+_MIN_ARC_M = 1e-9
 
 
 @dataclass(frozen=True)
@@ -71,23 +76,71 @@ class NearestFacility:
     horizon_m: float
 
 
+def _facility_arcs(
+    network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and metres of the facilities' arcs, two per facility, each row's columns in ascending order."""
+    length = network.length[edge]
+    a, b = network.u[edge], network.v[edge]
+    wa = offset_m + t * length
+    wb = offset_m + (1.0 - t) * length
+    swap = b < a  # as a canonical CSR would list them
+    cols = np.stack([np.where(swap, b, a), np.where(swap, a, b)], axis=1).ravel()
+    w = np.maximum(np.stack([np.where(swap, wb, wa), np.where(swap, wa, wb)], axis=1).ravel(), _MIN_ARC_M)
+    return cols, w
+
+
 def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray) -> sparse.csr_matrix:
     """The street graph plus one virtual source node per facility (rows ``n .. n+F-1``).
 
-    Virtual nodes have outgoing arcs only, so no path passes through a facility.
+    Virtual nodes have outgoing arcs only, so no path passes through a facility. Built from the network's
+    cached CSR by appending the facilities' rows (no sparse arithmetic). Arcs of zero metres (a facility
+    exactly on a node) are floored at ``_MIN_ARC_M``.
     """
-    n = network.n_nodes
-    f = len(edge)
-    length = network.length[edge]
-    rows = np.repeat(np.arange(n, n + f), 2)
-    cols = np.stack([network.u[edge], network.v[edge]], axis=1).ravel()
-    w = np.stack([offset_m + t * length, offset_m + (1.0 - t) * length], axis=1).ravel()
-    base = network.csr
-    extra = sparse.csr_matrix((np.maximum(w, _EPS), (rows, cols)), shape=(n + f, n + f))
-    grown = sparse.csr_matrix(
-        (base.data, base.indices, np.concatenate([base.indptr, np.full(f, base.indptr[-1])])), shape=(n + f, n + f)
-    )
-    return (grown + extra).tocsr()
+    n, f, base = network.n_nodes, len(edge), network.csr
+    cols, w = _facility_arcs(network, edge, t, offset_m)
+    itype = base.indices.dtype
+    indptr = np.concatenate([base.indptr, base.indptr[-1] + 2 * np.arange(1, f + 1, dtype=itype)])
+    indices = np.concatenate([base.indices, cols.astype(itype, copy=False)])
+    data = np.concatenate([base.data, w])
+    return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f), copy=False)
+
+
+class _Room:
+    """The network's CSR arrays with room after them for facility rows, kept with the network.
+
+    A search writes its facilities' rows into the room and runs on views of the arrays: it copies nothing of the
+    network (copying, and the page faults of fresh arrays, cost a search on a large grid more than half again
+    the time of the search itself). One search at a time uses the room (``lock``); another at the same time
+    builds its own graph.
+    """
+
+    def __init__(self, base: sparse.csr_matrix, rows: int) -> None:
+        self.n, self.nnz, self.rows = base.shape[0], base.nnz, rows
+        self.indptr = np.empty(self.n + 1 + rows, dtype=base.indptr.dtype)
+        self.indices = np.empty(self.nnz + 2 * rows, dtype=base.indices.dtype)
+        self.data = np.empty(self.nnz + 2 * rows)
+        self.indptr[: self.n + 1], self.indices[: self.nnz], self.data[: self.nnz] = (
+            base.indptr,
+            base.indices,
+            base.data,
+        )
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def of(network: WalkNetwork, rows: int) -> _Room:
+        room = network.__dict__.get("_access_room")  # kept like the network's cached properties
+        if room is None or room.rows < rows:
+            room = network.__dict__["_access_room"] = _Room(network.csr, max(rows, 2 * (room.rows if room else 256)))
+        return room
+
+    def graph(self, cols: np.ndarray, w: np.ndarray) -> sparse.csr_matrix:
+        f, end = len(cols) // 2, self.nnz + len(cols)
+        self.indptr[self.n + 1 : self.n + 1 + f] = self.nnz + 2 * np.arange(1, f + 1)
+        self.indices[self.nnz : end] = cols
+        self.data[self.nnz : end] = w
+        m = self.n + f
+        return sparse.csr_matrix((self.data[:end], self.indices[:end], self.indptr[: m + 1]), shape=(m, m), copy=False)
 
 
 def nearest_facility(
@@ -119,18 +172,29 @@ def nearest_facility(
     t = np.asarray(t, dtype=float)
     offset_m = np.asarray(offset_m, dtype=float)
     ids = np.arange(len(edge)) if ids is None else np.asarray(ids, dtype=np.int64)
-    n = network.n_nodes
-    if len(edge) == 0:
+    n, f = network.n_nodes, len(edge)
+    if f == 0:
         return NearestFacility(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), edge, t, offset_m, ids, horizon_m)
-    graph = augmented_graph(network, edge, t, offset_m)
-    sources = np.arange(n, n + len(edge))
-    dist, _, src = csgraph.dijkstra(
-        graph, directed=True, indices=sources, limit=horizon_m, min_only=True, return_predecessors=True
-    )
-    dist = dist[:n]
-    src = src[:n].astype(np.int64)
-    facility = np.where((src >= n) & np.isfinite(dist), ids[np.clip(src - n, 0, len(ids) - 1)], -1)
-    return NearestFacility(dist, facility, edge, t, offset_m, ids, horizon_m)
+    sources = np.arange(n, n + f)
+    room = _Room.of(network, f)
+    if room.lock.acquire(blocking=False):
+        try:
+            graph = room.graph(*_facility_arcs(network, edge, t, offset_m))
+            dist, _, src = csgraph.dijkstra(
+                graph, directed=True, indices=sources, limit=horizon_m, min_only=True, return_predecessors=True
+            )
+        finally:
+            room.lock.release()
+    else:  # another thread is searching this network
+        graph = augmented_graph(network, edge, t, offset_m)
+        dist, _, src = csgraph.dijkstra(
+            graph, directed=True, indices=sources, limit=horizon_m, min_only=True, return_predecessors=True
+        )
+    # src is the virtual node a reached node was reached from and -9999 where the search did not reach
+    # (unreached nodes also have dist inf): -1 there, else the facility's id
+    which = src[:n].astype(np.int64) - (n - 1)
+    facility = np.concatenate([[-1], ids])[np.maximum(which, 0, out=which)]
+    return NearestFacility(dist[:n], facility, edge, t, offset_m, ids, horizon_m)
 
 
 @dataclass(frozen=True)
@@ -221,20 +285,17 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
     m = len(points)
     dist = np.full(m, np.inf)
     fac = np.full(m, -1, dtype=np.int64)
-    ok = points.edge >= 0
-    e = points.edge[ok]
-    length = network.length[e]
-    u, v = network.u[e], network.v[e]
-    du = nearest.distance_m[u] + points.t[ok] * length
-    dv = nearest.distance_m[v] + (1.0 - points.t[ok]) * length
+    p = points.ends(network)  # shared by every tier and service measured from the same snap
+    du = nearest.distance_m[p.u] + p.to_u
+    dv = nearest.distance_m[p.v] + p.to_v
     use_v = dv < du
     best = np.where(use_v, dv, du)
-    best_fac = np.where(use_v, nearest.facility[v], nearest.facility[u])
+    best_fac = np.where(use_v, nearest.facility[p.v], nearest.facility[p.u])
 
     # A facility on the same edge can be reached directly along it.
-    p_idx, f_idx = _same_edge_pairs(e, nearest.edge)
+    p_idx, f_idx = _same_edge_pairs(p.edge, nearest.edge)
     if len(p_idx):
-        direct = nearest.offset_m[f_idx] + np.abs(points.t[ok][p_idx] - nearest.t[f_idx]) * length[p_idx]
+        direct = nearest.offset_m[f_idx] + np.abs(p.t[p_idx] - nearest.t[f_idx]) * p.length[p_idx]
         order = np.lexsort((direct, p_idx))  # per point, the nearest same-edge facility first
         p_idx, f_idx, direct = p_idx[order], f_idx[order], direct[order]
         first = np.r_[True, p_idx[1:] != p_idx[:-1]]
@@ -243,11 +304,10 @@ def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap
         best[p_idx[better]] = direct[better]
         best_fac[p_idx[better]] = nearest.ids[f_idx[better]]
 
-    best = best + points.offset_m[ok]
+    best += p.offset_m
     reach = best <= nearest.horizon_m
-    best_fac = np.where(reach, best_fac, -1)
-    dist[ok] = np.where(reach, best, np.inf)
-    fac[ok] = best_fac
+    dist[p.index] = np.where(reach, best, np.inf)
+    fac[p.index] = np.where(reach, best_fac, -1)
     return dist, fac
 
 
@@ -255,12 +315,16 @@ def _same_edge_pairs(point_edge: np.ndarray, source_edge: np.ndarray) -> tuple[n
     """All (point, source) index pairs that lie on the same edge (sorted-array join, no pandas)."""
     if len(point_edge) == 0 or len(source_edge) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # only the points on an edge with a source take part (a mask first: a few sources, a million points)
+    on = np.zeros(int(max(point_edge.max(), source_edge.max())) + 1, dtype=bool)
+    on[source_edge] = True
+    some = np.flatnonzero(on[point_edge])
     order = np.argsort(source_edge, kind="stable")
     sorted_edges = source_edge[order]
-    lo = np.searchsorted(sorted_edges, point_edge, side="left")
-    hi = np.searchsorted(sorted_edges, point_edge, side="right")
+    lo = np.searchsorted(sorted_edges, point_edge[some], side="left")
+    hi = np.searchsorted(sorted_edges, point_edge[some], side="right")
     counts = hi - lo
-    p_idx = np.repeat(np.arange(len(point_edge)), counts)
+    p_idx = np.repeat(some, counts)
     if len(p_idx) == 0:
         return p_idx, p_idx
     offsets = np.arange(len(p_idx)) - np.repeat(np.cumsum(counts) - counts, counts)
