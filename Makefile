@@ -34,7 +34,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
-## bench: performance goals against baselines measured in the same run (not pass/fail)
+## bench: the engine against its practical limit and baselines, same work and medians of N (not pass/fail); JSON in out/bench
 bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 

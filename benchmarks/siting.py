@@ -1,4 +1,9 @@
-"""Location-allocation: our exact (HiGHS) and heuristic MCLP against spopt's MCLP, in the same run."""
+"""Location-allocation: our exact (HiGHS) and greedy MCLP against spopt's MCLP (PuLP/CBC) on the same instance.
+
+Same work on both sides: from the same demand points, weights, candidate sites, radius and number of sites to
+the chosen sites. Each side's time includes turning coordinates into its coverage data (our KD-tree coverage
+matrix; spopt's dense cost matrix).
+"""
 
 from __future__ import annotations
 
@@ -8,62 +13,77 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from benchmarks.measure import NotRun, Section
 from planner.siting import CoverageProblem
 
 
-def instance(n_demand: int, n_sites: int, radius: float, seed: int):
-    """Random demand and candidate points in a 10 km square; returns (dense cost matrix or None, problem)."""
+def instance(n_demand: int, n_sites: int, seed: int):
+    """Random demand and candidate points in a 10 km square, with integer weights."""
     rng = np.random.default_rng(seed)
-    demand = rng.random((n_demand, 2)) * 10_000
-    sites = rng.random((n_sites, 2)) * 10_000
-    weights = rng.integers(1, 100, n_demand).astype(float)
+    return rng.random((n_demand, 2)) * 10_000, rng.random((n_sites, 2)) * 10_000, rng.integers(1, 100, n_demand) * 1.0
+
+
+def ours(demand, sites, weights, radius, k, method):
     pairs = cKDTree(sites).query_ball_point(demand, radius)
-    rows = np.repeat(np.arange(n_demand), [len(p) for p in pairs])
+    rows = np.repeat(np.arange(len(demand)), [len(p) for p in pairs])
     cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pairs])
-    cover = sparse.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n_demand, n_sites))
-    return demand, sites, weights, CoverageProblem(weights, cover)
+    cover = sparse.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(len(demand), len(sites)))
+    problem = CoverageProblem(weights, cover)
+    return problem.mclp(k, time_limit=60) if method == "exact" else problem.mclp(k, method="greedy")
 
 
 def run_spopt(demand, sites, weights, radius, k, time_limit):
     import pulp
     from spopt.locate import MCLP
 
-    t0 = time.perf_counter()
     cost = np.sqrt(((demand[:, None, :] - sites[None, :, :]) ** 2).sum(axis=2))
     model = MCLP.from_cost_matrix(cost, weights, service_radius=radius, p_facilities=k)
     model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
-    return time.perf_counter() - t0, float(model.problem.objective.value()), pulp.LpStatus[model.problem.status]
+    return float(model.problem.objective.value()), pulp.LpStatus[model.problem.status]
 
 
-def bench(line, quick: bool = False) -> None:
-    cases = [(2_000, 500, 600.0, 10, 0)] + ([] if quick else [(20_000, 2_000, 400.0, 10, 1)])
-    for n_demand, n_sites, radius, k, seed in cases:
-        print(f"\n   MCLP {n_demand:,} demand x {n_sites:,} candidates, k = {k}, radius {radius:g} m")
-        demand, sites, weights, problem = instance(n_demand, n_sites, radius, seed)
+def bench(sec: Section, quick: bool = False) -> None:
+    try:
+        import pulp  # noqa: F401
+        import spopt.locate  # noqa: F401
+    except ImportError as exc:
+        raise NotRun(f"spopt or pulp is not installed ({exc.name}); pip install -e '.[dev]'") from None
+    cases = [(2_000, 500, 600.0, 10, 0, 120)] + ([] if quick else [(20_000, 2_000, 400.0, 10, 1, 300)])
+    for n_demand, n_sites, radius, k, seed, limit in cases:
+        tag = f"{n_demand // 1000}k"
+        demand, sites, weights = instance(n_demand, n_sites, seed)
         t0 = time.perf_counter()
-        exact = problem.mclp(k, time_limit=60)
+        exact = ours(demand, sites, weights, radius, k, "exact")
         t_exact = time.perf_counter() - t0
         t0 = time.perf_counter()
-        greedy = problem.mclp(k, method="greedy")
+        greedy = ours(demand, sites, weights, radius, k, "greedy")
         t_greedy = time.perf_counter() - t0
-        spopt_limit = 120 if n_demand <= 2_000 else 300
-        try:
-            t_spopt, obj_spopt, status = run_spopt(demand, sites, weights, radius, k, spopt_limit)
-        except ImportError:
-            t_spopt, obj_spopt, status = float("nan"), float("nan"), "spopt not installed"
-        line(
+        t0 = time.perf_counter()
+        obj_spopt, status = run_spopt(demand, sites, weights, radius, k, limit)
+        t_spopt = time.perf_counter() - t0
+        print(f"   MCLP {n_demand:,} demand x {n_sites:,} candidates, k = {k}, radius {radius:g} m  (N=1 each)")
+        sec.measure(
+            f"exact_{tag}",
             f"ours exact (HiGHS): objective {exact.objective:,.0f}, gap {100 * exact.gap:.3f}%",
-            t_exact,
-            None,
-            f"{t_spopt / t_exact:,.1f}x faster than spopt",
+            [t_exact],
         )
-        t_bound = greedy.extra.get("bound_seconds", 0.0)
-        line(
-            f"ours greedy+swap: {greedy.objective:,.0f} ({100 * (1 - greedy.objective / exact.objective):.3f}% below "
-            f"exact), certified gap {100 * greedy.gap:.3f}% (search {t_greedy - t_bound:.3f} s + LP bound "
-            f"{t_bound:.3f} s)",
-            t_greedy,
-            None,
-            f"{t_spopt / t_greedy:,.0f}x faster than spopt",
+        sec.measure(
+            f"greedy_{tag}",
+            f"ours greedy+swap: {100 * (1 - greedy.objective / exact.objective):.3f}% below exact, "
+            f"certified gap {100 * greedy.gap:.3f}%",
+            [t_greedy],
         )
-        line(f"spopt MCLP + PuLP CBC ({status}, limit {spopt_limit} s): objective {obj_spopt:,.0f}", t_spopt)
+        sec.measure(
+            f"spopt_{tag}", f"spopt MCLP + CBC ({status}, limit {limit} s): objective {obj_spopt:,.0f}", [t_spopt]
+        )
+        sec.ratio(f"spopt_over_exact_{tag}", f"spopt / ours exact = x{t_spopt / t_exact:,.1f}", t_spopt / t_exact)
+        sec.check(
+            f"objectives_{tag}",
+            f"objectives ours exact {exact.objective:,.0f} vs spopt {obj_spopt:,.0f}",
+            {
+                "ours_exact": exact.objective,
+                "ours_greedy": greedy.objective,
+                "spopt": obj_spopt,
+                "spopt_status": status,
+            },
+        )
