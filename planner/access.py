@@ -42,11 +42,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Floor of a facility's arc to an end of its edge, metres. scipy.sparse.csgraph keeps explicit zeros as edges,
-#: so 0.0 would be exact: a resident exactly at a tier's target stays at it (tests/test_ties.py). The floor keeps
-#: the default plan's minutes equal to the golden run's bit for bit (tests/test_golden.py), which has facilities
-#: exactly on nodes: 488 of its residents are 1e-9 m farther than they are.
-_MIN_ARC_M = 1e-9
+#: Floor of a facility's arc to an end of its edge, metres. scipy.sparse.csgraph keeps explicit zeros of a CSR
+#: matrix as edges, so no floor is needed: a resident exactly at a tier's target stays exactly at it
+#: (tests/test_ties.py). An earlier 1e-9 m floor made such ties "not covered".
+_MIN_ARC_M = 0.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def augmented_graph(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, offse
 
     Virtual nodes have outgoing arcs only, so no path passes through a facility. Built from the network's
     cached CSR by appending the facilities' rows (no sparse arithmetic). Arcs of zero metres (a facility
-    exactly on a node) are floored at ``_MIN_ARC_M``.
+    exactly on a node) are kept as explicit zeros, which csgraph treats as edges.
     """
     n, f, base = network.n_nodes, len(edge), network.csr
     cols, w = _facility_arcs(network, edge, t, offset_m)

@@ -32,8 +32,11 @@ def test_every_residents_minutes_equal_the_golden_run(default_plan):
         if "|" not in key:
             continue
         tier, profile = key.split("|")
-        # identical floats (NaN where unreachable in both)
-        np.testing.assert_array_equal(res[col.minutes(tier, profile)].to_numpy(float), gold[key], err_msg=key)
+        # identical, up to the 1e-9 m arc the old engine put between a facility lying exactly on a node and that
+        # node (issue 16: exact ties): at most 1e-9 m / 45.6 m a minute ≈ 2.2e-11 minutes; NaN where unreachable
+        got = res[col.minutes(tier, profile)].to_numpy(float)
+        np.testing.assert_allclose(got, gold[key], rtol=0, atol=2.5e-11, err_msg=key)
+        assert ((got <= 30) == (gold[key] <= 30)).all()
         compared += 1
     assert compared == 6
 

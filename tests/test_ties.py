@@ -22,17 +22,11 @@ import shapely
 
 from conftest import write_osm
 from planner import RunOptions, run
-from planner.access import _MIN_ARC_M, coverage_sets, nearest_facility, point_distances
+from planner.access import coverage_sets, nearest_facility, point_distances
 from planner.area import StudyArea
 from planner.coverage import resident_coverage
 from planner.network import WalkNetwork
 from planner.tiers import Rules, SpeedProfile, Tier
-
-FLOORED = pytest.mark.xfail(
-    _MIN_ARC_M > 0,
-    reason="a facility exactly on a node is joined by a 1e-9 m arc (_MIN_ARC_M), kept for tests/test_golden.py",
-    strict=True,
-)
 
 # 1.25 m/s = 75 m a minute: the 5-minute target is 375 m
 RULES = Rules(tiers=(Tier("point", 5, "点", "Point"),), profiles=(SpeedProfile("adult", 1.25),), services=())
@@ -99,7 +93,6 @@ def test_exactly_at_the_target_from_a_facility_mid_block():
     every_path(MID_BLOCK, AT_TARGET_MID, BEYOND_MID)
 
 
-@FLOORED
 def test_exactly_at_the_target_from_a_facility_on_a_node():
     every_path(ON_NODE, AT_TARGET, BEYOND)
 
@@ -166,7 +159,6 @@ def test_pipeline_grid_puts_facilities_and_residents_exactly_on_nodes(tie_plan):
     assert (tie_plan.residents["offset_m"] == 0).all() and tie_plan.residents["t"].isin([0.0, 1.0]).all()
 
 
-@FLOORED
 def test_pipeline_residents_exactly_at_the_target_are_covered(tie_plan, osm_grid_area):
     res = tie_plan.residents
     assert res["covered_point_adult"].iloc[0] and res["covered_station_adult"].iloc[1]
