@@ -203,7 +203,7 @@ def write_outputs(
 
 
 def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"]) -> dict[str, Any]:
-    from .lists import write_lists_xlsx
+    from .lists_xlsx import write_lists_xlsx
     from .maps import plan_map, save_map
     from .pdf import write_report_pdf
     from .report import render_report

@@ -22,8 +22,8 @@ from planner.lists import (
     UNASSESSED,
     ThreeLists,
     three_lists,
-    write_lists_xlsx,
 )
+from planner.lists_xlsx import write_lists_xlsx
 from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
