@@ -33,6 +33,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,29 @@ __all__ = [
 ]
 
 
+def _merge(
+    section: str,
+    defaults: tuple[Any, ...],
+    specs: Mapping[str, BaseModel],
+    make: Callable[..., Any],
+    *,
+    needs: str,
+    include: set[str] | None = None,
+) -> dict[str, Any]:
+    """Defaults updated field by field from ``[section.<key>]`` tables; a new key needs ``needs`` and is made new."""
+    merged = {d.key: d for d in defaults}
+    for key, spec in specs.items():
+        given = spec.model_dump(exclude_none=True, include=include)
+        if key in merged:
+            merged[key] = replace(merged[key], **given)
+        elif needs not in given:
+            msg = f"[{section}.{key}]: a new {section.rstrip('s')} needs {needs}"
+            raise ValueError(msg)
+        else:
+            merged[key] = make(key=key, **{"name_zh": key, "name_en": key, **given})
+    return merged
+
+
 def rules_from_settings(settings: AreaSettings) -> Rules:
     """Tiers, profiles, bands and services: the defaults, updated and extended by the area's tables.
 
@@ -64,39 +88,31 @@ def rules_from_settings(settings: AreaSettings) -> Rules:
     ValueError
         When a new tier or service has no minutes, or a new profile no speed.
     """
-    tiers = {t.key: t for t in DEFAULT_TIERS}
-    for key, spec in settings.tiers.items():
-        given = spec.model_dump(exclude_none=True)
-        if key in tiers:
-            tiers[key] = replace(tiers[key], **given)
-        elif spec.minutes is None:
-            msg = f"[tiers.{key}]: a new tier needs minutes"
-            raise ValueError(msg)
-        else:
-            tiers[key] = Tier(key=key, **{"name_zh": key, "name_en": key, **given})
+    tiers = _merge("tiers", DEFAULT_TIERS, settings.tiers, Tier, needs="minutes")
     profiles = {p.key: p for p in DEFAULT_PROFILES}
     for key, pspec in settings.profiles.items():
         given = pspec.model_dump(exclude_none=True)
         speed = given.pop("speed_mps", None)
         if "speed_kmh" in given:
             speed = given.pop("speed_kmh") / 3.6
-        if key in profiles:
-            profiles[key] = replace(profiles[key], **given, **({} if speed is None else {"speed_mps": speed}))
-        elif speed is None:
+        if speed is not None:
+            given["speed_mps"] = speed
+        if key not in profiles and speed is None:
             msg = f"[profiles.{key}]: a new profile needs speed_kmh or speed_mps"
             raise ValueError(msg)
-        else:
-            profiles[key] = SpeedProfile(key, speed, **{"name_zh": key, "name_en": key, **given})
-    services = {s.key: s for s in DEFAULT_SERVICES}
-    for key, sspec in settings.services.items():
-        given = sspec.model_dump(exclude_none=True, include={"minutes", "name_zh", "name_en", "groups", "aliases"})
-        if key in services:
-            services[key] = replace(services[key], **given)
-        elif sspec.minutes is None:
-            msg = f"[services.{key}]: a new service needs minutes"
-            raise ValueError(msg)
-        else:
-            services[key] = ServiceRule(key=key, **{"name_zh": key, "name_en": key, **given})
+        profiles[key] = (
+            replace(profiles[key], **given)
+            if key in profiles
+            else SpeedProfile(key=key, **{"name_zh": key, "name_en": key, **given})
+        )
+    services = _merge(
+        "services",
+        DEFAULT_SERVICES,
+        settings.services,
+        ServiceRule,
+        needs="minutes",
+        include={"minutes", "name_zh", "name_en", "groups", "aliases"},
+    )
     return Rules(
         tiers=tuple(tiers.values()),
         profiles=tuple(profiles.values()),
@@ -111,7 +127,7 @@ def _explain(path: Path, exc: ValidationError) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         where = f"[{'.'.join(loc[:-1])}] {loc[-1]}" if len(loc) > 1 else (loc[0] if loc else "")
-        text = err["msg"]
+        text = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             model: type[BaseModel] = AreaSettings
             for part in loc[:-1]:

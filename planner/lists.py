@@ -28,6 +28,7 @@ import shapely
 from . import columns as col
 from .coverage import group_weights
 from .naming import place_name
+from .positions import POSITION_FLAGS
 from .tiers import Rules, ServiceRule, SpeedProfile
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ __all__ = [
     "RESOURCES_COLUMNS",
     "SERVICES_COLUMNS",
     "SHEETS",
-    "SITE_PREFIXES",
     "UNASSESSED",
     "ThreeLists",
     "three_lists",
@@ -67,14 +67,8 @@ PARTLY_ASSESSED = "部分评估：只计清单完整范围内的居民"
 NO_PROFILE = "未评估：没有适用人群的步行速度设定"
 #: Chinese names of the groups of residents a profile is measured for.
 GROUP_NAMES_ZH: dict[str, str] = {"population": "全体居民", "elderly": "老年人"}
-#: Position flags of the facility lists, as the resources list says them.
-POSITION_FLAGS_ZH: dict[str, str] = {
-    "street_far": "与地址所在道路相距超过500米",
-    "district_mismatch": "所在区与清单不符",
-    "shared_point": "与其他记录坐标相同",
-}
-#: Number prefixes of proposed sites per tier (站1, 点1, 中心1); other tiers use their Chinese name.
-SITE_PREFIXES: dict[str, str] = {"center": "中心", "station": "站", "point": "点"}
+#: The Chinese wording of each ``position_flag``.
+POSITION_FLAGS_ZH: dict[str, str] = {k: zh for k, (zh, _) in POSITION_FLAGS.items()}
 #: Sheet names of the workbook, in order.
 SHEETS: tuple[str, ...] = ("需求清单", "资源清单", "服务清单", "说明")
 
@@ -433,7 +427,7 @@ def _services(
         if sites.empty:
             continue
         tier = str(proposal.tier)
-        prefix = SITE_PREFIXES.get(tier, tiers[tier].name_zh if tier in tiers else tier)
+        prefix = tiers[tier].short_zh if tier in tiers else tier
         numbers = [f"{prefix}{counter[tier] + i}" for i in range(1, len(sites) + 1)]
         counter[tier] += len(sites)
         lon, lat = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()

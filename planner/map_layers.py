@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from . import columns as col
+from .positions import POSITION_FLAGS
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAND_COLOURS",
-    "FLAG_TEXT",
     "MINUTE_CLASSES",
     "TIER_COLOURS",
     "UNREACHABLE",
@@ -39,7 +39,6 @@ __all__ = [
     "profile_words",
     "resident_cells",
     "simplify",
-    "site_prefix",
     "swatch",
 ]
 
@@ -54,12 +53,6 @@ UNASSESSED = "#8a8a8a"
 _LIST_COLOURS = ["#8e44ad", "#d35400", "#16a085", "#b7950b"]
 _CONTEXT_COLOURS = ["#5b2c6f", "#943126", "#0e6655", "#4d5656"]
 
-#: ``position_flag`` values (upstream geocoding checks) -> what the popup says, Chinese and English
-FLAG_TEXT = {
-    "street_far": ("与地址所在道路相距超过500米", "more than 500 m from the street in its address"),
-    "district_mismatch": ("所在区与清单不符", "its district differs from the list's"),
-    "shared_point": ("与其他记录坐标相同", "same coordinates as another record"),
-}
 #: a service's own list may say what its facilities are called in one of these columns
 _KIND_COLUMNS = ("category", "类别", "type", "kind")
 
@@ -89,12 +82,6 @@ def profile_words(profile: SpeedProfile) -> tuple[str, str]:
     return f"{profile.name_zh or profile.key}步速", f"{profile.name_en or profile.key} pace"
 
 
-def site_prefix(tier: Tier) -> str:
-    """How a proposed site of the tier is numbered: 站 (站1, 站2 …), 点, 中心 — its shortest alias ending its name."""
-    endings = [a for a in tier.aliases if a and tier.name_zh.endswith(a)]
-    return min(endings, key=len) if endings else (tier.name_zh[-2:] or tier.key)
-
-
 def minutes_text(values: Iterable[float]) -> str:
     return "/".join(f"{v:g}" for v in values)
 
@@ -115,7 +102,7 @@ def flag_words(flag: Any) -> list[tuple[str, str]]:
     """``position_flag`` (one or several, e.g. ``street_far;shared_point``) as popup lines; [] when not flagged."""
     parts = [f for f in re.split(r"[;,|\s]+", str(flag or "")) if f and f.lower() != "nan"]
     return [
-        (f"位置存疑：{FLAG_TEXT.get(f, (f, f))[0]}", f"position uncertain: {FLAG_TEXT.get(f, (f, f))[1]}")
+        (f"位置存疑：{POSITION_FLAGS.get(f, (f, f))[0]}", f"position uncertain: {POSITION_FLAGS.get(f, (f, f))[1]}")
         for f in parts
     ]
 
@@ -292,7 +279,7 @@ class Drawing:
         for prop in proposals:
             tier = next((t for t in rules.tiers if t.key == prop.tier), None)
             t_zh, t_en = (tier.name_zh, tier.name_en) if tier else (prop.tier, prop.tier)
-            prefix, minutes = (site_prefix(tier), tier.minutes) if tier else (prop.tier, np.nan)
+            prefix, minutes = (tier.short_zh, tier.minutes) if tier else (prop.tier, np.nan)
             prof = next((p for p in rules.profiles if p.key == prop.profile), rules.everyone)
             p_zh, p_en = profile_words(prof)
             colour = TIER_COLOURS.get(prop.tier, "#555")

@@ -21,7 +21,14 @@ from .coords import CRS_NAMES, to_wgs84
 from .errors import InputError
 from .network import WalkNetwork
 
-__all__ = ["CrsFit", "address_street", "check_list_crs", "crs_fit"]
+__all__ = ["POSITION_FLAGS", "CrsFit", "address_street", "check_list_crs", "crs_fit"]
+
+#: ``position_flag`` values a list may carry (upstream geocoding checks) -> what they mean, in Chinese and English.
+POSITION_FLAGS: dict[str, tuple[str, str]] = {
+    "street_far": ("与地址所在道路相距超过500米", "more than 500 m from the street in its address"),
+    "district_mismatch": ("所在区与清单不符", "its district differs from the list's"),
+    "shared_point": ("与其他记录坐标相同", "same coordinates as another record"),
+}
 
 _PREFIX = re.compile(r"^(?:中国)?(?:上海市|上海|北京市|北京)?(?:[\u4e00-\u9fff]{1,6}?(?:新区|区|县))?")
 _STREET = re.compile(r"([\u4e00-\u9fff]{1,12}?(?:大道|公路|路|街|巷))")

@@ -289,7 +289,7 @@ def _sites(plan: Plan, t: _Text) -> list[str]:
     for p in plan.proposals:
         s = p.summary()
         tier = plan.rules.tier(p.tier)
-        prefix = {"center": "中心", "station": "站", "point": "点"}.get(p.tier, tier.key)
+        prefix = tier.short_zh
         parts.append(
             "<p>"
             + t(

@@ -7,9 +7,11 @@ Read by :mod:`planner.area`; each section is a frozen pydantic model that reject
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from .coords import normalise_crs_name
 
 __all__ = [
     "DEFAULT_ELDERLY_SHARE",
@@ -33,6 +35,15 @@ __all__ = [
 DEFAULT_ELDERLY_SHARE = 0.234
 
 
+def _crs_name(value: Any) -> Any:
+    """Spellings such as ``"GCJ-02"``, ``"gaode"``, ``"EPSG:4326"`` -> the planner's names (planner.coords)."""
+    return None if value is None else normalise_crs_name(str(value))
+
+
+#: A coordinate system as written in a study-area file, checked and normalised by :func:`planner.coords`.
+CrsName = Annotated[Literal["wgs84", "gcj02", "bd09"], BeforeValidator(_crs_name)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,7 +62,7 @@ class FacilitiesSettings(_Section):
     """``[facilities]``: the facility list."""
 
     file: Path = Field(description="CSV, XLSX, GeoJSON or GeoPackage with a tier column")
-    crs: Literal["wgs84", "gcj02", "bd09"] | None = Field(
+    crs: CrsName | None = Field(
         None,
         description="coordinate system of the list; unset: the column names' hint (lon_gcj02, 高德经度), else wgs84",
     )
@@ -64,21 +75,6 @@ class FacilitiesSettings(_Section):
     max_snap_m: float = Field(300.0, gt=0, description="m; a facility farther than this from a street is an error")
     note: str = Field("", description="shown with the data (in Chinese for Chinese reports)")
     note_en: str = Field("", description="the note in English (English reports, GeoPackage descriptions)")
-
-    @field_validator("crs", mode="before")
-    @classmethod
-    def _crs_alias(cls, value: Any) -> Any:
-        aliases = {
-            "wgs-84": "wgs84",
-            "epsg:4326": "wgs84",
-            "gcj-02": "gcj02",
-            "gaode": "gcj02",
-            "amap": "gcj02",
-            "bd-09": "bd09",
-            "baidu": "bd09",
-            "bd09ll": "bd09",
-        }
-        return aliases.get(str(value).strip().lower(), str(value).strip().lower())
 
 
 class PopulationCheckSettings(_Section):
@@ -160,7 +156,7 @@ class SitesSettings(_Section):
     """``[sites]``: candidate sites and the solver for proposing new facilities."""
 
     file: Path | None = Field(None, description="available sites (idle buildings, plots)")
-    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    crs: CrsName | None = None
     use: Literal["intersections", "file", "both"] | None = Field(
         None, description="default: file when one is given, else street intersections"
     )
@@ -169,8 +165,6 @@ class SitesSettings(_Section):
     capacity: dict[str, float] = Field(default_factory=dict, description="people one new site of a tier may serve")
     time_limit_s: float = Field(60.0, gt=0, description="s per exact solve; the best solution found is kept")
     method: Literal["exact", "greedy"] = "exact"
-
-    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
 
 
 class TierSettings(_Section):
@@ -220,7 +214,7 @@ class ServiceSettings(_Section):
     groups: tuple[str, ...] | None = Field(None, description="residents it is for: population and/or elderly")
     aliases: tuple[str, ...] | None = None
     file: Path | None = Field(None, description="a list of the facilities offering this service (no tier needed)")
-    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    crs: CrsName | None = None
     sheet: str | int | None = None
     illustrative: bool = False
     trust_crs: bool = False
@@ -230,20 +224,16 @@ class ServiceSettings(_Section):
     note: str = Field("", description="shown with the data (in Chinese for Chinese reports)")
     note_en: str = Field("", description="the note in English (English reports, GeoPackage descriptions)")
 
-    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
-
 
 class ContextSettings(_Section):
     """``[context.<key>]``: a layer shown for context only (hospitals, 120 stations), not a life-circle service."""
 
     file: Path = Field(description="CSV/XLSX list with name and coordinates")
-    crs: Literal["wgs84", "gcj02", "bd09"] | None = None
+    crs: CrsName | None = None
     name_zh: str = ""
     name_en: str = ""
     licence: str = Field("none stated", description="the data's licence, shown with the layer")
     source: str = Field("", description="where the list comes from, shown with the layer")
-
-    _crs_alias = field_validator("crs", mode="before")(FacilitiesSettings._crs_alias.__func__)  # type: ignore[attr-defined]
 
 
 class AreaSettings(_Section):

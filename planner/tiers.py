@@ -56,6 +56,13 @@ class Tier:
     population_served: tuple[int, int] | None = None
     aliases: tuple[str, ...] = ()
 
+    @property
+    def short_zh(self) -> str:
+        """The short Chinese word numbering proposed sites of this tier (站1, 点1, 中心1): its shortest alias that
+        ends its Chinese name, else the name's last two characters."""
+        endings = [a for a in self.aliases if a and self.name_zh.endswith(a)]
+        return min(endings, key=len) if endings else (self.name_zh[-2:] or self.key)
+
     def __post_init__(self) -> None:
         if not self.key.isidentifier():
             msg = f"tier key {self.key!r} must be a plain identifier (letters, digits, _)"

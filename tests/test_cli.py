@@ -115,7 +115,7 @@ def test_bad_area_toml(tmp_path):
     with pytest.raises(ConfigError) as info:
         StudyArea.from_toml(bad)
     assert "[facilities] max_snap_m: Input should be a valid number" in str(info.value)
-    assert "[facilities] crs: Input should be 'wgs84', 'gcj02' or 'bd09'" in str(info.value)
+    assert "[facilities] crs: unknown coordinate system 'utm'; use one of wgs84, gcj02, bd09" in str(info.value)
     bad.write_text('[network]\nosm = "x.osm"\n')
     with pytest.raises(FileNotFoundError, match=re.escape("osm = 'x.osm': file not found")):
         StudyArea.from_toml(bad)
