@@ -1,0 +1,431 @@
+"""Supply and demand: the two-step floating catchment (2SFCA) and its enhanced form (E2SFCA) on network times.
+
+A station within ten minutes is no use to a resident when 30,000 people share it. The floating catchment
+methods weigh each facility's supply against the people who can reach it:
+
+1. for every facility ``j``, the demand in its catchment ``D_j = sum_i W(c_ij) P_i`` and the supply-to-demand ratio
+   ``R_j = S_j / D_j``;
+2. for every resident point ``i``, the accessibility ``A_i = sum_j W(c_ij) R_j``,
+
+where ``c_ij`` is the walking time in minutes, ``P_i`` the people at the point (everyone, or the elderly),
+``S_j`` the facility's supply and both sums run over the pairs within the catchment (``c_ij <= max_minutes``).
+Plain 2SFCA (Luo and Wang 2003) has ``W = 1``; E2SFCA (Luo and Qi 2009) has a step weight per time band.
+The results equal PySAL ``access`` (``Access.two_stage_fca`` / ``enhanced_two_stage_fca``) on the same inputs and
+cost matrix (tests/test_crowding.py), with two documented differences at the edges: a resident who reaches no
+facility has ``A_i = 0`` (``access`` leaves it out, NaN), and a facility with nobody in its catchment has
+``R_j = NaN`` and adds nothing to anyone's ``A_i`` (``access`` gives ``inf`` when the people there weigh zero).
+
+The travel-cost matrix comes from :func:`catchment_minutes`: one bounded Dijkstra per facility on the same
+edge-snapped walk as :func:`planner.access.point_distances`, each run on the streets within the limit's straight-line
+reach only, so the work grows with the catchments and not with the area.
+
+Supply is measured in people a facility can serve (:func:`facility_capacity`): the list's 容量/capacity column,
+else its 面积/floor area scaled from a reference area, else the upper end of the tier's GB 50180-2018 population
+band (``Tier.population_served``; ``shared/docs/standards.md``, "Tiers used by the planner"). A facility is
+**crowded** when more people live within its catchment than it can serve (``people > capacity``, the unweighted
+count of the first step, so a flag does not depend on the decay weights).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from .network import Snap, WalkNetwork
+from .tiers import Rules
+
+__all__ = [
+    "DEFAULT_DECAY",
+    "REFERENCE_AREA_M2",
+    "Catchment",
+    "catchment_minutes",
+    "crowding_table",
+    "decay_weights",
+    "facility_capacity",
+    "floating_catchment",
+]
+
+log = logging.getLogger(__name__)
+
+#: E2SFCA step weights per walking-time band, ``(upper minute, weight)``: 1.00 / 0.68 / 0.22 for 0-5 / 5-10 /
+#: 10-15 minutes. The weights are Luo and Qi's (2009, "An enhanced two-step floating catchment area (E2SFCA) method
+#: for measuring spatial accessibility to primary care physicians", Health & Place 15(4), 1100-1107: Gaussian weights
+#: for three travel-time zones, also PySAL ``access``'s default); the zones are our 15-minute walk in thirds.
+DEFAULT_DECAY: tuple[tuple[float, float], ...] = ((5.0, 1.0), (10.0, 0.68), (15.0, 0.22))
+
+#: Floor area (m²) at which a facility of a tier serves the upper end of its population band, for lists that give
+#: an area and no capacity. From GB 50180-2018 appendix B as secondary sources quote it [check]: 社区服务中心
+#: (街道级) 700-1,500 m², 社区服务站 600-1,000 m² (the five-minute level, our ``point``); GB 50180 names no
+#: ten-minute station, so the station takes the point's figure [check]. Configurable per call.
+REFERENCE_AREA_M2: Mapping[str, float] = {"center": 1500.0, "station": 1000.0, "point": 1000.0}
+
+# straight-line slack of the local search area: lengths are planar, so only rounding needs room
+_SLACK_M = 1e-3
+
+
+def decay_weights(minutes: np.ndarray, bands: Sequence[tuple[float, float]] | None) -> np.ndarray:
+    """Weight of each walking time: the weight of the first band whose upper minute it does not exceed.
+
+    Parameters
+    ----------
+    minutes : numpy.ndarray
+    bands : sequence of (float, float), optional
+        ``(upper minute, weight)`` pairs; None for plain 2SFCA (weight 1 everywhere).
+
+    Returns
+    -------
+    numpy.ndarray
+        Weights; 0 beyond the last band.
+    """
+    minutes = np.asarray(minutes, dtype=float)
+    if bands is None:
+        return np.ones_like(minutes)
+    ordered = sorted(bands)
+    upper = np.array([b for b, _ in ordered], dtype=float)
+    weight = np.array([w for _, w in ordered] + [0.0], dtype=float)
+    if (weight < 0).any():
+        msg = f"decay weights must not be negative: {list(bands)}"
+        raise ValueError(msg)
+    return weight[np.searchsorted(upper, minutes, side="left")]
+
+
+def catchment_minutes(
+    network: WalkNetwork,
+    edge: np.ndarray,
+    t: np.ndarray,
+    offset_m: np.ndarray,
+    points: Snap,
+    limit_min: float,
+    metres_per_minute: float,
+    *,
+    chunk: int = 32,
+) -> sparse.csr_matrix:
+    """Walking minutes from every facility to every point within a time limit.
+
+    The walk is that of :func:`planner.access.point_distances`: the point's straight line to its edge, along the
+    edge to either end (or straight to a facility on the same edge), and the network between. Facilities are
+    searched in spatially sorted chunks, each on the streets within ``limit`` in a straight line of its facilities
+    (no path within the limit leaves them, since every street is at least as long as its straight line).
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    edge, t, offset_m : numpy.ndarray
+        Facility positions on the network (``edge``, ``t``, ``snap_m`` of the facility table).
+    points : Snap
+        Resident points (``edge``, ``t``, ``offset_m`` of the residents).
+    limit_min : float
+        Catchment in minutes; pairs farther apart are left out.
+    metres_per_minute : float
+        Walking speed of the profile.
+    chunk : int, default 32
+        Facilities per Dijkstra call.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float, shape (n_points, n_facilities)
+        Minutes; the stored entries are exactly the pairs within the limit (a pair at 0 minutes is an explicit
+        zero, so read the pattern, not the values, for membership).
+    """
+    edge = np.asarray(edge, dtype=np.int64)
+    t = np.asarray(t, dtype=float)
+    offset_m = np.asarray(offset_m, dtype=float)
+    m, f = len(points), len(edge)
+    limit_m = float(limit_min) * float(metres_per_minute)
+    if f == 0 or m == 0 or not limit_m >= 0:
+        return sparse.csr_matrix((m, f), dtype=float)
+    ends = points.ends(network)
+    # where each facility sits on its street: the centre of its search area
+    fx = network.x[network.u[edge]] + t * (network.x[network.v[edge]] - network.x[network.u[edge]])
+    fy = network.y[network.u[edge]] + t * (network.y[network.v[edge]] - network.y[network.u[edge]])
+    reach_m = np.maximum(limit_m - offset_m, 0.0) + _SLACK_M
+    tree = cKDTree(np.column_stack([network.x, network.y]))
+    cell = max(limit_m, 1.0)
+    order = np.lexsort((np.floor(fx / cell), np.floor(fy / cell)))  # rows of cells: chunks of near facilities
+    by_edge = np.argsort(ends.edge, kind="stable")  # the residents on each facility's own edge
+    first = np.searchsorted(ends.edge[by_edge], edge, side="left")
+    last = np.searchsorted(ends.edge[by_edge], edge, side="right")
+    rows, cols, vals = [], [], []
+    local = np.full(network.n_nodes, -1, dtype=np.int64)
+    for start in range(0, f, chunk):
+        fac = order[start : start + chunk]
+        near = tree.query_ball_point(np.column_stack([fx[fac], fy[fac]]), reach_m[fac], return_sorted=False)
+        found = [np.fromiter(n, np.int64, len(n)) for n in near]
+        nodes = np.unique(np.concatenate([*found, network.u[edge[fac]], network.v[edge[fac]]]).astype(np.int64))
+        local[nodes] = np.arange(len(nodes))
+        graph = _with_sources(
+            network.csr[nodes][:, nodes],
+            local[network.u[edge[fac]]],
+            local[network.v[edge[fac]]],
+            offset_m[fac] + t[fac] * network.length[edge[fac]],
+            offset_m[fac] + (1.0 - t[fac]) * network.length[edge[fac]],
+        )
+        k = len(nodes)
+        dist = csgraph.dijkstra(graph, directed=True, indices=k + np.arange(len(fac)), limit=limit_m)[:, :k]
+        dist = np.concatenate([dist, np.full((len(fac), 1), np.inf)], axis=1)  # column k: a node outside
+        lu, lv = local[ends.u], local[ends.v]
+        res = np.flatnonzero((lu >= 0) | (lv >= 0))
+        lu, lv = np.where(lu[res] >= 0, lu[res], k), np.where(lv[res] >= 0, lv[res], k)
+        walk = np.minimum(dist[:, lu] + ends.to_u[res], dist[:, lv] + ends.to_v[res]) + ends.offset_m[res]
+        # facilities on a resident's own edge: straight along it
+        pos = np.full(len(ends.edge), -1, dtype=np.int64)
+        pos[res] = np.arange(len(res))
+        for row, j in enumerate(fac):
+            same = by_edge[first[j] : last[j]]
+            if len(same):  # both ends of a facility's edge are searched, so its edge's residents are in res
+                along = ends.offset_m[same] + offset_m[j] + np.abs(ends.t[same] - t[j]) * ends.length[same]
+                at = pos[same]
+                walk[row, at] = np.minimum(walk[row, at], along)
+        r, c = np.nonzero(walk <= limit_m)
+        rows.append(ends.index[res[c]])
+        cols.append(fac[r])
+        vals.append(walk[r, c] / metres_per_minute)
+        local[nodes] = -1
+    out = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, f), dtype=float
+    )
+    out.sort_indices()
+    return out
+
+
+def _with_sources(
+    base: sparse.csr_matrix, a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray
+) -> sparse.csr_matrix:
+    """A street graph plus one source row per facility with arcs to its edge's ends ``a`` and ``b`` (metres ``wa``,
+    ``wb``); sources have no incoming arcs, and zero arcs stay as explicit zeros (csgraph keeps them as edges)."""
+    n, f = base.shape[0], len(a)
+    swap = b < a
+    cols = np.stack([np.where(swap, b, a), np.where(swap, a, b)], axis=1).ravel()
+    w = np.stack([np.where(swap, wb, wa), np.where(swap, wa, wb)], axis=1).ravel()
+    itype = np.int64
+    indptr = np.concatenate([base.indptr.astype(itype), base.indptr[-1] + 2 * np.arange(1, f + 1, dtype=itype)])
+    indices = np.concatenate([base.indices.astype(itype), cols.astype(itype)])
+    data = np.concatenate([base.data, w])
+    return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f), copy=False)
+
+
+@dataclass(frozen=True)
+class Catchment:
+    """Floating-catchment results on one cost matrix.
+
+    Attributes
+    ----------
+    people : numpy.ndarray
+        Per facility: the people within its catchment (unweighted).
+    demand : numpy.ndarray
+        Per facility: the distance-weighted people, ``D_j`` (equal to ``people`` in plain 2SFCA).
+    ratio : numpy.ndarray
+        Per facility: supply per weighted person, ``R_j = S_j / D_j``; NaN with nobody in the catchment or no supply.
+    access : numpy.ndarray
+        Per resident point: ``A_i = sum_j W(c_ij) R_j``; 0 where no facility is within the catchment.
+    """
+
+    people: np.ndarray
+    demand: np.ndarray
+    ratio: np.ndarray
+    access: np.ndarray
+
+
+def floating_catchment(
+    minutes: sparse.spmatrix | np.ndarray,
+    demand: np.ndarray,
+    supply: np.ndarray,
+    *,
+    max_minutes: float | None = None,
+    bands: Sequence[tuple[float, float]] | None = None,
+) -> Catchment:
+    """2SFCA (``bands=None``) or E2SFCA (step weights per band) from a travel-cost matrix.
+
+    Parameters
+    ----------
+    minutes : scipy.sparse matrix or numpy.ndarray, shape (n_points, n_facilities)
+        Walking minutes. Sparse: the stored entries are the pairs (explicit zeros included). Dense: ``inf`` or NaN
+        where a pair is out of reach.
+    demand : numpy.ndarray
+        People at each point (population, or the elderly).
+    supply : numpy.ndarray
+        Supply of each facility (people it can serve, :func:`facility_capacity`); NaN leaves a facility out.
+    max_minutes : float, optional
+        Catchment: pairs beyond it are left out (default: every pair given).
+    bands : sequence of (float, float), optional
+        ``(upper minute, weight)`` steps for E2SFCA, e.g. :data:`DEFAULT_DECAY`; pairs beyond the last band weigh 0.
+
+    Returns
+    -------
+    Catchment
+    """
+    demand = np.asarray(demand, dtype=float)
+    supply = np.asarray(supply, dtype=float)
+    if sparse.issparse(minutes):
+        coo = sparse.coo_matrix(minutes)
+        rows, cols, cost = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(float)
+    else:
+        dense = np.asarray(minutes, dtype=float)
+        rows, cols = np.nonzero(np.isfinite(dense))
+        cost = dense[rows, cols]
+    m, f = minutes.shape
+    if demand.shape != (m,) or supply.shape != (f,):
+        msg = f"demand {demand.shape} and supply {supply.shape} do not fit a cost matrix of shape {(m, f)}"
+        raise ValueError(msg)
+    if not (np.isfinite(demand) & (demand >= 0)).all():
+        msg = "demand must be finite and not negative at every point"
+        raise ValueError(msg)
+    inside = np.ones(len(cost), dtype=bool) if max_minutes is None else cost <= max_minutes
+    weight = decay_weights(cost, bands) * inside
+    people = np.bincount(cols, weights=inside * demand[rows], minlength=f)
+    weighted = np.bincount(cols, weights=weight * demand[rows], minlength=f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(weighted > 0, supply / weighted, np.nan)
+    share = weight * ratio[cols]
+    access = np.bincount(rows, weights=np.where(np.isfinite(share), share, 0.0), minlength=m)
+    return Catchment(people, weighted, ratio, access)
+
+
+def facility_capacity(
+    facilities: pd.DataFrame,
+    rules: Rules,
+    *,
+    reference_area_m2: Mapping[str, float] = REFERENCE_AREA_M2,
+    people_per_unit: float = 1.0,
+) -> pd.DataFrame:
+    """The people each facility can serve, and where the figure comes from.
+
+    In this order: the list's ``capacity`` column (容量, 服务人数 … ; times ``people_per_unit`` when it counts
+    beds or seats), else its ``floor_area_m2`` (面积, 建筑面积) as ``band × area / reference area`` of its tier,
+    else the upper end of its tier's GB 50180-2018 population band (``Tier.population_served``). A facility of no
+    tier with neither column (a service list) has no capacity (NaN) and is not assessed for crowding. Cells that
+    are not positive numbers are logged and skipped.
+
+    Parameters
+    ----------
+    facilities : pandas.DataFrame
+        The facility table (``tier``; optionally ``capacity``, ``floor_area_m2``, ``source_row``).
+    rules : Rules
+    reference_area_m2 : mapping of str to float
+        Per tier key, the floor area serving the band's upper end (:data:`REFERENCE_AREA_M2`).
+    people_per_unit : float, default 1.0
+        People per unit of the capacity column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``facilities``: ``capacity_people`` (float) and ``capacity_basis`` (``capacity``, ``area``,
+        ``band`` or ``none``).
+    """
+    n = len(facilities)
+    band = np.full(n, np.nan)
+    ref = np.full(n, np.nan)
+    tiers = facilities["tier"].fillna("").astype(str).to_numpy() if "tier" in facilities else np.full(n, "")
+    for tier in rules.tiers:
+        sel = tiers == tier.key
+        if tier.population_served is not None:
+            band[sel] = float(tier.population_served[1])
+        ref[sel] = reference_area_m2.get(tier.key, np.nan)
+    given = _positive(facilities, "capacity") * people_per_unit
+    area = _positive(facilities, "floor_area_m2") * band / ref
+    capacity = np.where(np.isfinite(given), given, np.where(np.isfinite(area), area, band))
+    basis = np.select([np.isfinite(given), np.isfinite(area), np.isfinite(band)], ["capacity", "area", "band"], "none")
+    if (basis == "none").any():
+        log.info(
+            "%d facilities have no capacity (no tier band, no 容量 or 面积): not assessed", (basis == "none").sum()
+        )
+    return pd.DataFrame({"capacity_people": capacity, "capacity_basis": basis}, index=facilities.index)
+
+
+def _positive(facilities: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column's positive values; NaN for blanks and, with a warning naming rows, for anything else."""
+    if column not in facilities:
+        return np.full(len(facilities), np.nan)
+    raw = facilities[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    blank = raw.isna().to_numpy() | raw.astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
+    bad = ~blank & ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        rows = facilities["source_row"].to_numpy()[bad] if "source_row" in facilities else np.flatnonzero(bad)
+        log.warning("%s: not a positive number in row(s) %s; left out", column, ", ".join(map(str, rows[:20])))
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+
+def crowding_table(
+    network: WalkNetwork,
+    facilities: pd.DataFrame,
+    residents: pd.DataFrame,
+    capacity: pd.DataFrame,
+    *,
+    limit_min: float,
+    metres_per_minute: float,
+    group: str = "population",
+    bands: Sequence[tuple[float, float]] | None = DEFAULT_DECAY,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """People, supply ratio and the crowded flag of one set of facilities (a tier or a service), and ``A_i``.
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    facilities : pandas.DataFrame
+        The facilities of one tier or service (``edge``, ``t``, ``snap_m``).
+    residents : pandas.DataFrame
+        Resident points (``edge``, ``t``, ``offset_m`` and the ``group`` column of people).
+    capacity : pandas.DataFrame
+        :func:`facility_capacity` of these facilities (same index).
+    limit_min : float
+        Catchment in minutes (the tier's or service's target).
+    metres_per_minute : float
+        Walking speed of the profile measured for ``group``.
+    group : str, default "population"
+        The residents' column of people: ``population`` or ``elderly``.
+    bands : sequence of (float, float), optional
+        E2SFCA step weights (default :data:`DEFAULT_DECAY`); None for plain 2SFCA.
+
+    Returns
+    -------
+    (pandas.DataFrame, numpy.ndarray)
+        Per facility (indexed like ``facilities``): ``catchment_people``, ``catchment_demand`` (weighted),
+        ``capacity_people``, ``capacity_basis``, ``supply_ratio`` (``R_j``), ``load`` (people per capacity) and
+        ``crowded`` (nullable boolean: people > capacity; NA without a capacity). Per resident: ``A_i``.
+    """
+    snap = Snap(
+        residents["edge"].to_numpy(np.int64),
+        residents["t"].to_numpy(float),
+        residents["offset_m"].to_numpy(float),
+        np.empty(0),
+        np.empty(0),
+    )
+    cost = catchment_minutes(
+        network,
+        facilities["edge"].to_numpy(np.int64),
+        facilities["t"].to_numpy(float),
+        facilities["snap_m"].to_numpy(float),
+        snap,
+        limit_min,
+        metres_per_minute,
+    )
+    supply = capacity["capacity_people"].to_numpy(float)
+    people = residents[group].to_numpy(float)
+    result = floating_catchment(cost, np.nan_to_num(people), supply, max_minutes=limit_min, bands=bands)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        load = result.people / supply
+    crowded = pd.array(np.where(np.isfinite(supply), result.people > supply, False), dtype="boolean")
+    crowded[~np.isfinite(supply)] = pd.NA
+    table = pd.DataFrame(
+        {
+            "catchment_people": result.people,
+            "catchment_demand": result.demand,
+            "capacity_people": supply,
+            "capacity_basis": capacity["capacity_basis"].to_numpy(),
+            "supply_ratio": result.ratio,
+            "load": load,
+            "crowded": crowded,
+        },
+        index=facilities.index,
+    )
+    n_crowded = int(table["crowded"].sum())
+    log.info("%d of %d facilities crowded within %g min (%s)", n_crowded, len(table), limit_min, group)
+    return table, result.access
