@@ -21,6 +21,7 @@ from planner.plan import Plan
 from . import problems, routes_access, routes_layers, routes_meta
 from .settings import Settings
 from .state import ServiceState
+from .work import Work
 
 log = logging.getLogger("api")
 
@@ -93,11 +94,13 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
     """
     settings = settings or Settings()
     state = ServiceState(settings.area, plan)
+    work = Work(settings, state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.start()
         yield
+        work.shutdown()
 
     # /docs and /redoc from the Swagger UI and ReDoc files fastapi-offline ships (no CDN: intranet-ready);
     # no online validator badge either
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
     )
     app.state.lifecircle = state
     app.state.settings = settings
+    app.state.work = work
     _openapi(app, plan.area if plan is not None else settings.area)
 
     if settings.cors_origins:
@@ -120,17 +124,27 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
     problems.install(app)
     for router in (routes_meta.router, routes_access.router, routes_layers.router):
         app.include_router(router)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        timeout_s=settings.request_timeout_s,
+        retry_after_s=settings.retry_after_s,
+    )
     return app
 
 
 class GuardMiddleware:
-    """Request ids, body-size and time limits, and one structured log line per request (pure ASGI)."""
+    """Request ids, body-size and time limits, and one structured log line per request (pure ASGI).
 
-    def __init__(self, app, *, max_body_bytes: int, timeout_s: float):
+    A request over the time limit is cancelled (a worker process computing for it is killed, see
+    :mod:`api.heavy`) and answered 503 with ``Retry-After``.
+    """
+
+    def __init__(self, app, *, max_body_bytes: int, timeout_s: float, retry_after_s: int = 5):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -172,7 +186,8 @@ class GuardMiddleware:
         except TimeoutError:
             if not started["done"]:
                 reason = f"took longer than {self.timeout_s:g} s"
-                await _problem(send_with_id, scope, request_id, 503, "request", reason)
+                retry = [(b"retry-after", str(self.retry_after_s).encode())]
+                await _problem(send_with_id, scope, request_id, 503, "request", reason, retry)
         finally:  # a crash too (its 500 is answered by the error handler outside this middleware)
             if log.isEnabledFor(logging.INFO):
                 log.info(
@@ -192,7 +207,9 @@ class _TooLarge(Exception):
     pass
 
 
-async def _problem(send, scope, request_id: str, status: int, field: str, reason: str) -> None:
+async def _problem(
+    send, scope, request_id: str, status: int, field: str, reason: str, headers: list | None = None
+) -> None:
     body = problems.encode(
         problems.problem(status, [{"field": field, "reason": reason}], instance=scope["path"], request_id=request_id)
     )
@@ -203,6 +220,7 @@ async def _problem(send, scope, request_id: str, status: int, field: str, reason
             "headers": [
                 (b"content-type", problems.MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )

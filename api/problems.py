@@ -55,7 +55,10 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid request: each offending field and the reason",
     500: "Internal error (the server log has the details, by request_id)",
-    503: "Not ready yet, failed to load the study area, or the request took too long",
+    503: (
+        "Not ready yet, failed to load the study area, busy with other heavy requests, or the request took too"
+        " long (then stopped); Retry-After says when to try again, where waiting helps"
+    ),
 }
 
 #: Error responses declared on every operation, so /docs and the OpenAPI schema say what errors look like.

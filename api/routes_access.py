@@ -8,7 +8,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from planner import columns as col
@@ -31,6 +30,7 @@ from .schemas import (
     geojson,
 )
 from .state import ServiceState
+from .work import Work, get_work
 
 router = APIRouter(tags=["access"], responses=PROBLEMS)
 
@@ -38,7 +38,9 @@ _INLINE_POINTS = 64  # small requests (~1 ms) are answered on the event loop; la
 
 
 @router.post("/coverage", response_model=CoverageResponse, summary="Minutes from points to every tier")
-async def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_state)) -> JSONResponse:
+async def coverage(
+    body: CoverageRequest, state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)
+) -> JSONResponse:
     """Per point: minutes to the nearest facility of each tier (null when none is reachable), whether that is
     within the tier's target, the nearest facility (id and name), the distance from the point to its street.
 
@@ -46,7 +48,7 @@ async def coverage(body: CoverageRequest, state: ServiceState = Depends(ready_st
     ``inside_area: false``, null minutes, null ``covered`` and the ``reason``."""
     if len(body.points) <= _INLINE_POINTS:
         return _coverage(body, state)
-    return await run_in_threadpool(_coverage, body, state)
+    return await work.batch(_coverage, body, state)
 
 
 def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
@@ -90,15 +92,25 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
     summary="Walking isochrones from origins (GeoJSON)",
     responses=geojson(FeatureCollection),
 )
-def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state)) -> Response:
+async def isochrones(
+    body: IsochroneRequest, state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)
+) -> Response:
     """One feature per origin and band (origins in the request's order, bands ascending): the streets
     reachable within that many minutes, with a 50 m walking corridor.
 
     An origin outside the study area (more than 500 m from any street, the rule of every endpoint) is
     answered, not refused: its features have no geometry (``null``), ``inside_area: false``, null
-    ``area_km2`` and the ``reason``; so is a band too short to reach the origin's street."""
-    plan = state.plan
+    ``area_km2`` and the ``reason``; so is a band too short to reach the origin's street.
+
+    Computed in a worker process, stopped at the request time limit (503)."""
     profile = profile_key(state, body.profile)
+    content, media_type = await work.compute("isochrones", _isochrones, state, body, profile)
+    return Response(content, media_type=media_type)
+
+
+def _isochrones(state: ServiceState, body: IsochroneRequest, profile: str) -> tuple[bytes, str | None]:
+    """The /isochrones answer (body and media type), in a worker process."""
+    plan = state.plan
     lon, lat = to_wgs84([o.lon for o in body.origins], [o.lat for o in body.origins], body.crs)
     snap = reach.snap(plan, lon, lat)
     inside = reach.inside(snap.offset_m)
@@ -140,19 +152,30 @@ def isochrones(body: IsochroneRequest, state: ServiceState = Depends(ready_state
                     "geometry": geom,
                 }
             )
-    return feature_collection(gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs="EPSG:4326"))
+    answer = feature_collection(gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs="EPSG:4326"))
+    return bytes(answer.body), answer.media_type
 
 
 _TOO_SHORT = "the walk of this band does not reach the origin's street"
 
 
 @router.post("/what-if", response_model=WhatIfResponse, summary="Coverage change if facilities close or open")
-def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> dict:
+async def what_if(
+    body: WhatIfRequest, state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)
+) -> dict:
     """Before/after coverage per tier and profile; other clients keep being served the unchanged state.
 
     Each site of ``open`` is answered in ``sites``: a site outside the study area (more than 500 m from any
     street) is not opened; a site opened but nearest to nobody newly covered ``adds_nobody``. ``notes`` says
-    both in words, and when the scenario changes nobody's coverage at all."""
+    both in words, and when the scenario changes nobody's coverage at all.
+
+    Computed in a worker process, stopped at the request time limit (503)."""
+    ids = _check_what_if(state, body)
+    return await work.compute("what-if", _what_if, state, body, ids)
+
+
+def _check_what_if(state: ServiceState, body: WhatIfRequest) -> list[str]:
+    """The ids of the sites to open, once the request is known to be valid (else a 422)."""
     plan = state.plan
     if plan.residents is None:
         raise bad("body", "this study area has no population data to compare")
@@ -168,6 +191,12 @@ def what_if(body: WhatIfRequest, state: ServiceState = Depends(ready_state)) -> 
     for i, site_id in enumerate(ids):
         if site_id in taken or site_id in ids[:i]:
             raise bad(f"open[{i}].id", f"{site_id!r} is already the id of a facility; give the site another id")
+    return ids
+
+
+def _what_if(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> dict:
+    """The /what-if answer, in a worker process."""
+    plan = state.plan
     lon, lat = to_wgs84([s.lon for s in body.open], [s.lat for s in body.open], body.crs)
     snap = reach.snap(plan, lon, lat)
     inside = reach.inside(snap.offset_m)

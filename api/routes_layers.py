@@ -9,15 +9,18 @@ from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from planner import columns as col
 
 from .deps import bad, profile_key, ready_state
+from .geojson import MEDIA_TYPE as GEOJSON_TYPE
 from .geojson import feature_collection
 from .problems import PROBLEMS
 from .schemas import FeatureCollection, UnderservedPage, geojson
 from .state import ServiceState
+from .work import Work, get_work
 
 router = APIRouter(tags=["layers"], responses=PROBLEMS)
 _GEOJSON = geojson(FeatureCollection)
@@ -31,13 +34,16 @@ def _tier(state: ServiceState, tier: str | None, field: str = "tier") -> str | N
 
 
 @router.get("/service-areas", responses=_GEOJSON, summary="Dissolved service areas per tier and band")
-def service_areas(
+async def service_areas(
     tier: str | None = Query(None, examples=["station"]),
     band: float | None = Query(None, ge=1, le=60, examples=[10]),
     profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
     state: ServiceState = Depends(ready_state),
+    work: Work = Depends(get_work),
 ) -> Response:
-    """Where every resident is within ``band`` minutes of a facility of ``tier`` (all when not given)."""
+    """Where every resident is within ``band`` minutes of a facility of ``tier`` (all when not given).
+
+    The layer is built once, in a worker process, and kept."""
     _tier(state, tier)
     profile = profile_key(state, profile)
     plan = state.plan
@@ -47,7 +53,11 @@ def service_areas(
             f"{band:g} is not a computed band; use one of {', '.join(f'{b:g}' for b in plan.rules.bands)}"
             " or POST /isochrones",
         )
-    layer = state.cached("service_areas", plan.compute_service_areas)
+    layer = await work.layer("service_areas", "the service areas", plan.compute_service_areas)
+    return await run_in_threadpool(_service_areas, layer, tier, band, profile)
+
+
+def _service_areas(layer, tier: str | None, band: float | None, profile: str) -> Response:
     sel = layer["profile"] == profile
     if tier:
         sel &= layer["tier"] == tier
@@ -128,21 +138,31 @@ def _read_cursor(cursor: str, tier: str | None, profile: str) -> int:
 
 
 @router.get("/candidates", responses=_GEOJSON, summary="Proposed new sites for a tier (GeoJSON points)")
-def candidates(
+async def candidates(
     tier: str = Query(..., examples=["station"]),
     k: int = Query(5, ge=1, le=50),
     weight: Literal["population", "elderly"] = "population",
     profile: str | None = Query(None, max_length=50, description="walking profile (GET /tiers)"),
     state: ServiceState = Depends(ready_state),
+    work: Work = Depends(get_work),
 ) -> Response:
-    """The ``k`` sites that cover the most residents the tier leaves out, ranked (maximal covering)."""
+    """The ``k`` sites that cover the most residents the tier leaves out, ranked (maximal covering).
+
+    Computed in a worker process, stopped at the request time limit (503); recent answers are kept."""
     _tier(state, tier)
     profile = profile_key(state, profile)
     plan = state.plan
     if plan.residents is None:
         raise bad("tier", "this study area has no population data")
-    proposal = state.cached(
-        ("candidates", tier, k, weight, profile),
-        lambda: plan.propose_sites(tier, k=k, weight=weight, profile=profile, time_limit=20),
-    )
-    return feature_collection(proposal.sites)
+    key = ("candidates", tier, k, weight, profile)
+    content = work.results.get(key)
+    if content is None:
+        content = await work.compute("candidates", _candidates, plan, tier, k, weight, profile)
+        work.results.put(key, content)
+    return Response(content, media_type=GEOJSON_TYPE)
+
+
+def _candidates(plan, tier: str, k: int, weight: str, profile: str) -> bytes:
+    """The /candidates answer, in a worker process."""
+    proposal = plan.propose_sites(tier, k=k, weight=weight, profile=profile, time_limit=20)
+    return bytes(feature_collection(proposal.sites).body)

@@ -14,18 +14,19 @@ from planner.report import render_report
 from . import problems, reach
 from .deps import ready_state
 from .state import ServiceState
+from .work import Work, get_work
 
 router = APIRouter(tags=["service"], responses=problems.PROBLEMS)
 
 
 @router.get("/health", summary="Liveness: the process answers")
-def health() -> dict:
-    """Always 200 while the process runs."""
+async def health() -> dict:
+    """Always 200 while the process runs; answered on the event loop, never behind heavy work."""
     return {"status": "ok"}
 
 
 @router.get("/ready", summary="Readiness: the study area is loaded")
-def ready(request: Request) -> Response:
+async def ready(request: Request) -> Response:
     """200 once queries can be answered; 503 problem details before, or if loading failed (the server log
     has the cause), with the extension member ``ready: false``."""
     state: ServiceState = request.app.state.lifecircle
@@ -90,21 +91,27 @@ def tiers(state: ServiceState = Depends(ready_state)) -> dict:
 
 
 @router.get("/map", response_class=HTMLResponse, summary="The interactive map (self-contained HTML)")
-def the_map(state: ServiceState = Depends(ready_state)) -> HTMLResponse:
-    """The same map ``lifecircle plan`` writes, built once."""
-    html = state.cached("map", lambda: inline_assets(plan_map(_with_layers(state)).get_root().render()))
-    return HTMLResponse(html)
+async def the_map(state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)) -> HTMLResponse:
+    """The same map ``lifecircle plan`` writes, built once (in a worker process) and kept."""
+    return HTMLResponse(await work.layer("map", "the map", _map_html, state))
 
 
 @router.get("/report", response_class=HTMLResponse, summary="The community check report (HTML)")
-def the_report(state: ServiceState = Depends(ready_state)) -> HTMLResponse:
-    """The same report ``lifecircle plan`` writes, built once."""
+async def the_report(state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)) -> HTMLResponse:
+    """The same report ``lifecircle plan`` writes, built once (in a worker process) and kept."""
     plan = state.plan
     if plan.residents is None:
         reason = "this study area has no population data, so there is no report"
         raise HTTPException(status_code=404, detail=[{"field": "path", "reason": reason}])
-    html = state.cached("report", lambda: render_report(plan))
-    return HTMLResponse(html)
+    return HTMLResponse(await work.layer("report", "the report", _report_html, plan))
+
+
+def _map_html(state: ServiceState) -> bytes:
+    return inline_assets(plan_map(_with_layers(state)).get_root().render()).encode("utf-8")
+
+
+def _report_html(plan: Plan) -> bytes:
+    return render_report(plan).encode("utf-8")
 
 
 def _with_layers(state: ServiceState) -> Plan:

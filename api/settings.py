@@ -13,27 +13,77 @@ def _env_list(name: str) -> list[str]:
     return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
 
 
+def _cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the service runs.
+
+    Every limit below can be set by its environment variable, read when this module is imported.
 
     Attributes
     ----------
     area : pathlib.Path
         Study-area TOML file, fixed at start-up (clients never name files).
     max_body_bytes : int
-        Largest request body accepted (413 above it).
+        Largest request body accepted (413 above it). ``LIFECIRCLE_MAX_BODY_BYTES``, default 2,000,000.
     request_timeout_s : float
-        Longest a request may compute (503 after it).
+        Longest a request may take, waiting included (503 with ``Retry-After`` after it); heavy work still
+        running then is stopped (its worker process is killed). ``LIFECIRCLE_REQUEST_TIMEOUT_S``, default 30.
     max_points : int
         Points per ``/coverage`` request.
+    max_origins : int
+        Origins per ``/isochrones`` request.
     cors_origins : list of str
-        Origins allowed by CORS; empty = CORS off.
+        Origins allowed by CORS; empty = CORS off. ``LIFECIRCLE_CORS_ORIGINS``, comma-separated.
+    heavy_workers : int
+        Heavy requests (``/isochrones``, ``/what-if``, ``/candidates``, and the first build of ``/map``,
+        ``/report`` and ``/service-areas``) computing at once, each in its own worker process.
+        ``LIFECIRCLE_HEAVY_WORKERS``, default the number of cores.
+    heavy_queue : int
+        Heavy requests allowed to wait for a worker; one more is answered 503 at once with ``Retry-After``.
+        ``LIFECIRCLE_HEAVY_QUEUE``, default the number of cores.
+    batch_workers : int
+        ``/coverage`` requests of more than 64 points computing at once (in threads: each is bounded by
+        ``max_points`` to well under a second). ``LIFECIRCLE_BATCH_WORKERS``, default the number of cores.
+    batch_queue : int
+        Such batches allowed to wait; one more is answered 503 at once. ``LIFECIRCLE_BATCH_QUEUE``,
+        default 4 per core.
+    retry_after_s : int
+        ``Retry-After`` (seconds) of a 503 for a busy server or a request that took too long.
+        ``LIFECIRCLE_RETRY_AFTER_S``, default 5.
+    build_timeout_s : float
+        Longest the first build of a shared layer (map, report, service areas) may take; it is not stopped
+        with the request that started it, so a slow first build still serves later requests.
+        ``LIFECIRCLE_BUILD_TIMEOUT_S``, default 300.
+    result_cache_entries : int
+        ``/candidates`` answers kept for repeated requests (least recently used dropped first).
+        ``LIFECIRCLE_RESULT_CACHE_ENTRIES``, default 32.
+    result_cache_bytes : int
+        Bytes of those answers kept at most. ``LIFECIRCLE_RESULT_CACHE_BYTES``, default 64 MiB.
     """
 
     area: Path = DEFAULT_AREA
-    max_body_bytes: int = int(os.environ.get("LIFECIRCLE_MAX_BODY_BYTES", "2000000"))
+    max_body_bytes: int = _env_int("LIFECIRCLE_MAX_BODY_BYTES", 2_000_000)
     request_timeout_s: float = float(os.environ.get("LIFECIRCLE_REQUEST_TIMEOUT_S", "30"))
     max_points: int = 10_000
     max_origins: int = 100
     cors_origins: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_CORS_ORIGINS"))
+    heavy_workers: int = _env_int("LIFECIRCLE_HEAVY_WORKERS", _cores())
+    heavy_queue: int = _env_int("LIFECIRCLE_HEAVY_QUEUE", _cores())
+    batch_workers: int = _env_int("LIFECIRCLE_BATCH_WORKERS", _cores())
+    batch_queue: int = _env_int("LIFECIRCLE_BATCH_QUEUE", 4 * _cores())
+    retry_after_s: int = _env_int("LIFECIRCLE_RETRY_AFTER_S", 5)
+    build_timeout_s: float = float(os.environ.get("LIFECIRCLE_BUILD_TIMEOUT_S", "300"))
+    result_cache_entries: int = _env_int("LIFECIRCLE_RESULT_CACHE_ENTRIES", 32)
+    result_cache_bytes: int = _env_int("LIFECIRCLE_RESULT_CACHE_BYTES", 64 * 2**20)

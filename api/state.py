@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import cached_property
 
 from planner.area import StudyArea
 from planner.pipeline import RunOptions, run
@@ -26,6 +25,7 @@ class ServiceState:
         self.error: str | None = None
         self._lock = threading.RLock()  # a cached builder may use another cached layer
         self._cache: dict = {}
+        self._names: dict[str, str | None] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -80,14 +80,30 @@ class ServiceState:
                     self._cache[key] = build()
         return self._cache[key]
 
-    @cached_property
+    def kept(self, key):
+        """A layer kept by :meth:`cached` or :meth:`keep`, or None."""
+        return self._cache.get(key)
+
+    def keep(self, key, value) -> None:
+        """Keep a layer built elsewhere (in a worker process); the first one kept stays."""
+        with self._lock:
+            self._cache.setdefault(key, value)
+
+    def after_fork(self) -> None:
+        """In a worker process forked from the server: new locks (a server thread may have held the old)."""
+        self._lock = threading.RLock()
+
+    @property
     def facility_names(self) -> dict[str, str | None]:
         """Facility id to name, for answers that name facilities."""
-        fac = self.plan.facilities
-        names = fac["name"] if "name" in fac.columns else [None] * len(fac)
-        return {
-            str(i): (str(n) if isinstance(n, str) and n.strip() else None) for i, n in zip(fac["facility_id"], names)
-        }
+        if self._names is None:
+            fac = self.plan.facilities
+            names = fac["name"] if "name" in fac.columns else [None] * len(fac)
+            self._names = {
+                str(i): (str(n) if isinstance(n, str) and n.strip() else None)
+                for i, n in zip(fac["facility_id"], names)
+            }
+        return self._names
 
     def facility(self, facility_id: str | None) -> dict[str, str | None] | None:
         """``{"id", "name"}`` of a facility of the plan (None for None)."""
