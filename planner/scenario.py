@@ -1,4 +1,4 @@
-"""What-if scenarios: close facilities, open new sites, and compare coverage with the plan they came from.
+"""What-if scenarios: close facilities, open sites, edit the streets, and compare with the plan they came from.
 
 A scenario never changes the plan it starts from: :func:`what_if` returns a
 :class:`Scenario` holding both plans and the change between them.
@@ -7,24 +7,74 @@ A scenario never changes the plan it starts from: :func:`what_if` returns a
 >>> plan = run()                                               # doctest: +SKIP
 >>> scenario = what_if(plan, close=["S012"])                   # doctest: +SKIP
 >>> scenario.change["station"]["adult"]["loss_people"]         # doctest: +SKIP
+>>> bridge = {"from": {"lon": 121.49, "lat": 31.25}, "to": {"lon": 121.50, "lat": 31.25}}
+>>> what_if(plan, add_links=[bridge], close_links=[(121.47, 31.23)]).notes   # doctest: +SKIP
+
+Street edits (``add_links``, ``close_links``; see :mod:`planner.street_edits`) give the variant an edited
+network: residents and facilities on closed streets move to the nearest open street and every walk is measured
+again (one search per tier and service over the whole network takes some 50 ms on the default area, so nothing
+partial is needed). Each edit's own effect is proved nil from those searches or measured by leaving it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from . import columns as col
-from .access import compute_access
-from .coverage import equity_table, headline, resident_coverage
+from .access import Access, compute_access, point_distances
+from .coverage import assessed_mask, equity_table, headline, resident_coverage
 from .errors import ConfigError
+from .network import Snap, WalkNetwork
 from .plan import Plan
+from .street_edits import EditedNetwork, StreetEdits, apply_edits
 
-__all__ = ["Scenario", "what_if"]
+__all__ = ["EditEffect", "Scenario", "what_if"]
+
+log = logging.getLogger(__name__)
+
+#: Minutes (and metres) closer than this are the same walk (rounding of split streets).
+_SAME = 1e-6
+
+
+@dataclass(frozen=True)
+class EditEffect:
+    """What one street edit changes, the other edits and facility changes staying as they are.
+
+    ``residents`` resident points (``people``, ``elderly``) get other minutes to some tier or service with the
+    edit than without it; ``proved`` says it was shown without a search (no shortest walk uses the link, or
+    re-opening the street would shorten none).
+    """
+
+    label: str
+    kind: str
+    residents: int
+    people: int
+    elderly: int
+    proved: bool = False
+
+    @property
+    def note(self) -> tuple[str, str]:
+        """The sentence saying the edit changes nothing (Chinese, English), or empty strings."""
+        if self.residents:
+            return "", ""
+        if self.kind == "add":
+            return (
+                f"{self.label}：这条连线不改变任何居民的步行时间。",
+                f"{self.label}: this link changes no resident's minutes",
+            )
+        return (
+            f"{self.label}：关闭这段街道不改变任何居民的步行时间。",
+            f"{self.label}: closing this street changes no resident's minutes",
+        )
 
 
 @dataclass(frozen=True)
@@ -36,13 +86,24 @@ class Scenario:
     base : Plan
         The plan the scenario starts from (unchanged).
     plan : Plan
-        The variant: facilities closed and opened, access and coverage recomputed.
+        The variant: facilities closed and opened, streets edited, access and coverage recomputed.
     closed : tuple of str
         Facility ids closed.
     opened : geopandas.GeoDataFrame
         The new sites, snapped (EPSG:4326).
     change : dict
         Per tier and profile: ``gain_people``, ``gain_elderly``, ``loss_people``, ``loss_elderly``.
+    service_change : dict
+        The same per service and profile (the profiles of the groups a service is for; residents where it is
+        assessed).
+    streets : EditedNetwork or None
+        The street edits applied (``streets.network`` is ``plan.network``), None without edits.
+    edit_effects : tuple of EditEffect
+        Per street edit, what it changes by itself.
+    minutes_changed : int
+        Resident points whose minutes to some tier or service changed.
+    notes, notes_en : tuple of str
+        Sentences for people (Chinese; English): edits that change nothing, a scenario that changes nothing.
     """
 
     base: Plan
@@ -50,6 +111,12 @@ class Scenario:
     closed: tuple[str, ...]
     opened: gpd.GeoDataFrame
     change: dict[str, dict[str, dict[str, int]]]
+    service_change: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    streets: EditedNetwork | None = None
+    edit_effects: tuple[EditEffect, ...] = ()
+    minutes_changed: int = 0
+    notes: tuple[str, ...] = ()
+    notes_en: tuple[str, ...] = ()
 
     @property
     def before(self) -> dict[str, Any]:
@@ -61,9 +128,64 @@ class Scenario:
         """Headline figures of the variant."""
         return headline(self.plan.require_residents("a what-if comparison"), self.plan.rules)
 
+    def changed_minutes(self) -> gpd.GeoDataFrame:
+        """The residents whose minutes changed, as a map layer (EPSG:4326): ``resident_id``, ``population``,
+        ``elderly`` and, per minutes column, ``<column>_before`` and ``<column>_after``."""
+        was, now = self.base.require_residents("a what-if"), self.plan.require_residents("a what-if")
+        cols = _minute_columns(was, now)
+        rows = _changed_rows(was, now, cols)
+        keep = [c for c in ("resident_id", "zone_id", "population", "elderly") if c in was.columns]
+        out = pd.DataFrame({c: was[c].to_numpy()[rows] for c in keep})
+        for c in cols:
+            out[f"{c}_before"] = was[c].to_numpy(float)[rows]
+            out[f"{c}_after"] = now[c].to_numpy(float)[rows]
+        return gpd.GeoDataFrame(out, geometry=was.geometry.to_crs("EPSG:4326").values[rows], crs="EPSG:4326")
 
-def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFrame | None = None) -> Scenario:
-    """Coverage before and after closing facilities and/or opening sites.
+    @cached_property
+    def unit_change(self) -> pd.DataFrame | None:
+        """Gains and losses per unit (街道 or grid cell) of the base plan, tier or service, and profile: rows
+        with any change, columns ``unit``, ``kind`` (tier/service), ``key``, ``profile``, ``gain_people``,
+        ``gain_elderly``, ``loss_people``, ``loss_elderly``. None when the plan has no units."""
+        units = self.base.units
+        if units is None:
+            return None
+        was, now = self.base.require_residents("a what-if"), self.plan.require_residents("a what-if")
+        flags = _coverage_flags(self.base, was, now)
+        moved = np.zeros(len(was), dtype=bool)
+        for _, _, _, a, b in flags:
+            moved |= a != b
+        rows = np.flatnonzero(moved)
+        pts = was.geometry.to_crs("EPSG:4326").values[rows]
+        which = np.full(len(rows), -1, dtype=np.int64)
+        p, g = shapely.STRtree(units.to_crs("EPSG:4326").geometry.values).query(pts, predicate="intersects")
+        first = np.unique(p, return_index=True)[1]
+        which[p[first]] = g[first]
+        names = np.append(units["unit"].astype(str).to_numpy(), "（研究区外）")
+        pop, eld = was["population"].to_numpy(float)[rows], was["elderly"].to_numpy(float)[rows]
+        out = []
+        for kind, key, prof, a, b in flags:
+            gain, loss = b[rows] & ~a[rows], a[rows] & ~b[rows]
+            for u in np.unique(which[gain | loss]):
+                at = which == u
+                out.append(
+                    {"unit": names[u], "kind": kind, "key": key, "profile": prof}
+                    | _gain_loss(pop[at], eld[at], gain[at], loss[at])
+                )
+        cols = ["unit", "kind", "key", "profile", "gain_people", "gain_elderly", "loss_people", "loss_elderly"]
+        return pd.DataFrame(out, columns=cols)
+
+
+def what_if(
+    plan: Plan,
+    *,
+    close: Sequence[str] = (),
+    open_sites: gpd.GeoDataFrame | None = None,
+    add_links: Iterable[Any] = (),
+    close_links: Iterable[Any] = (),
+    link_snap_m: float = 100.0,
+    close_snap_m: float = 30.0,
+) -> Scenario:
+    """Coverage before and after closing facilities, opening sites and editing the streets.
 
     Parameters
     ----------
@@ -72,7 +194,15 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     close : sequence of str, optional
         Facility ids to close.
     open_sites : geopandas.GeoDataFrame, optional
-        New facilities: points with ``tier`` and optionally ``facility_id``, ``services``.
+        New facilities: points with ``tier`` and optionally ``facility_id``, ``services``; snapped to the
+        edited streets.
+    add_links : iterable, optional
+        New walking links (a gate, a footbridge): LineStrings in WGS-84, optionally with a length in metres
+        (see :meth:`planner.street_edits.StreetEdits.parse` for every accepted form).
+    close_links : iterable, optional
+        Streets to close: points ``(lon, lat)`` (the nearest street segment) or OSM way ids (the whole way).
+    link_snap_m, close_snap_m : float, default 100 and 30
+        How far a link's end, or a point closing a street, may lie from the street (metres).
 
     Returns
     -------
@@ -81,7 +211,8 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     Raises
     ------
     planner.errors.ConfigError
-        For unknown facility ids or tiers, or a plan without residents.
+        For unknown facility ids or tiers, a plan without residents, street edits on a plan without a
+        street network, and edits that do not meet a street.
     """
     residents = plan.require_residents("a what-if comparison")
     close = tuple(close)
@@ -89,7 +220,7 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     if unknown:
         msg = f"cannot close unknown facility id(s): {', '.join(unknown)}"
         raise ConfigError(msg)
-    facilities = plan.facilities[~plan.facilities["facility_id"].isin(close)]
+    edits = StreetEdits.parse(add_links, close_links)
     new = gpd.GeoDataFrame({"tier": [], "facility_id": []}, geometry=[], crs="EPSG:4326")
     if open_sites is not None and len(open_sites):
         new = open_sites.to_crs("EPSG:4326").copy()
@@ -101,14 +232,22 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
             new["facility_id"] = [f"NEW{i + 1}" for i in range(len(new))]
         if "services" not in new.columns:
             new["services"] = [[] for _ in range(len(new))]
-        snap = plan.network.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy())
-        new["edge"], new["t"], new["snap_m"] = snap.edge, snap.t, snap.offset_m
-        facilities = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326")
-    facilities = facilities.reset_index(drop=True)
-    access = compute_access(plan.network, facilities, plan.rules, plan.area.settings.access.horizon_min)
+    kept = plan.facilities[~plan.facilities["facility_id"].isin(close)]
     bare = residents[[c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES)]]
+    if plan.network is None:  # a straight-line estimate: no streets to walk, edit or snap to
+        msg = (
+            "street edits (add_links, close_links) need a street network; this plan is a straight-line estimate"
+            if len(edits)
+            else "a what-if needs a street network; this plan is a straight-line estimate"
+        )
+        raise ConfigError(msg, key="network")
+    streets = None
+    if len(edits):
+        streets = apply_edits(plan.network, edits, link_snap_m=link_snap_m, close_snap_m=close_snap_m)
+    network, facilities, bare = _on_network(plan.network, streets, kept, new, bare)
+    access = compute_access(network, facilities, plan.rules, plan.area.settings.access.horizon_min)
     after = resident_coverage(
-        plan.network,
+        network,
         bare,
         dict(access.tiers),
         plan.rules,
@@ -117,6 +256,7 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
     )
     variant = replace(
         plan,
+        network=network,
         facilities=facilities,
         access=access,
         residents=after,
@@ -127,7 +267,194 @@ def what_if(plan: Plan, *, close: Sequence[str] = (), open_sites: gpd.GeoDataFra
         proposals=(),
         timings={},
     )
-    return Scenario(base=plan, plan=variant, closed=close, opened=new, change=coverage_change(plan, variant))
+    opened = facilities.iloc[len(kept) :].reset_index(drop=True) if len(new) else new
+    effects = _edit_effects(plan, streets, kept, new, bare, access, facilities) if streets is not None else ()
+    n_changed = len(_changed_rows(residents, after, _minute_columns(residents, after)))
+    notes = [e.note for e in effects if not e.residents]
+    if not n_changed:
+        notes.append(("这一情景不改变任何居民的步行时间。", "this scenario changes no resident's minutes"))
+    return Scenario(
+        base=plan,
+        plan=variant,
+        closed=close,
+        opened=opened,
+        change=coverage_change(plan, variant),
+        service_change=service_change(plan, variant),
+        streets=streets,
+        edit_effects=tuple(effects),
+        minutes_changed=n_changed,
+        notes=tuple(zh for zh, _ in notes),
+        notes_en=tuple(en for _, en in notes),
+    )
+
+
+def _on_network(
+    base: WalkNetwork,
+    streets: EditedNetwork | None,
+    kept: gpd.GeoDataFrame,
+    new: gpd.GeoDataFrame,
+    bare: gpd.GeoDataFrame,
+) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The network to measure on, the facilities (kept, then the new sites snapped) and residents placed on it."""
+    network = base if streets is None else streets.network
+    facilities = kept
+    if streets is not None:
+        facilities = _moved(kept, streets, "snap_m")
+        bare = _moved(bare, streets, "offset_m")
+    if len(new):
+        new = new.copy()
+        snap = network.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy())
+        new["edge"], new["t"], new["snap_m"] = snap.edge, snap.t, snap.offset_m
+        facilities = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326")
+    return network, facilities.reset_index(drop=True), bare
+
+
+def _moved(frame: gpd.GeoDataFrame, streets: EditedNetwork, offset: str) -> gpd.GeoDataFrame:
+    """``frame`` with its (edge, t, offset) moved onto the edited network (a copy)."""
+    geom = frame.geometry if frame.crs is not None and frame.crs.equals("EPSG:4326") else frame.geometry.to_crs(4326)
+    lon, lat = shapely.get_x(geom.values), shapely.get_y(geom.values)
+    edge, t, off = streets.remap(frame["edge"].to_numpy(), frame["t"].to_numpy(), frame[offset].to_numpy(), lon, lat)
+    out = frame.copy()
+    out["edge"], out["t"], out[offset] = edge, t, off
+    return out
+
+
+def _metres(network: WalkNetwork, access: Access, residents: pd.DataFrame) -> np.ndarray:
+    """Residents' walking metres to every tier and service (rows), NaN where a service is not assessed."""
+    snap = Snap(
+        residents["edge"].to_numpy(np.int64),
+        residents["t"].to_numpy(float),
+        residents["offset_m"].to_numpy(float),
+        np.empty(0),
+        np.empty(0),
+    )
+    rows = [point_distances(network, near, snap)[0] for near in access.tiers.values()]
+    for key, near in access.services.items():
+        m = point_distances(network, near, snap)[0]
+        m[~assessed_mask(residents, key)] = np.nan
+        rows.append(m)
+    return np.array(rows)
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise: not the same walk (inf and NaN equal themselves)."""
+    with np.errstate(invalid="ignore"):
+        return ~((np.abs(a - b) <= _SAME) | (a == b) | (np.isnan(a) & np.isnan(b)))
+
+
+def _edit_effects(
+    plan: Plan,
+    streets: EditedNetwork,
+    kept: gpd.GeoDataFrame,
+    new: gpd.GeoDataFrame,
+    bare: gpd.GeoDataFrame,
+    access: Access,
+    facilities: gpd.GeoDataFrame,
+) -> list[EditEffect]:
+    """Each edit's own effect: proved nil from the searches already run where possible, else measured by
+    running the scenario without it and comparing every resident's walks."""
+    net = streets.network
+    dists = [near.distance_m for near in (*access.tiers.values(), *access.services.values())]
+    full = None
+    pop, eld = bare["population"].to_numpy(float), bare["elderly"].to_numpy(float)
+    on_edge = np.zeros(streets.base.n_edges, dtype=bool)
+    base_res = plan.require_residents("a what-if")
+    on_edge[base_res["edge"].to_numpy()[base_res["edge"].to_numpy() >= 0]] = True
+    on_edge[kept["edge"].to_numpy()[kept["edge"].to_numpy() >= 0]] = True
+    out = []
+    for i, label in enumerate(streets.edits.labels()):
+        n_links = len(streets.edits.add_links)
+        if i < n_links:
+            kind, (a, b) = "add", streets.link_ends[i]
+            hosts = bool(np.isin(facilities["edge"].to_numpy(), streets.link_edges[i]).any())
+            ends = [(int(a), int(b), max(float(streets.link_length_m[i]), 2e-3))]
+            unused = not hosts and not any(_tight(d, ends, strict=True) for d in dists)
+        else:
+            kind, hit = "close", streets.closed_by[i - n_links]
+            b = streets.base
+            ends = [(int(b.u[k]), int(b.v[k]), max(float(b.length[k]), 1e-3)) for k in hit]
+            unused = not on_edge[hit].any() and not any(_tight(d, ends, strict=False) for d in dists)
+        if unused:
+            out.append(EditEffect(label, kind, 0, 0, 0, proved=True))
+            continue
+        if full is None:
+            full = _metres(net, access, bare)
+        rest = streets.edits.without(i)
+        other = apply_edits(streets.base, rest) if len(rest) else None
+        network, fac, res = _on_network(streets.base, other, kept, new, base_res)
+        acc = compute_access(network, fac, plan.rules, plan.area.settings.access.horizon_min)
+        changed = _differs(_metres(network, acc, res), full).any(axis=0)
+        out.append(
+            EditEffect(
+                label, kind, int(changed.sum()), round(float(pop[changed].sum())), round(float(eld[changed].sum()))
+            )
+        )
+    return out
+
+
+def _tight(d: np.ndarray, ends: list[tuple[int, int, float]], *, strict: bool) -> bool:
+    """Whether a walk of the search ``d`` may use an edge (u, v, metres): it is on a shortest walk (``strict``:
+    removing a present edge) or would shorten one (re-adding a closed edge)."""
+    for u, v, w in ends:
+        du, dv = d[u], d[v]
+        if strict:
+            if (np.isfinite(du) and du + w <= dv) or (np.isfinite(dv) and dv + w <= du):
+                return True
+        elif (np.isfinite(du) and du + w < dv) or (np.isfinite(dv) and dv + w < du):
+            return True
+    return False
+
+
+def _minute_columns(was: pd.DataFrame, now: pd.DataFrame) -> list[str]:
+    return [c for c in was.columns if c.startswith("minutes_") and c in now.columns]
+
+
+def _changed_rows(was: pd.DataFrame, now: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """Rows whose minutes differ in any of ``cols``."""
+    changed = np.zeros(len(was), dtype=bool)
+    for c in cols:
+        changed |= _differs(was[c].to_numpy(float), now[c].to_numpy(float))
+    return np.flatnonzero(changed)
+
+
+def _gain_loss(pop: np.ndarray, eld: np.ndarray, gain: np.ndarray, loss: np.ndarray) -> dict[str, int]:
+    return {
+        "gain_people": round(float(pop[gain].sum())),
+        "gain_elderly": round(float(eld[gain].sum())),
+        "loss_people": round(float(pop[loss].sum())),
+        "loss_elderly": round(float(eld[loss].sum())),
+    }
+
+
+def _coverage_flags(
+    plan: Plan, was: pd.DataFrame, now: pd.DataFrame
+) -> list[tuple[str, str, str, np.ndarray, np.ndarray]]:
+    """(kind, key, profile, covered before, covered after) per tier and profile, then per service and profile."""
+    out = []
+    for tier in plan.rules.tiers:
+        for prof in plan.rules.profiles:
+            c = col.covered(tier.key, prof.key)
+            out.append(("tier", tier.key, prof.key, was[c].to_numpy(bool), now[c].to_numpy(bool)))
+    for rule in plan.rules.services:
+        assessed = assessed_mask(was, rule.key)
+        for prof in plan.rules.service_profiles(rule.key):
+            c = col.service_minutes(rule.key, prof.key)
+            if c in was.columns and c in now.columns:
+                a = assessed & (was[c].to_numpy(float) <= rule.minutes)
+                b = assessed & (now[c].to_numpy(float) <= rule.minutes)
+                out.append(("service", rule.key, prof.key, a, b))
+    return out
+
+
+def service_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, int]]]:
+    """People and elderly gaining or losing each service within its minutes, per profile it is measured on."""
+    was, now = before.require_residents("a coverage change"), after.require_residents("a coverage change")
+    pop, eld = was["population"].to_numpy(float), was["elderly"].to_numpy(float)
+    change: dict[str, dict[str, dict[str, int]]] = {}
+    for kind, key, prof, a, b in _coverage_flags(before, was, now):
+        if kind == "service":
+            change.setdefault(key, {})[prof] = _gain_loss(pop, eld, b & ~a, a & ~b)
+    return change
 
 
 def coverage_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, int]]]:
