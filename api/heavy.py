@@ -138,13 +138,23 @@ class ForkLane:
         ``Retry-After`` of that 503.
     on_fork : callable, optional
         Called in each child first (e.g. to replace locks another thread of the server may hold).
+    nice : int
+        Added to each child's niceness, so the server's event loop (and its cheap answers) go first.
     """
 
     def __init__(
-        self, name: str, *, limit: int, queue: int, retry_after_s: int, on_fork: Callable[[], None] | None = None
+        self,
+        name: str,
+        *,
+        limit: int,
+        queue: int,
+        retry_after_s: int,
+        on_fork: Callable[[], None] | None = None,
+        nice: int = 0,
     ):
         self.admission = _Admission(name, limit, queue, retry_after_s)
         self.on_fork = on_fork
+        self.nice = nice
         self.killed = 0
         self._children: dict[int, str] = {}  # pid -> label, until reaped
         self._guard = threading.Lock()
@@ -178,7 +188,7 @@ class ForkLane:
             os.close(w)
             raise
         if pid == 0:  # the child never returns from here
-            _child(fn, args, w, r, self.on_fork)
+            _child(fn, args, w, r, self.on_fork, self.nice)
         os.close(w)  # before any await, so no later child inherits this job's write end
         with self._guard:
             self._children[pid] = label
@@ -247,12 +257,16 @@ async def _read_to_end(loop: asyncio.AbstractEventLoop, fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _child(fn: Callable[..., Any], args: tuple, w: int, r: int, on_fork: Callable[[], None] | None) -> NoReturn:
+def _child(
+    fn: Callable[..., Any], args: tuple, w: int, r: int, on_fork: Callable[[], None] | None, nice: int
+) -> NoReturn:
     """Run in the forked child: compute, write the pickled answer to ``w``, exit (never return)."""
     code = 0
     try:
         os.close(r)
         _detach(w)
+        if nice:
+            os.nice(nice)
         if on_fork is not None:
             on_fork()
         try:

@@ -53,6 +53,9 @@ class Settings:
     heavy_queue : int
         Heavy requests allowed to wait for a worker; one more is answered 503 at once with ``Retry-After``.
         ``LIFECIRCLE_HEAVY_QUEUE``, default the number of cores.
+    heavy_nice : int
+        Niceness added to those worker processes, so that ``/health`` and the cheap endpoints go first on
+        a busy machine. ``LIFECIRCLE_HEAVY_NICE``, default 5.
     batch_workers : int
         ``/coverage`` requests of more than 64 points computing at once (in threads: each is bounded by
         ``max_points`` to well under a second). ``LIFECIRCLE_BATCH_WORKERS``, default the number of cores.
@@ -81,6 +84,7 @@ class Settings:
     cors_origins: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_CORS_ORIGINS"))
     heavy_workers: int = _env_int("LIFECIRCLE_HEAVY_WORKERS", _cores())
     heavy_queue: int = _env_int("LIFECIRCLE_HEAVY_QUEUE", _cores())
+    heavy_nice: int = _env_int("LIFECIRCLE_HEAVY_NICE", 5)
     batch_workers: int = _env_int("LIFECIRCLE_BATCH_WORKERS", _cores())
     batch_queue: int = _env_int("LIFECIRCLE_BATCH_QUEUE", 4 * _cores())
     retry_after_s: int = _env_int("LIFECIRCLE_RETRY_AFTER_S", 5)

@@ -69,6 +69,7 @@ class Work:
             queue=settings.heavy_queue,
             retry_after_s=settings.retry_after_s,
             on_fork=state.after_fork,
+            nice=settings.heavy_nice,
         )
         self.threads = ThreadLane(
             "batch", limit=settings.batch_workers, queue=settings.batch_queue, retry_after_s=settings.retry_after_s

@@ -250,3 +250,29 @@ def test_a_boolean_is_not_a_coordinate(plan, area_toml, path, body, field):
     r = asyncio.run(main())
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["errors"][0]["field"] == field
+
+
+def test_a_shared_layer_is_built_once_and_outlives_a_timed_out_request(plan, area_toml, monkeypatch, tmp_path):
+    import api.routes_meta
+
+    builds = tmp_path / "builds"
+
+    def slow_report(plan):
+        with builds.open("a") as f:
+            f.write("x")
+        _burn(1.5)
+        return b"<html>report</html>"
+
+    monkeypatch.setattr(api.routes_meta, "_report_html", slow_report)
+    app = _app(plan, area_toml, request_timeout_s=1.0)
+
+    async def main():
+        async with await _client(app) as c:
+            first = await asyncio.gather(c.get("/report"), c.get("/report"))  # both wait for one build
+            await asyncio.sleep(1.5)
+            return first, await c.get("/report")
+
+    first, later = asyncio.run(main())
+    assert [r.status_code for r in first] == [503, 503]
+    assert later.status_code == 200 and later.text == "<html>report</html>"
+    assert builds.read_text() == "x"
