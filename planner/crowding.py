@@ -38,7 +38,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from .network import Snap, WalkNetwork
+from .network import Snap, SnapEnds, WalkNetwork
 from .tiers import Rules
 
 __all__ = [
@@ -137,62 +137,129 @@ def catchment_minutes(
     edge = np.asarray(edge, dtype=np.int64)
     t = np.asarray(t, dtype=float)
     offset_m = np.asarray(offset_m, dtype=float)
-    m, f = len(points), len(edge)
+    m, f, n = len(points), len(edge), network.n_nodes
     limit_m = float(limit_min) * float(metres_per_minute)
     if f == 0 or m == 0 or not limit_m >= 0:
         return sparse.csr_matrix((m, f), dtype=float)
     ends = points.ends(network)
+    at_u, at_v = _at_nodes(ends, n)
+    u, v = network.u[edge].astype(np.int64), network.v[edge].astype(np.int64)
     # where each facility sits on its street: the centre of its search area
-    fx = network.x[network.u[edge]] + t * (network.x[network.v[edge]] - network.x[network.u[edge]])
-    fy = network.y[network.u[edge]] + t * (network.y[network.v[edge]] - network.y[network.u[edge]])
+    fx = network.x[u] + t * (network.x[v] - network.x[u])
+    fy = network.y[u] + t * (network.y[v] - network.y[u])
     reach_m = np.maximum(limit_m - offset_m, 0.0) + _SLACK_M
-    tree = cKDTree(np.column_stack([network.x, network.y]))
     cell = max(limit_m, 1.0)
     order = np.lexsort((np.floor(fx / cell), np.floor(fy / cell)))  # rows of cells: chunks of near facilities
-    by_edge = np.argsort(ends.edge, kind="stable")  # the residents on each facility's own edge
-    first = np.searchsorted(ends.edge[by_edge], edge, side="left")
-    last = np.searchsorted(ends.edge[by_edge], edge, side="right")
+    same = _same_edge(ends, edge, order, chunk)
+    tree = _node_tree(network)
     rows, cols, vals = [], [], []
-    local = np.full(network.n_nodes, -1, dtype=np.int64)
-    for start in range(0, f, chunk):
+    local = np.full(n, -1, dtype=np.int64)
+    for c, start in enumerate(range(0, f, chunk)):
         fac = order[start : start + chunk]
-        near = tree.query_ball_point(np.column_stack([fx[fac], fy[fac]]), reach_m[fac], return_sorted=False)
-        found = [np.fromiter(n, np.int64, len(n)) for n in near]
-        nodes = np.unique(np.concatenate([*found, network.u[edge[fac]], network.v[edge[fac]]]).astype(np.int64))
-        local[nodes] = np.arange(len(nodes))
+        for found in tree.query_ball_point(np.column_stack([fx[fac], fy[fac]]), reach_m[fac], return_sorted=False):
+            local[found] = 0
+        local[u[fac]] = local[v[fac]] = 0
+        nodes = np.flatnonzero(local >= 0)
+        k = len(nodes)
+        local[nodes] = np.arange(k)
         graph = _with_sources(
             network.csr[nodes][:, nodes],
-            local[network.u[edge[fac]]],
-            local[network.v[edge[fac]]],
+            local[u[fac]],
+            local[v[fac]],
             offset_m[fac] + t[fac] * network.length[edge[fac]],
             offset_m[fac] + (1.0 - t[fac]) * network.length[edge[fac]],
         )
-        k = len(nodes)
-        dist = csgraph.dijkstra(graph, directed=True, indices=k + np.arange(len(fac)), limit=limit_m)[:, :k]
-        dist = np.concatenate([dist, np.full((len(fac), 1), np.inf)], axis=1)  # column k: a node outside
-        lu, lv = local[ends.u], local[ends.v]
-        res = np.flatnonzero((lu >= 0) | (lv >= 0))
-        lu, lv = np.where(lu[res] >= 0, lu[res], k), np.where(lv[res] >= 0, lv[res], k)
-        walk = np.minimum(dist[:, lu] + ends.to_u[res], dist[:, lv] + ends.to_v[res]) + ends.offset_m[res]
-        # facilities on a resident's own edge: straight along it
-        pos = np.full(len(ends.edge), -1, dtype=np.int64)
-        pos[res] = np.arange(len(res))
-        for row, j in enumerate(fac):
-            same = by_edge[first[j] : last[j]]
-            if len(same):  # both ends of a facility's edge are searched, so its edge's residents are in res
-                along = ends.offset_m[same] + offset_m[j] + np.abs(ends.t[same] - t[j]) * ends.length[same]
-                at = pos[same]
-                walk[row, at] = np.minimum(walk[row, at], along)
-        r, c = np.nonzero(walk <= limit_m)
-        rows.append(ends.index[res[c]])
-        cols.append(fac[r])
-        vals.append(walk[r, c] / metres_per_minute)
+        dist = csgraph.dijkstra(graph, directed=True, indices=k + np.arange(len(fac)), limit=limit_m)
+        dist[:, k] = np.inf  # column k (the first source, unreachable from the others): any node outside
+        src, node = np.nonzero(dist[:, :k] <= limit_m)
+
+        # each resident once: through its u end when that is reached, else through its v end; residents on a
+        # facility's own edge apart, with the straight walk along it
+        j_u, who_u = at_u.expand(src, nodes[node])
+        j_v, who_v = at_v.expand(src, nodes[node])
+        lu_v = local[ends.u[who_v]]
+        keep_v = ~(dist[j_v, np.where(lu_v >= 0, lu_v, k)] <= limit_m)
+        j_v, who_v = j_v[keep_v], who_v[keep_v]
+        j, who = np.concatenate([j_u, j_v]), np.concatenate([who_u, who_v])
+        other = ends.edge[who] != edge[fac[j]]
+        j, who = j[other], who[other]
+        d_j, d_who, d_fac = same[c]
+        along = ends.offset_m[d_who] + offset_m[d_fac] + np.abs(ends.t[d_who] - t[d_fac]) * ends.length[d_who]
+        direct = np.minimum(_walk(dist, k, local, ends, d_j, d_who), along)
+        metres = np.concatenate([_walk(dist, k, local, ends, j, who), direct])
+        j, who = np.concatenate([j, d_j]), np.concatenate([who, d_who])
+        near = metres <= limit_m
+        rows.append(ends.index[who[near]])
+        cols.append(fac[j[near]])
+        vals.append(metres[near] / metres_per_minute)
         local[nodes] = -1
     out = sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, f), dtype=float
     )
     out.sort_indices()
     return out
+
+
+def _walk(dist: np.ndarray, k: int, local: np.ndarray, ends: SnapEnds, j: np.ndarray, who: np.ndarray) -> np.ndarray:
+    """Metres from chunk facility ``j`` to resident ``who`` through either end of its edge (``dist``: metres from
+    each chunk facility to each of the ``k`` local nodes, and ``inf`` in column ``k`` for any node outside)."""
+    lu, lv = local[ends.u[who]], local[ends.v[who]]
+    via_u = dist[j, np.where(lu >= 0, lu, k)] + ends.to_u[who]
+    via_v = dist[j, np.where(lv >= 0, lv, k)] + ends.to_v[who]
+    return np.minimum(via_u, via_v) + ends.offset_m[who]
+
+
+class _AtNode:
+    """The snapped residents whose edge ends at each node (at its ``u`` end, or at its ``v`` end)."""
+
+    def __init__(self, node: np.ndarray, n_nodes: int) -> None:
+        self.who = np.argsort(node, kind="stable")
+        self.start = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(node, minlength=n_nodes), out=self.start[1:])
+
+    def expand(self, tag: np.ndarray, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every resident at each of ``node``, with the ``tag`` of its node."""
+        count = self.start[node + 1] - self.start[node]
+        at = np.arange(int(count.sum())) + np.repeat(self.start[node] - (np.cumsum(count) - count), count)
+        return np.repeat(tag, count), self.who[at]
+
+
+def _at_nodes(ends: SnapEnds, n_nodes: int) -> tuple[_AtNode, _AtNode]:
+    """The residents at each node by their ``u`` and by their ``v`` end (worked out once, kept with the ends)."""
+    kept = ends.__dict__.get("_at_nodes")
+    if kept is None:  # a frozen dataclass: a cache, not a field
+        kept = ends.__dict__["_at_nodes"] = (_AtNode(ends.u, n_nodes), _AtNode(ends.v, n_nodes))
+    return kept
+
+
+def _same_edge(
+    ends: SnapEnds, edge: np.ndarray, order: np.ndarray, chunk: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per chunk of ``order``: (position in the chunk, resident, metres) of the residents on a facility's own edge
+    and their straight walk along it."""
+    by_edge = np.argsort(ends.edge, kind="stable")
+    lo = np.searchsorted(ends.edge[by_edge], edge, side="left")
+    count = np.searchsorted(ends.edge[by_edge], edge, side="right") - lo
+    fac = np.repeat(np.arange(len(edge)), count)
+    who = by_edge[np.arange(int(count.sum())) + np.repeat(lo - (np.cumsum(count) - count), count)]
+    rank = np.empty(len(edge), dtype=np.int64)
+    rank[order] = np.arange(len(edge))
+    group = rank[fac] // chunk
+    by_group = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[by_group], np.arange((len(edge) + chunk - 1) // chunk + 1))
+    out = []
+    for c in range(len(bounds) - 1):
+        sel = by_group[bounds[c] : bounds[c + 1]]
+        out.append((rank[fac[sel]] - c * chunk, who[sel], fac[sel]))
+    return out
+
+
+def _node_tree(network: WalkNetwork) -> cKDTree:
+    """A KD-tree of the network's nodes, built once and kept with the network (like its CSR)."""
+    tree = network.__dict__.get("_node_tree")
+    if tree is None:
+        tree = network.__dict__["_node_tree"] = cKDTree(np.column_stack([network.x, network.y]))
+    return tree
 
 
 def _with_sources(
