@@ -244,7 +244,7 @@ def what_if(
     streets = None
     if len(edits):
         streets = apply_edits(plan.network, edits, link_snap_m=link_snap_m, close_snap_m=close_snap_m)
-    network, facilities, bare = _on_network(plan.network, streets, kept, new, bare)
+    network, facilities, bare, new = _on_network(plan.network, streets, kept, new, bare)
     access = compute_access(network, facilities, plan.rules, plan.area.settings.access.horizon_min)
     after = resident_coverage(
         network,
@@ -267,9 +267,16 @@ def what_if(
         proposals=(),
         timings={},
     )
-    opened = facilities.iloc[len(kept) :].reset_index(drop=True) if len(new) else new
-    effects = _edit_effects(plan, streets, kept, new, bare, access, facilities) if streets is not None else ()
-    n_changed = len(_changed_rows(residents, after, _minute_columns(residents, after)))
+    rows = _changed_rows(residents, after, _minute_columns(residents, after))
+    n_changed = len(rows)
+    effects: list[EditEffect] = []
+    if streets is not None and len(edits) == 1 and not close and not len(new):  # the edit is the whole change
+        pop, eld = (residents[c].to_numpy(float)[rows].sum() for c in ("population", "elderly"))
+        effects = [
+            EditEffect(edits.labels()[0], "add" if edits.add_links else "close", n_changed, round(pop), round(eld))
+        ]
+    elif streets is not None:
+        effects = _edit_effects(plan, streets, kept, new, bare, access, facilities)
     notes = [e.note for e in effects if not e.residents]
     if not n_changed:
         notes.append(("这一情景不改变任何居民的步行时间。", "this scenario changes no resident's minutes"))
@@ -277,7 +284,7 @@ def what_if(
         base=plan,
         plan=variant,
         closed=close,
-        opened=opened,
+        opened=new,
         change=coverage_change(plan, variant),
         service_change=service_change(plan, variant),
         streets=streets,
@@ -294,8 +301,9 @@ def _on_network(
     kept: gpd.GeoDataFrame,
     new: gpd.GeoDataFrame,
     bare: gpd.GeoDataFrame,
-) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The network to measure on, the facilities (kept, then the new sites snapped) and residents placed on it."""
+) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The network to measure on, the facilities (kept, then the new sites), the residents placed on it and the
+    new sites snapped to it."""
     network = base if streets is None else streets.network
     facilities = kept
     if streets is not None:
@@ -306,7 +314,7 @@ def _on_network(
         snap = network.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy())
         new["edge"], new["t"], new["snap_m"] = snap.edge, snap.t, snap.offset_m
         facilities = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326")
-    return network, facilities.reset_index(drop=True), bare
+    return network, facilities.reset_index(drop=True), bare, new
 
 
 def _moved(frame: gpd.GeoDataFrame, streets: EditedNetwork, offset: str) -> gpd.GeoDataFrame:
@@ -361,19 +369,21 @@ def _edit_effects(
     base_res = plan.require_residents("a what-if")
     on_edge[base_res["edge"].to_numpy()[base_res["edge"].to_numpy() >= 0]] = True
     on_edge[kept["edge"].to_numpy()[kept["edge"].to_numpy() >= 0]] = True
+    if len(new):  # where the new sites would sit with a street re-opened
+        sites = streets.base.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy()).edge
+        on_edge[sites[sites >= 0]] = True
     out = []
     for i, label in enumerate(streets.edits.labels()):
         n_links = len(streets.edits.add_links)
         if i < n_links:
             kind, (a, b) = "add", streets.link_ends[i]
             hosts = bool(np.isin(facilities["edge"].to_numpy(), streets.link_edges[i]).any())
-            ends = [(int(a), int(b), max(float(streets.link_length_m[i]), 2e-3))]
-            unused = not hosts and not any(_tight(d, ends, strict=True) for d in dists)
+            ends = (np.array([a]), np.array([b]), np.maximum(streets.link_length_m[i : i + 1], 2e-3))
+            unused = not hosts and not any(_shortens(d, *ends, strict=True) for d in dists)
         else:
             kind, hit = "close", streets.closed_by[i - n_links]
-            b = streets.base
-            ends = [(int(b.u[k]), int(b.v[k]), max(float(b.length[k]), 1e-3)) for k in hit]
-            unused = not on_edge[hit].any() and not any(_tight(d, ends, strict=False) for d in dists)
+            ends = (streets.base.u[hit], streets.base.v[hit], np.maximum(streets.base.length[hit], 1e-3))
+            unused = not on_edge[hit].any() and not any(_shortens(d, *ends, strict=False) for d in dists)
         if unused:
             out.append(EditEffect(label, kind, 0, 0, 0, proved=True))
             continue
@@ -381,7 +391,7 @@ def _edit_effects(
             full = _metres(net, access, bare)
         rest = streets.edits.without(i)
         other = apply_edits(streets.base, rest) if len(rest) else None
-        network, fac, res = _on_network(streets.base, other, kept, new, base_res)
+        network, fac, res, _ = _on_network(streets.base, other, kept, new, base_res)
         acc = compute_access(network, fac, plan.rules, plan.area.settings.access.horizon_min)
         changed = _differs(_metres(network, acc, res), full).any(axis=0)
         out.append(
@@ -392,17 +402,13 @@ def _edit_effects(
     return out
 
 
-def _tight(d: np.ndarray, ends: list[tuple[int, int, float]], *, strict: bool) -> bool:
-    """Whether a walk of the search ``d`` may use an edge (u, v, metres): it is on a shortest walk (``strict``:
-    removing a present edge) or would shorten one (re-adding a closed edge)."""
-    for u, v, w in ends:
-        du, dv = d[u], d[v]
-        if strict:
-            if (np.isfinite(du) and du + w <= dv) or (np.isfinite(dv) and dv + w <= du):
-                return True
-        elif (np.isfinite(du) and du + w < dv) or (np.isfinite(dv) and dv + w < du):
-            return True
-    return False
+def _shortens(d: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, *, strict: bool) -> bool:
+    """Whether a walk of the search ``d`` may use some edge (u, v, w metres): one is on a shortest walk
+    (``strict``, for an edge present: removing others leaves the distances) or would shorten one (re-added)."""
+    op = np.less_equal if strict else np.less
+    du, dv = d[u], d[v]
+    with np.errstate(invalid="ignore"):
+        return bool((np.isfinite(du) & op(du + w, dv) | np.isfinite(dv) & op(dv + w, du)).any())
 
 
 def _minute_columns(was: pd.DataFrame, now: pd.DataFrame) -> list[str]:

@@ -133,8 +133,8 @@ def _parse_link(item: Any, where: str) -> AddLink:
     elif isinstance(item, shapely.LineString):
         link = AddLink(item)
     elif isinstance(item, Mapping):
-        if "geometry" in item:
-            geom = item["geometry"]
+        if "geometry" in item or item.get("type") == "LineString":  # a GeoJSON feature or geometry
+            geom = item.get("geometry", item)
             line = geom if isinstance(geom, shapely.LineString) else shapely.geometry.shape(geom)
         else:
             line = shapely.LineString(
@@ -403,8 +403,9 @@ def apply_edits(
         msg = f"add_links[{bad}]: both ends join the street at the same point; draw the link between two streets"
         raise ConfigError(msg, key=f"add_links[{bad}]")
     mid = n0 + len(new_x) + np.arange(len(link_u), dtype=np.int64)  # each link's middle node
-    new_x += ((_coord(network, new_x, link_u) + _coord(network, new_x, link_v)) / 2).tolist()
-    new_y += ((_coord(network, new_y, link_u, "y") + _coord(network, new_y, link_v, "y")) / 2).tolist()
+    all_x, all_y = np.concatenate([network.x, new_x]), np.concatenate([network.y, new_y])
+    new_x += ((all_x[link_u] + all_x[link_v]) / 2).tolist()
+    new_y += ((all_y[link_u] + all_y[link_v]) / 2).tolist()
     link_length = np.asarray(lengths, dtype=float) + extra
     us += [link_u, mid]
     vs += [mid, link_v]
@@ -419,13 +420,7 @@ def apply_edits(
     meta = dict(network.meta)
     if way is not None:
         meta["edge_way_id"] = np.concatenate(ws).astype(np.int64)
-    meta["street_edits"] = {
-        "links_added": len(edits.add_links),
-        "edges_closed": int(closed.sum()),
-        "edges_split": int(split.sum()),
-        "nodes_added": len(nx_),
-        "labels": edits.labels(),
-    }
+    meta["street_edits"] = {"links_added": len(link_u), "edges_closed": int(closed.sum()), "labels": edits.labels()}
     osmid_floor = min(int(network.osmid.min()) if network.n_nodes else 0, 0)
     edited = WalkNetwork(
         x=np.concatenate([network.x, nx_]),
@@ -439,27 +434,7 @@ def apply_edits(
         crs=network.crs,
         meta=meta,
     )
-    log.info(
-        "street edits: %d link(s) added, %d segment(s) closed, %d split",
-        len(edits.add_links),
-        int(closed.sum()),
-        int(split.sum()),
-    )
-    return EditedNetwork(
-        network,
-        edited,
-        edits,
-        edge_index,
-        splits,
-        closed,
-        link_edges.astype(np.int64),
-        np.stack([link_u, link_v], axis=1),
-        link_length,
-        tuple(closed_by),
-    )
-
-
-def _coord(network: WalkNetwork, new: list[float], nodes: np.ndarray, axis: str = "x") -> np.ndarray:
-    """A coordinate of nodes of the network being built: the base's, then the ``new`` ones appended."""
-    base = network.x if axis == "x" else network.y
-    return np.concatenate([base, np.asarray(new, dtype=float)])[nodes]
+    log.info("street edits: %d link(s) added, %d segment(s) closed, %d split", len(link_u), closed.sum(), split.sum())
+    ends = np.stack([link_u, link_v], axis=1)
+    parts = (edge_index, splits, closed, link_edges.astype(np.int64), ends, link_length, tuple(closed_by))
+    return EditedNetwork(network, edited, edits, *parts)

@@ -256,7 +256,11 @@ def test_what_if_says_when_edits_change_nothing(small_plan):
     link = {"from": {"lon": net.lon[a], "lat": net.lat[a]}, "to": {"lon": net.lon[b], "lat": net.lat[b]}}
     link["length_m"] = 2 * float(net.length[e])
     s = what_if(small_plan, add_links=[link])
-    assert s.minutes_changed == 0 and s.edit_effects[0].residents == 0 and s.edit_effects[0].proved
+    assert s.minutes_changed == 0 and s.edit_effects[0].residents == 0
+    fid = small_plan.facilities["facility_id"].iloc[0]
+    with_closure = what_if(small_plan, add_links=[link], close=[fid])  # judged with the facility closed too
+    assert with_closure.minutes_changed > 0 and with_closure.edit_effects[0].proved
+    assert with_closure.edit_effects[0].residents == 0 and with_closure.notes_en == s.notes_en[:1]
     assert "这条连线不改变任何居民的步行时间" in s.notes[0] and "changes no resident's minutes" in s.notes_en[0]
     assert s.plan.network is not net and s.base.network is net and net.n_edges == s.base.network.n_edges
     assert all(v == 0 for per in s.change.values() for c in per.values() for v in c.values())
@@ -345,3 +349,39 @@ def test_footbridge_gains_residents_and_the_gain_is_a_recount(default_plan):
     assert units is not None
     rows = units[(units["kind"] == "service") & (units["key"] == "health") & (units["profile"] == "adult")]
     assert rows["gain_people"].sum() == pytest.approx(gained, abs=len(rows))  # 街道 figures add up
+
+
+def _gap(net: WalkNetwork) -> tuple[int, int]:
+    """Two nodes under 80 m apart but far apart by the streets (a gap a footbridge would close)."""
+    from scipy.sparse import csgraph
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(np.c_[net.x, net.y]).query_pairs(80, output_type="ndarray")
+    pairs = pairs[np.random.default_rng(0).permutation(len(pairs))[:400]]
+    d = csgraph.dijkstra(net.csr, indices=pairs[:, 0], limit=5000)[np.arange(len(pairs)), pairs[:, 1]]
+    straight = np.hypot(net.x[pairs[:, 0]] - net.x[pairs[:, 1]], net.y[pairs[:, 0]] - net.y[pairs[:, 1]])
+    best = int(np.argmax(np.where(np.isfinite(d), d - straight, 0)))
+    return int(pairs[best, 0]), int(pairs[best, 1])
+
+
+def test_each_edit_is_judged_with_the_others_in_place(small_plan):
+    net = small_plan.network
+    a, b = _gap(net)
+    bridge = {"from": {"lon": net.lon[a], "lat": net.lat[a]}, "to": {"lon": net.lon[b], "lat": net.lat[b]}}
+    alone = what_if(small_plan, add_links=[bridge])
+    if not alone.minutes_changed:
+        pytest.skip("no gap on this extract changes a resident's walk")
+    assert alone.edit_effects[0].residents == alone.minutes_changed and not alone.edit_effects[0].proved
+    assert alone.edit_effects[0].people == pytest.approx(
+        alone.changed_minutes()["population"].sum(), abs=1
+    )  # the layer holds exactly those residents
+    twin = {"type": "LineString", "coordinates": [[net.lon[b], net.lat[b]], [net.lon[a], net.lat[a]]]}
+    both = what_if(small_plan, add_links=[bridge, twin])
+    # the same walks as one bridge; each bridge alone adds nothing to the other, and says so
+    np.testing.assert_allclose(
+        both.plan.residents.filter(like="minutes_").to_numpy(float),
+        alone.plan.residents.filter(like="minutes_").to_numpy(float),
+        atol=1e-9,
+    )
+    assert [e.residents for e in both.edit_effects] == [0, 0] and len(both.notes) == 2
+    assert both.minutes_changed == alone.minutes_changed
