@@ -7,8 +7,10 @@ from fastapi import HTTPException, Request
 from .state import ServiceState
 
 
-def ready_state(request: Request) -> ServiceState:
-    """The service state, or 503 while the study area is still loading (or failed to load)."""
+async def ready_state(request: Request) -> ServiceState:
+    """The service state, or 503 while the study area is still loading (or failed to load).
+
+    A coroutine, so FastAPI runs it on the event loop: a sync dependency would wait for a worker thread."""
     state: ServiceState = request.app.state.lifecircle
     if not state.ready:
         loading = state.error is None

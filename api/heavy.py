@@ -173,6 +173,8 @@ class ForkLane:
         """
         await self.admission.acquire()
         try:
+            if not hasattr(os, "fork"):  # pragma: no cover - Windows: a thread, which cannot be stopped
+                return await run_in_threadpool(fn, *args)
             return await self._forked(label, fn, args)
         finally:
             self.admission.release()
@@ -183,10 +185,11 @@ class ForkLane:
         t0 = time.perf_counter()
         try:
             pid = os.fork()
-        except OSError:
+        except OSError as exc:  # out of memory or processes: the machine is busy, not the request wrong
             os.close(r)
             os.close(w)
-            raise
+            log.error("could not start a worker process for %s: %s", label, exc)
+            raise self.admission.busy() from None
         if pid == 0:  # the child never returns from here
             _child(fn, args, w, r, self.on_fork, self.nice)
         os.close(w)  # before any await, so no later child inherits this job's write end

@@ -29,7 +29,8 @@ def _env_int(name: str, default: int) -> int:
 class Settings:
     """How the service runs.
 
-    Every limit below can be set by its environment variable, read when this module is imported.
+    Every limit below can be set by its environment variable, read when this module is imported. The
+    limits on workers and queues hold per server process (``lifecircle serve --workers N`` has N of each).
 
     Attributes
     ----------

@@ -132,6 +132,6 @@ def _retrieve(build: asyncio.Future[Any]) -> None:
         build.exception()
 
 
-def get_work(request: Request) -> Work:
-    """The service's :class:`Work` (a FastAPI dependency)."""
+async def get_work(request: Request) -> Work:
+    """The service's :class:`Work` (a FastAPI dependency; a coroutine, so it never waits for a thread)."""
     return request.app.state.work

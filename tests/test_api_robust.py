@@ -101,7 +101,7 @@ def test_health_answers_at_once_during_a_burst_and_the_excess_gets_503(plan, are
     assert app.state.work.processes.admission.running == 0
 
 
-def test_health_never_waits_for_the_thread_pool(plan, area_toml):
+def test_health_and_a_single_point_never_wait_for_the_thread_pool(plan, area_toml):
     app = _app(plan, area_toml)
 
     async def main():
@@ -112,12 +112,13 @@ def test_health_never_waits_for_the_thread_pool(plan, area_toml):
         async with await _client(app) as c:
             t0 = time.perf_counter()
             health, ready = await c.get("/health"), await c.get("/ready")
+            point = await c.post("/coverage", json={"points": [ORIGIN]})  # a single point: on the loop too
             waited = time.perf_counter() - t0
         await blocker
-        return health, ready, waited
+        return health, ready, point, waited
 
-    health, ready, waited = asyncio.run(main())
-    assert health.status_code == 200 and ready.status_code == 200
+    health, ready, point, waited = asyncio.run(main())
+    assert health.status_code == 200 and ready.status_code == 200 and point.status_code == 200
     assert waited < 1.0
 
 
