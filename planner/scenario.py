@@ -132,8 +132,7 @@ class Scenario:
         """The residents whose minutes changed, as a map layer (EPSG:4326): ``resident_id``, ``population``,
         ``elderly`` and, per minutes column, ``<column>_before`` and ``<column>_after``."""
         was, now = self.base.require_residents("a what-if"), self.plan.require_residents("a what-if")
-        cols = _minute_columns(was, now)
-        rows = _changed_rows(was, now, cols)
+        rows, cols = _changed_rows(was, now)
         keep = [c for c in ("resident_id", "zone_id", "population", "elderly") if c in was.columns]
         out = pd.DataFrame({c: was[c].to_numpy()[rows] for c in keep})
         for c in cols:
@@ -267,7 +266,7 @@ def what_if(
         proposals=(),
         timings={},
     )
-    rows = _changed_rows(residents, after, _minute_columns(residents, after))
+    rows = _changed_rows(residents, after)[0]
     n_changed = len(rows)
     effects: list[EditEffect] = []
     if streets is not None and len(edits) == 1 and not close and not len(new):  # the edit is the whole change
@@ -276,7 +275,7 @@ def what_if(
             EditEffect(edits.labels()[0], "add" if edits.add_links else "close", n_changed, round(pop), round(eld))
         ]
     elif streets is not None:
-        effects = _edit_effects(plan, streets, kept, new, bare, access, facilities)
+        effects = _edit_effects(plan, streets, kept, new, bare, access, facilities, (link_snap_m, close_snap_m))
     notes = [e.note for e in effects if not e.residents]
     if not n_changed:
         notes.append(("这一情景不改变任何居民的步行时间。", "this scenario changes no resident's minutes"))
@@ -319,35 +318,35 @@ def _on_network(
 
 def _moved(frame: gpd.GeoDataFrame, streets: EditedNetwork, offset: str) -> gpd.GeoDataFrame:
     """``frame`` with its (edge, t, offset) moved onto the edited network (a copy)."""
-    geom = frame.geometry if frame.crs is not None and frame.crs.equals("EPSG:4326") else frame.geometry.to_crs(4326)
-    lon, lat = shapely.get_x(geom.values), shapely.get_y(geom.values)
-    edge, t, off = streets.remap(frame["edge"].to_numpy(), frame["t"].to_numpy(), frame[offset].to_numpy(), lon, lat)
-    out = frame.copy()
-    out["edge"], out["t"], out[offset] = edge, t, off
-    return out
-
-
-def _metres(network: WalkNetwork, access: Access, residents: pd.DataFrame) -> np.ndarray:
-    """Residents' walking metres to every tier and service (rows), NaN where a service is not assessed."""
-    snap = Snap(
-        residents["edge"].to_numpy(np.int64),
-        residents["t"].to_numpy(float),
-        residents["offset_m"].to_numpy(float),
-        np.empty(0),
-        np.empty(0),
-    )
-    rows = [point_distances(network, near, snap)[0] for near in access.tiers.values()]
-    for key, near in access.services.items():
-        m = point_distances(network, near, snap)[0]
-        m[~assessed_mask(residents, key)] = np.nan
-        rows.append(m)
-    return np.array(rows)
+    edge, t, off = streets.remap(*_positions(frame, offset))
+    return frame.assign(**{"edge": edge, "t": t, offset: off})
 
 
 def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise: not the same walk (inf and NaN equal themselves)."""
     with np.errstate(invalid="ignore"):
         return ~((np.abs(a - b) <= _SAME) | (a == b) | (np.isnan(a) & np.isnan(b)))
+
+
+def _metres(
+    network: WalkNetwork, access: Access, pos: tuple[np.ndarray, ...], assessed: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Residents' walking metres (positions ``pos`` = edge, t, offset) to every tier and service (rows), NaN
+    where a service is not assessed."""
+    snap = Snap(pos[0], pos[1], pos[2], np.empty(0), np.empty(0))
+    rows = [point_distances(network, near, snap)[0] for near in access.tiers.values()]
+    for key, near in access.services.items():
+        m = point_distances(network, near, snap)[0]
+        m[~assessed[key]] = np.nan
+        rows.append(m)
+    return np.array(rows)
+
+
+def _positions(frame: gpd.GeoDataFrame, offset: str) -> tuple[np.ndarray, ...]:
+    """Edge, t, offset and the WGS-84 lon, lat of a frame's rows."""
+    geom = frame.geometry if frame.crs is not None and frame.crs.equals("EPSG:4326") else frame.geometry.to_crs(4326)
+    cols = (frame["edge"].to_numpy(np.int64), frame["t"].to_numpy(float), frame[offset].to_numpy(float))
+    return (*cols, shapely.get_x(geom.values), shapely.get_y(geom.values))
 
 
 def _edit_effects(
@@ -358,23 +357,24 @@ def _edit_effects(
     bare: gpd.GeoDataFrame,
     access: Access,
     facilities: gpd.GeoDataFrame,
+    snap_m: tuple[float, float],
 ) -> list[EditEffect]:
     """Each edit's own effect: proved nil from the searches already run where possible, else measured by
-    running the scenario without it and comparing every resident's walks."""
-    net = streets.network
+    running the scenario without it and comparing every resident's walks (arrays only: no frame copies)."""
+    base, rules = streets.base, plan.rules
     dists = [near.distance_m for near in (*access.tiers.values(), *access.services.values())]
+    res = plan.require_residents("a what-if")
+    assessed = {r.key: assessed_mask(res, r.key) for r in rules.services}
+    pos, fac_pos = _positions(res, "offset_m"), _positions(kept, "snap_m")
+    pop, eld = res["population"].to_numpy(float), res["elderly"].to_numpy(float)
+    on_edge = np.zeros(base.n_edges, dtype=bool)
+    new_xy = (new.geometry.x.to_numpy(), new.geometry.y.to_numpy())
+    for e in (pos[0], fac_pos[0], base.snap(*new_xy).edge if len(new) else pos[0]):
+        on_edge[e[e >= 0]] = True  # residents, facilities and new sites on a street re-opened
     full = None
-    pop, eld = bare["population"].to_numpy(float), bare["elderly"].to_numpy(float)
-    on_edge = np.zeros(streets.base.n_edges, dtype=bool)
-    base_res = plan.require_residents("a what-if")
-    on_edge[base_res["edge"].to_numpy()[base_res["edge"].to_numpy() >= 0]] = True
-    on_edge[kept["edge"].to_numpy()[kept["edge"].to_numpy() >= 0]] = True
-    if len(new):  # where the new sites would sit with a street re-opened
-        sites = streets.base.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy()).edge
-        on_edge[sites[sites >= 0]] = True
     out = []
+    n_links = len(streets.edits.add_links)
     for i, label in enumerate(streets.edits.labels()):
-        n_links = len(streets.edits.add_links)
         if i < n_links:
             kind, (a, b) = "add", streets.link_ends[i]
             hosts = bool(np.isin(facilities["edge"].to_numpy(), streets.link_edges[i]).any())
@@ -382,23 +382,26 @@ def _edit_effects(
             unused = not hosts and not any(_shortens(d, *ends, strict=True) for d in dists)
         else:
             kind, hit = "close", streets.closed_by[i - n_links]
-            ends = (streets.base.u[hit], streets.base.v[hit], np.maximum(streets.base.length[hit], 1e-3))
+            ends = (base.u[hit], base.v[hit], np.maximum(base.length[hit], 1e-3))
             unused = not on_edge[hit].any() and not any(_shortens(d, *ends, strict=False) for d in dists)
         if unused:
             out.append(EditEffect(label, kind, 0, 0, 0, proved=True))
             continue
         if full is None:
-            full = _metres(net, access, bare)
+            full = _metres(streets.network, access, _positions(bare, "offset_m"), assessed)
         rest = streets.edits.without(i)
-        other = apply_edits(streets.base, rest) if len(rest) else None
-        network, fac, res, _ = _on_network(streets.base, other, kept, new, base_res)
-        acc = compute_access(network, fac, plan.rules, plan.area.settings.access.horizon_min)
-        changed = _differs(_metres(network, acc, res), full).any(axis=0)
-        out.append(
-            EditEffect(
-                label, kind, int(changed.sum()), round(float(pop[changed].sum())), round(float(eld[changed].sum()))
-            )
-        )
+        network, r, f = base, pos, fac_pos
+        if len(rest):
+            other = apply_edits(base, rest, link_snap_m=snap_m[0], close_snap_m=snap_m[1])
+            network, r, f = other.network, other.remap(*pos), other.remap(*fac_pos)
+        fac = kept.assign(edge=f[0], t=f[1], snap_m=f[2])
+        if len(new):
+            snap = network.snap(*new_xy)
+            fac = pd.concat([fac, new.assign(edge=snap.edge, t=snap.t, snap_m=snap.offset_m)], ignore_index=True)
+        acc = compute_access(network, fac, rules, plan.area.settings.access.horizon_min)
+        changed = _differs(_metres(network, acc, r, assessed), full).any(axis=0)
+        people, elderly = round(float(pop[changed].sum())), round(float(eld[changed].sum()))
+        out.append(EditEffect(label, kind, int(changed.sum()), people, elderly))
     return out
 
 
@@ -411,16 +414,13 @@ def _shortens(d: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, *, str
         return bool((np.isfinite(du) & op(du + w, dv) | np.isfinite(dv) & op(dv + w, du)).any())
 
 
-def _minute_columns(was: pd.DataFrame, now: pd.DataFrame) -> list[str]:
-    return [c for c in was.columns if c.startswith("minutes_") and c in now.columns]
-
-
-def _changed_rows(was: pd.DataFrame, now: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    """Rows whose minutes differ in any of ``cols``."""
+def _changed_rows(was: pd.DataFrame, now: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Rows whose minutes to some tier or service differ, and the minutes columns compared."""
+    cols = [c for c in was.columns if c.startswith("minutes_") and c in now.columns]
     changed = np.zeros(len(was), dtype=bool)
     for c in cols:
         changed |= _differs(was[c].to_numpy(float), now[c].to_numpy(float))
-    return np.flatnonzero(changed)
+    return np.flatnonzero(changed), cols
 
 
 def _gain_loss(pop: np.ndarray, eld: np.ndarray, gain: np.ndarray, loss: np.ndarray) -> dict[str, int]:
@@ -452,31 +452,21 @@ def _coverage_flags(
     return out
 
 
+def coverage_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, int]]]:
+    """People and elderly gaining or losing each tier, per profile, between two plans of the same residents."""
+    return _change(before, after, "tier")
+
+
 def service_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, int]]]:
     """People and elderly gaining or losing each service within its minutes, per profile it is measured on."""
+    return _change(before, after, "service")
+
+
+def _change(before: Plan, after: Plan, kind: str) -> dict[str, dict[str, dict[str, int]]]:
     was, now = before.require_residents("a coverage change"), after.require_residents("a coverage change")
     pop, eld = was["population"].to_numpy(float), was["elderly"].to_numpy(float)
     change: dict[str, dict[str, dict[str, int]]] = {}
-    for kind, key, prof, a, b in _coverage_flags(before, was, now):
-        if kind == "service":
+    for k, key, prof, a, b in _coverage_flags(before, was, now):
+        if k == kind:
             change.setdefault(key, {})[prof] = _gain_loss(pop, eld, b & ~a, a & ~b)
-    return change
-
-
-def coverage_change(before: Plan, after: Plan) -> dict[str, dict[str, dict[str, int]]]:
-    """People and elderly gaining or losing each tier, per profile, between two plans of the same residents."""
-    was_res, now_res = before.require_residents("a coverage change"), after.require_residents("a coverage change")
-    pop = was_res["population"].to_numpy(float)
-    eld = was_res["elderly"].to_numpy(float)
-    change: dict[str, dict[str, dict[str, int]]] = {}
-    for tier in before.rules.tiers:
-        for prof in before.rules.profiles:
-            c = col.covered(tier.key, prof.key)
-            was, now = was_res[c].to_numpy(bool), now_res[c].to_numpy(bool)
-            change.setdefault(tier.key, {})[prof.key] = {
-                "gain_people": round(float(pop[now & ~was].sum())),
-                "gain_elderly": round(float(eld[now & ~was].sum())),
-                "loss_people": round(float(pop[was & ~now].sum())),
-                "loss_elderly": round(float(eld[was & ~now].sum())),
-            }
     return change
