@@ -142,7 +142,7 @@ def catchment_minutes(
     if f == 0 or m == 0 or not limit_m >= 0:
         return sparse.csr_matrix((m, f), dtype=float)
     ends = points.ends(network)
-    at_u, at_v = _at_nodes(ends, n)
+    at_u, at_v, on_edge = _at_nodes(ends, network)
     u, v = network.u[edge].astype(np.int64), network.v[edge].astype(np.int64)
     # where each facility sits on its street: the centre of its search area
     fx = network.x[u] + t * (network.x[v] - network.x[u])
@@ -150,7 +150,7 @@ def catchment_minutes(
     reach_m = np.maximum(limit_m - offset_m, 0.0) + _SLACK_M
     cell = max(limit_m, 1.0)
     order = np.lexsort((np.floor(fx / cell), np.floor(fy / cell)))  # rows of cells: chunks of near facilities
-    same = _same_edge(ends, edge, order, chunk)
+    same = _same_edge(on_edge, edge, order, chunk)
     tree = _node_tree(network)
     rows, cols, vals = [], [], []
     local = np.full(n, -1, dtype=np.int64)
@@ -173,25 +173,31 @@ def catchment_minutes(
         dist[:, k] = np.inf  # column k (the first source, unreachable from the others): any node outside
         src, node = np.nonzero(dist[:, :k] <= limit_m)
 
-        # each resident once: through its u end when that is reached, else through its v end; residents on a
-        # facility's own edge apart, with the straight walk along it
-        j_u, who_u = at_u.expand(src, nodes[node])
-        j_v, who_v = at_v.expand(src, nodes[node])
-        lu_v = local[ends.u[who_v]]
-        keep_v = ~(dist[j_v, np.where(lu_v >= 0, lu_v, k)] <= limit_m)
-        j_v, who_v = j_v[keep_v], who_v[keep_v]
-        j, who = np.concatenate([j_u, j_v]), np.concatenate([who_u, who_v])
-        other = ends.edge[who] != edge[fac[j]]
-        j, who = j[other], who[other]
+        # each resident once: through its u end when that is reached, else through its v end (then its u end is
+        # beyond the limit); residents on a facility's own edge apart, with the straight walk along it
+        reached = dist[src, node]
+        for near_end, by_end in ((True, at_u), (False, at_v)):
+            which, at = by_end.expand(nodes[node])
+            j = src[which]
+            far = local[by_end.other[at]]
+            far_m = dist[j, np.where(far >= 0, far, k)]
+            if near_end:
+                metres = np.minimum(reached[which] + by_end.near[at], far_m + by_end.far[at])
+                keep = metres <= limit_m
+            else:
+                metres = reached[which] + by_end.near[at]
+                keep = (metres <= limit_m) & ~(far_m <= limit_m)
+            keep &= by_end.edge[at] != edge[fac[j]]
+            rows.append(by_end.index[at[keep]])
+            cols.append(fac[j[keep]])
+            vals.append(metres[keep] / metres_per_minute)
         d_j, d_who, d_fac = same[c]
         along = ends.offset_m[d_who] + offset_m[d_fac] + np.abs(ends.t[d_who] - t[d_fac]) * ends.length[d_who]
-        direct = np.minimum(_walk(dist, k, local, ends, d_j, d_who), along)
-        metres = np.concatenate([_walk(dist, k, local, ends, j, who), direct])
-        j, who = np.concatenate([j, d_j]), np.concatenate([who, d_who])
-        near = metres <= limit_m
-        rows.append(ends.index[who[near]])
-        cols.append(fac[j[near]])
-        vals.append(metres[near] / metres_per_minute)
+        metres = np.minimum(_walk(dist, k, local, ends, d_j, d_who), along)
+        keep = metres <= limit_m
+        rows.append(ends.index[d_who[keep]])
+        cols.append(d_fac[keep])
+        vals.append(metres[keep] / metres_per_minute)
         local[nodes] = -1
     out = sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, f), dtype=float
@@ -210,38 +216,44 @@ def _walk(dist: np.ndarray, k: int, local: np.ndarray, ends: SnapEnds, j: np.nda
 
 
 class _AtNode:
-    """The snapped residents whose edge ends at each node (at its ``u`` end, or at its ``v`` end)."""
+    """The snapped residents grouped by a node (or edge) of theirs: ``order`` lists them (positions in the ends)
+    group by group, ``start`` where each group starts. With ``end`` (``u`` or ``v``), also, in the same order, the
+    walk from that end to each resident (``near``, offset included), the other end (``other``) and the walk from
+    it (``far``), their edge and their index in the snap: read in runs, not scattered."""
 
-    def __init__(self, node: np.ndarray, n_nodes: int) -> None:
-        self.who = np.argsort(node, kind="stable")
-        self.start = np.zeros(n_nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(node, minlength=n_nodes), out=self.start[1:])
+    def __init__(self, key: np.ndarray, n_keys: int, ends: SnapEnds | None = None, end: str = "") -> None:
+        self.order = np.argsort(key, kind="stable")
+        self.start = np.zeros(n_keys + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=n_keys), out=self.start[1:])
+        if ends is not None:
+            o = self.order
+            near, far, other = (ends.to_u, ends.to_v, ends.v) if end == "u" else (ends.to_v, ends.to_u, ends.u)
+            self.near, self.far = (near + ends.offset_m)[o], (far + ends.offset_m)[o]
+            self.other, self.edge, self.index = other[o].astype(np.int64), ends.edge[o], ends.index[o]
 
-    def expand(self, tag: np.ndarray, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every resident at each of ``node``, with the ``tag`` of its node."""
-        count = self.start[node + 1] - self.start[node]
-        at = np.arange(int(count.sum())) + np.repeat(self.start[node] - (np.cumsum(count) - count), count)
-        return np.repeat(tag, count), self.who[at]
+    def expand(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residents of each group ``key``: the position of their group in ``key``, and theirs in the lists."""
+        count = self.start[key + 1] - self.start[key]
+        which = np.repeat(np.arange(len(key)), count)
+        return which, np.arange(int(count.sum())) + np.repeat(self.start[key] - (np.cumsum(count) - count), count)
 
 
-def _at_nodes(ends: SnapEnds, n_nodes: int) -> tuple[_AtNode, _AtNode]:
-    """The residents at each node by their ``u`` and by their ``v`` end (worked out once, kept with the ends)."""
+def _at_nodes(ends: SnapEnds, network: WalkNetwork) -> tuple[_AtNode, _AtNode, _AtNode]:
+    """The residents at each node by their ``u`` and by their ``v`` end, and on each edge (worked out once, kept
+    with the ends)."""
     kept = ends.__dict__.get("_at_nodes")
     if kept is None:  # a frozen dataclass: a cache, not a field
-        kept = ends.__dict__["_at_nodes"] = (_AtNode(ends.u, n_nodes), _AtNode(ends.v, n_nodes))
+        n = network.n_nodes
+        kept = (_AtNode(ends.u, n, ends, "u"), _AtNode(ends.v, n, ends, "v"), _AtNode(ends.edge, len(network.u)))
+        ends.__dict__["_at_nodes"] = kept
     return kept
 
 
-def _same_edge(
-    ends: SnapEnds, edge: np.ndarray, order: np.ndarray, chunk: int
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per chunk of ``order``: (position in the chunk, resident, metres) of the residents on a facility's own edge
-    and their straight walk along it."""
-    by_edge = np.argsort(ends.edge, kind="stable")
-    lo = np.searchsorted(ends.edge[by_edge], edge, side="left")
-    count = np.searchsorted(ends.edge[by_edge], edge, side="right") - lo
-    fac = np.repeat(np.arange(len(edge)), count)
-    who = by_edge[np.arange(int(count.sum())) + np.repeat(lo - (np.cumsum(count) - count), count)]
+def _same_edge(on_edge: _AtNode, edge: np.ndarray, order: np.ndarray, chunk: int) -> list[tuple[np.ndarray, ...]]:
+    """Per chunk of ``order``: (position in the chunk, resident, facility) of the residents on a facility's own
+    edge."""
+    fac, at = on_edge.expand(edge)
+    who = on_edge.order[at]
     rank = np.empty(len(edge), dtype=np.int64)
     rank[order] = np.arange(len(edge))
     group = rank[fac] // chunk

@@ -168,8 +168,12 @@ def yangpu():
     net = WalkNetwork.from_osm_file(YANGPU)
     rng = np.random.default_rng(5)
     fac = net.snap_xy(*_jitter(net, rng, 6))
-    pts = net.snap_xy(*_jitter(net, rng, 300))
-    return net, fac, pts
+    near = net.snap_xy(*_jitter(net, rng, 300))
+    # and 60 on the facilities' own edges, some before and some beyond each facility, one unsnapped
+    edge = np.concatenate([near.edge, np.repeat(fac.edge, 10), [-1]])
+    t = np.concatenate([near.t, rng.random(60), [0.0]])
+    off = np.concatenate([near.offset_m, rng.random(60) * 40, [0.0]])
+    return net, fac, Snap(edge, t, off, np.zeros(len(edge)), np.zeros(len(edge)))
 
 
 def _jitter(net, rng, k):
@@ -184,7 +188,7 @@ def test_catchment_minutes_equal_an_independent_networkx_reference(yangpu):
     for j in range(len(fac)):
         one = slice(j, j + 1)
         ref = reference_distances(net, fac.edge[one], fac.t[one], fac.offset_m[one], pts.edge, pts.t, pts.offset_m)
-        inside = ref <= limit * mpm
+        inside = (ref <= limit * mpm) & (pts.edge >= 0)  # the unsnapped point is in no catchment
         rows = cost.indices[cost.indptr[j] : cost.indptr[j + 1]]
         assert inside.any() and sorted(rows) == np.flatnonzero(inside).tolist()
         got = np.full(len(ref), np.nan)
