@@ -12,6 +12,13 @@ request beyond both is answered at once with 503 and ``Retry-After`` (never queu
   fork would cost more than the work.
 
 The event loop itself never waits for either: ``/health`` and ``/ready`` answer while both lanes are full.
+
+Forking a server that has threads (POSIX only; Windows falls back to a thread): the child holds only the
+forking thread, so a lock another thread held at that instant stays held in the child. The locks the jobs
+take are renewed in the child (:meth:`api.state.ServiceState.after_fork`; Python's logging and the C
+libraries' allocators do so themselves), and any other such stall ends at the request time limit, when the
+child is killed like any overrun. A child also dies with the server (``PR_SET_PDEATHSIG``), closes the
+server's sockets and runs at a higher niceness.
 """
 
 from __future__ import annotations

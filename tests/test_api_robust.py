@@ -277,3 +277,31 @@ def test_a_shared_layer_is_built_once_and_outlives_a_timed_out_request(plan, are
     assert [r.status_code for r in first] == [503, 503]
     assert later.status_code == 200 and later.text == "<html>report</html>"
     assert builds.read_text() == "x"
+
+
+def test_admission_hands_places_on_in_order_and_forgets_cancelled_waiters():
+    from fastapi import HTTPException
+
+    from api.heavy import _Admission
+
+    async def main():
+        gate = _Admission("heavy", limit=1, queue=1, retry_after_s=5)
+        await gate.acquire()  # A runs
+        b = asyncio.create_task(gate.acquire())
+        await asyncio.sleep(0)
+        assert gate.waiting == 1
+        with pytest.raises(HTTPException) as refused:
+            await gate.acquire()  # C: no place, no room to wait
+        assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "5"}
+        b.cancel()
+        await asyncio.sleep(0)
+        assert gate.waiting == 0
+        d = asyncio.create_task(gate.acquire())
+        await asyncio.sleep(0)
+        gate.release()  # A done: D's turn
+        await d
+        assert gate.running == 1 and gate.waiting == 0
+        gate.release()
+        assert gate.running == 0
+
+    asyncio.run(main())
