@@ -459,7 +459,9 @@ def crowding_table(
     metres_per_minute : float
         Walking speed of the profile measured for ``group``.
     group : str, default "population"
-        The residents' column of people: ``population`` or ``elderly``.
+        The residents' column of people: ``population`` or ``elderly``. The GB 50180 bands count residents of
+        all ages: measure a tier against them with ``population`` (and the everyone profile's speed); ``elderly``
+        suits a capacity in elderly places (seats of a canteen, beds of day care).
     bands : sequence of (float, float), optional
         E2SFCA step weights (default :data:`DEFAULT_DECAY`); None for plain 2SFCA.
 
@@ -487,6 +489,8 @@ def crowding_table(
         metres_per_minute,
     )
     supply = capacity["capacity_people"].to_numpy(float)
+    if group != "population" and (capacity["capacity_basis"] == "band").any():
+        log.warning("crowding of %s against GB 50180 bands, which count residents of all ages", group)
     people = residents[group].to_numpy(float)
     result = floating_catchment(cost, np.nan_to_num(people), supply, max_minutes=limit_min, bands=bands)
     with np.errstate(divide="ignore", invalid="ignore"):
