@@ -259,7 +259,7 @@ def _same_edge(on_edge: _AtNode, edge: np.ndarray, order: np.ndarray, chunk: int
     group = rank[fac] // chunk
     by_group = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[by_group], np.arange((len(edge) + chunk - 1) // chunk + 1))
-    out = []
+    out: list[tuple[np.ndarray, ...]] = []
     for c in range(len(bounds) - 1):
         sel = by_group[bounds[c] : bounds[c + 1]]
         out.append((rank[fac[sel]] - c * chunk, who[sel], fac[sel]))
