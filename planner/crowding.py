@@ -39,6 +39,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from .network import Snap, SnapEnds, WalkNetwork
+from .tables import find_column
 from .tiers import Rules
 
 __all__ = [
@@ -376,8 +377,9 @@ def facility_capacity(
 ) -> pd.DataFrame:
     """The people each facility can serve, and where the figure comes from.
 
-    In this order: the list's ``capacity`` column (容量, 服务人数 … ; times ``people_per_unit`` when it counts
-    beds or seats), else its ``floor_area_m2`` (面积, 建筑面积) as ``band × area / reference area`` of its tier,
+    In this order: the list's capacity column (any header :data:`planner.tables.COLUMN_ALIASES` reads as
+    ``capacity``: 容量, 服务人数 … ; times ``people_per_unit`` when it counts beds or seats), else its floor area
+    (``floor_area_m2``: 面积, 建筑面积 …) as ``band × area / reference area`` of its tier,
     else the upper end of its tier's GB 50180-2018 population band (``Tier.population_served``). A facility of no
     tier with neither column (a service list) has no capacity (NaN) and is not assessed for crowding. Cells that
     are not positive numbers are logged and skipped.
@@ -385,7 +387,8 @@ def facility_capacity(
     Parameters
     ----------
     facilities : pandas.DataFrame
-        The facility table (``tier``; optionally ``capacity``, ``floor_area_m2``, ``source_row``).
+        The facility table (``tier``; optionally capacity and area columns under any of their headers,
+        ``source_row``).
     rules : Rules
     reference_area_m2 : mapping of str to float
         Per tier key, the floor area serving the band's upper end (:data:`REFERENCE_AREA_M2`).
@@ -418,18 +421,21 @@ def facility_capacity(
     return pd.DataFrame({"capacity_people": capacity, "capacity_basis": basis}, index=facilities.index)
 
 
-def _positive(facilities: pd.DataFrame, column: str) -> np.ndarray:
-    """A numeric column's positive values; NaN for blanks and, with a warning naming rows, for anything else."""
-    if column not in facilities:
-        return np.full(len(facilities), np.nan)
-    raw = facilities[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
-    blank = raw.isna().to_numpy() | raw.astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
-    bad = ~blank & ~(np.isfinite(values) & (values > 0))
-    if bad.any():
-        rows = facilities["source_row"].to_numpy()[bad] if "source_row" in facilities else np.flatnonzero(bad)
-        log.warning("%s: not a positive number in row(s) %s; left out", column, ", ".join(map(str, rows[:20])))
-    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+def _positive(facilities: pd.DataFrame, key: str) -> np.ndarray:
+    """Per facility, the first positive number among the columns that name ``key`` (``容量``, ``床位`` … for
+    ``capacity``: lists merged from several files keep each file's header); NaN where none, with a warning naming
+    the rows whose cell is neither blank nor a positive number."""
+    out = np.full(len(facilities), np.nan)
+    for column in [c for c in facilities.columns if find_column([str(c)], key)]:
+        raw = facilities[column]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
+        good = np.isfinite(values) & (values > 0)
+        if (bad := ~blank & ~good).any():
+            rows = facilities["source_row"].to_numpy()[bad] if "source_row" in facilities else np.flatnonzero(bad)
+            log.warning("%s: not a positive number in row(s) %s; left out", column, ", ".join(map(str, rows[:20])))
+        out = np.where(np.isnan(out) & good, values, out)
+    return out
 
 
 def crowding_table(

@@ -35,6 +35,7 @@ import pandas as pd
 from opening_hours import OpeningHours, State
 
 from .errors import InputError, Problem
+from .tables import find_column
 
 __all__ = [
     "DEFAULT_MIN_SHARE",
@@ -59,6 +60,7 @@ NO_HOURS_NOTE = "no opening hours listed: counted as open in every window"
 NO_HOURS_NOTE_ZH = "未列开放时间：各时段均按开放计"
 
 _DAY_NAMES = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_KEY = "opening_hours"  # the planner column (tables.COLUMN_ALIASES) the hours are read from
 
 
 @dataclass(frozen=True)
@@ -195,9 +197,8 @@ def window_states(
     windows: Sequence[TimeWindow] = DEFAULT_WINDOWS,
     *,
     min_share: float = DEFAULT_MIN_SHARE,
-    column: str = "opening_hours",
+    column: str | None = None,
     path: str | Path | Sequence[str | Path | None] | None = None,
-    field: str | None = None,
     monday: date = REFERENCE_MONDAY,
 ) -> pd.DataFrame:
     """Open, closed or unknown in each time window, for every facility.
@@ -210,12 +211,12 @@ def window_states(
     windows : sequence of TimeWindow, default :data:`DEFAULT_WINDOWS`
     min_share : float, default 0.5
         Share of a window's minutes a facility must be open in (see the module's rule).
-    column : str, default "opening_hours"
-        The table's column of hours (lists' 开放时间, 营业时间, 服务时间 are read into it).
+    column : str, optional
+        The column of hours. Default: every column whose header :data:`planner.tables.COLUMN_ALIASES` reads as
+        ``opening_hours`` (开放时间, 营业时间, 服务时间 …; lists merged from several files keep each file's header),
+        the first non-blank of them per row.
     path : str or pathlib.Path, or one per row, optional
         The file each row came from, for the error.
-    field : str, optional
-        The column's name as the file shows it (default ``column``).
     monday : datetime.date, default :data:`REFERENCE_MONDAY`
         The reference week.
 
@@ -234,10 +235,14 @@ def window_states(
         msg = f"min_share must be in (0, 1], got {min_share}"
         raise ValueError(msg)
     n = len(facilities)
-    raw = facilities[column].tolist() if column in facilities else [None] * n
+    columns = [column] if column is not None else [c for c in facilities.columns if find_column([str(c)], _KEY)]
+    texts, fields = [""] * n, [column or _KEY] * n
+    for col in (c for c in columns if c in facilities):
+        for i, value in enumerate(facilities[col].tolist()):
+            if not texts[i] and not _blank(value):
+                texts[i], fields[i] = str(value).strip(), str(col)
     rows = facilities["source_row"].tolist() if "source_row" in facilities else list(range(2, n + 2))
     paths = [path] * n if path is None or isinstance(path, str | Path) else list(path)
-    texts = ["" if _blank(v) else str(v).strip() for v in raw]
     shares = np.full((n, len(windows), 2), np.nan)
     parsed: dict[str, np.ndarray | str] = {}
     bad: dict[str | Path | None, list[Problem]] = {}
@@ -251,7 +256,7 @@ def window_states(
                 parsed[text] = str(exc)
         got = parsed[text]
         if isinstance(got, str):
-            bad.setdefault(paths[i], []).append(Problem(int(rows[i]), field or column, got))
+            bad.setdefault(paths[i], []).append(Problem(int(rows[i]), fields[i], got))
         else:
             shares[i] = got
     if bad:

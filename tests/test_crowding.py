@@ -150,8 +150,8 @@ def test_capacity_from_the_list_the_area_or_the_band(caplog):
     fac = pd.DataFrame(
         {
             "tier": ["station", "station", "center", "point", "", "station"],
-            "capacity": [30000, None, "", None, None, "many"],
-            "floor_area_m2": [None, 500, None, None, None, None],
+            "容量": [30000, None, "", None, None, "many"],
+            "建筑面积": [None, 500, None, None, None, None],
             "source_row": [2, 3, 4, 5, 6, 7],
         }
     )

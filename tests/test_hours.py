@@ -88,8 +88,9 @@ def test_an_invalid_string_names_file_row_and_field():
         index=[10, 11, 12, 13],
     )
     frame["source_row"] = [2, 3, 4, 5]
+    frame = frame.rename(columns={"opening_hours": "开放时间"})  # a list keeps its own header
     with pytest.raises(InputError) as err:
-        window_states(frame, path="data/stations.csv", field="开放时间")
+        window_states(frame, path="data/stations.csv")
     exc = err.value
     assert isinstance(exc, HoursError) and isinstance(exc, ValueError)
     assert (exc.path, exc.row, exc.field) == ("data/stations.csv", 3, "开放时间")
@@ -98,6 +99,22 @@ def test_an_invalid_string_names_file_row_and_field():
     assert text.startswith("data/stations.csv: 2 opening-hours value(s)")
     assert "row 3, 开放时间: '周一至周五 9:00-17:00': not understood from character 1" in text
     assert "row 5, 开放时间: 'Mo-Fr 25:00-26:00': not understood from character 7" in text
+
+
+def test_hours_under_any_alias_header_of_merged_lists():
+    frame = pd.DataFrame(
+        {
+            "开放时间": ["Mo-Fr 08:00-17:00", None, ""],
+            "服务时间": [None, "Mo-Su 07:00-21:00", "bogus"],
+            "source_row": [2, 3, 4],
+        }
+    )
+    with pytest.raises(HoursError) as err:
+        window_states(frame)
+    assert (err.value.row, err.value.field) == (4, "服务时间")
+    out = window_states(frame.iloc[:2])
+    assert out["opening_hours"].tolist() == ["Mo-Fr 08:00-17:00", "Mo-Su 07:00-21:00"]
+    assert out["open_weekday_evening"].tolist() == ["closed", "open"]
 
 
 def test_rows_without_source_row_count_from_the_header():
