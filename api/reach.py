@@ -29,7 +29,8 @@ DECIMALS = 6
 
 def snap(plan: Plan, lon: np.ndarray, lat: np.ndarray) -> Snap:
     """WGS-84 points snapped to the area's streets within :data:`MAX_SNAP_M` (``edge`` -1 beyond it)."""
-    return plan.network.snap(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), max_distance=MAX_SNAP_M)
+    network = plan.require_network("the HTTP service")
+    return network.snap(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), max_distance=MAX_SNAP_M)
 
 
 def inside(snap_distance_m: np.ndarray) -> np.ndarray:

@@ -130,7 +130,12 @@ def _isochrones(state: ServiceState, body: IsochroneRequest, profile: str) -> tu
             crs="EPSG:4326",
         )
         iso = facility_isochrones(
-            plan.network, origins, [plan.rules.profile(profile)], bands, method=body.method, progress=False
+            plan.require_network("isochrones"),
+            origins,
+            [plan.rules.profile(profile)],
+            bands,
+            method=body.method,
+            progress=False,
         )
         found = {
             (o, float(b)): (g, a)

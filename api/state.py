@@ -11,6 +11,12 @@ from planner.plan import Plan
 
 log = logging.getLogger("api")
 
+#: Why an area assessed without streets is not served (its answers would all be straight-line estimates).
+NO_STREETS = (
+    "the study area has no street network (a straight-line estimate); the service answers only on streets: "
+    "use lifecircle plan for its report and map"
+)
+
 
 class ServiceState:
     """Holds the plan of one study area and the layers derived from it.
@@ -38,6 +44,10 @@ class ServiceState:
     def _build(self) -> None:
         try:
             plan = run(StudyArea.from_toml(self.area_path), RunOptions(isochrones="none"))
+            if plan.network is None:  # every answer would be a straight-line estimate: not served
+                log.error("study area %s has no street network ([network] mode = none): not served", plan.area.name)
+                self.error = NO_STREETS
+                return
             self._plan = plan
             log.info("study area %s ready", plan.area.name)
         except Exception as exc:  # reported by /ready; the service stays up to say so
@@ -49,6 +59,8 @@ class ServiceState:
         """Why queries cannot be answered, in words fit for an answer (no paths or exception names)."""
         if self.ready:
             return None
+        if self.error == NO_STREETS:
+            return NO_STREETS
         if self.error is not None:
             return "the study area could not be loaded; the server log says why"
         return "the study area is still loading; see /ready"

@@ -36,8 +36,10 @@ __all__ = [
     "augmented_graph",
     "compute_access",
     "coverage_sets",
+    "facility_sets",
     "nearest_facility",
     "point_distances",
+    "search_horizon",
 ]
 
 log = logging.getLogger(__name__)
@@ -216,6 +218,40 @@ class Access:
     horizon_min: float
 
 
+def search_horizon(rules: Rules, horizon_min: float) -> tuple[float, float]:
+    """The search horizon in minutes (raised to the largest band or tier target) and in metres at the fastest
+    profile."""
+    horizon_min = max(horizon_min, *rules.bands, *(t.minutes for t in rules.tiers))
+    return horizon_min, horizon_min * max(p.metres_per_minute for p in rules.profiles)
+
+
+def facility_sets(facilities: pd.DataFrame, rules: Rules) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Which facilities each tier and each service is measured on (boolean masks over the rows).
+
+    A tier uses its own rows. A service uses its own list when it has one (``list == "services.<key>"``), else
+    every facility that lists it; a service no facility offers is absent, so it is not assessed (never
+    "nobody has it").
+    """
+    tiers = {}
+    for tier in rules.tiers:
+        sel = (facilities["tier"] == tier.key).to_numpy()
+        if not sel.any():
+            log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
+        tiers[tier.key] = sel
+    offers = facilities["services"]
+    services = {}
+    for rule in rules.services:
+        sel = offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)
+        if "list" in facilities.columns:  # a service with its own list is measured on that list alone
+            own = (facilities["list"] == f"services.{rule.key}").to_numpy(bool)
+            sel = own if own.any() else sel
+        if sel.any():
+            services[rule.key] = sel
+        else:
+            log.info("no facility list offers %r (%s): not assessed", rule.key, rule.name_en)
+    return tiers, services
+
+
 def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules, horizon_min: float) -> Access:
     """One multi-source search per tier and per service category.
 
@@ -233,31 +269,18 @@ def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules,
     -------
     Access
     """
-    horizon_min = max(horizon_min, *rules.bands, *(t.minutes for t in rules.tiers))
-    horizon_m = horizon_min * max(p.metres_per_minute for p in rules.profiles)
+    horizon_min, horizon_m = search_horizon(rules, horizon_min)
     edge, t, off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
 
     def search(sel: np.ndarray) -> NearestFacility:
         return nearest_facility(network, edge[sel], t[sel], off[sel], ids=np.flatnonzero(sel), horizon_m=horizon_m)
 
-    tiers = {}
-    for tier in rules.tiers:
-        sel = (facilities["tier"] == tier.key).to_numpy()
-        if not sel.any():
-            log.warning("no facilities of tier %r (%s): every resident lacks it", tier.key, tier.name_en)
-        tiers[tier.key] = search(sel)
-    offers = facilities["services"]
-    services = {}
-    for rule in rules.services:  # a service no facility offers is not assessed (never "nobody has it")
-        sel = offers.map(lambda listed, k=rule.key: k in listed).to_numpy(bool)
-        if "list" in facilities.columns:  # a service with its own list is measured on that list alone
-            own = (facilities["list"] == f"services.{rule.key}").to_numpy(bool)
-            sel = own if own.any() else sel
-        if sel.any():
-            services[rule.key] = search(sel)
-        else:
-            log.info("no facility list offers %r (%s): not assessed", rule.key, rule.name_en)
-    return Access(MappingProxyType(tiers), MappingProxyType(services), horizon_min)
+    tiers, services = facility_sets(facilities, rules)
+    return Access(
+        MappingProxyType({k: search(sel) for k, sel in tiers.items()}),
+        MappingProxyType({k: search(sel) for k, sel in services.items()}),
+        horizon_min,
+    )
 
 
 def point_distances(network: WalkNetwork, nearest: NearestFacility, points: Snap) -> tuple[np.ndarray, np.ndarray]:

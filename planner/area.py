@@ -114,7 +114,8 @@ def rules_from_settings(settings: AreaSettings) -> Rules:
         include={"minutes", "name_zh", "name_en", "groups", "aliases"},
     )
     return Rules(
-        tiers=tuple(tiers.values()),
+        # with no tier inventory ([facilities]) no tier can be assessed: none is measured, none reported as lacking
+        tiers=tuple(tiers.values()) if settings.facilities is not None else (),
         profiles=tuple(profiles.values()),
         bands=tuple(float(b) for b in settings.isochrones.bands),
         services=tuple(services.values()),

@@ -103,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIER=MIN",
         help="override a tier's walking target, e.g. --tier station=8 (repeatable)",
     )
+    p.add_argument(
+        "--network",
+        choices=["streets", "none"],
+        default=None,
+        help="streets: walk the OSM streets (default); none: straight line x detour factor, every figure an estimate",
+    )
+    p.add_argument(
+        "--detour-factor",
+        type=float,
+        metavar="F",
+        help="walking metres per straight-line metre with --network none (default 1.25)",
+    )
     p.add_argument("--adult-speed", type=float, metavar="KMH", help="adult walking speed in km/h (default 4.5)")
     p.add_argument("--elderly-speed", type=float, metavar="MPS", help="elderly walking speed in m/s (default 0.76)")
     p.add_argument("--bands", type=_bands, help="isochrone bands in minutes, e.g. 5,10,15")
@@ -245,7 +257,10 @@ def area_with_flags(area: StudyArea, args: argparse.Namespace) -> StudyArea:
         for k, v in (("bands", args.bands), ("method", args.method), ("corridor_m", args.corridor_m))
         if v is not None
     }
-    sections = {k: v for k, v in (("tiers", tiers), ("profiles", profiles), ("isochrones", iso)) if v}
+    network = {k: v for k, v in (("mode", args.network), ("detour_factor", args.detour_factor)) if v is not None}
+    sections = {
+        k: v for k, v in (("tiers", tiers), ("profiles", profiles), ("isochrones", iso), ("network", network)) if v
+    }
     return area.with_overrides(**sections) if sections else area
 
 
@@ -271,14 +286,19 @@ def run_plan(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     plan = run(area, options)
-    log.info(
-        "walk network: %d nodes, %d segments, %.0f km (%s); facilities: %s",
-        plan.network.n_nodes,
-        plan.network.n_edges,
-        plan.network.total_km,
-        plan.network.meta.get("cache"),
-        ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers),
-    )
+    per_tier = ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers)
+    if plan.network is not None:
+        net = plan.network
+        log.info(
+            "walk network: %d nodes, %d segments, %.0f km (%s); facilities: %s",
+            net.n_nodes,
+            net.n_edges,
+            net.total_km,
+            net.meta.get("cache"),
+            per_tier,
+        )
+    else:
+        log.info("no street network: every walking figure is a straight-line estimate; facilities: %s", per_tier)
     summary = write_outputs(plan, out, basemap=args.basemap, embed_assets=not args.map_cdn, lang=args.lang)
     if summary["residents"] is not None:
         everyone = plan.rules.everyone.key

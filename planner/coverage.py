@@ -7,6 +7,7 @@ weighted by the count of its own group of residents (``population`` or ``elderly
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -17,8 +18,9 @@ from . import columns as col
 from .access import NearestFacility, point_distances
 from .area import StudyArea
 from .errors import ConfigError, InputError
-from .naming import grid_unit_names
+from .naming import grid_unit_names, name_by_landmarks
 from .network import Snap, WalkNetwork
+from .straight_line import NearestByLine, StraightLine
 from .tiers import Rules, SpeedProfile
 
 __all__ = [
@@ -55,24 +57,25 @@ def group_weights(residents: pd.DataFrame, profile: SpeedProfile) -> np.ndarray:
 
 
 def resident_coverage(
-    network: WalkNetwork,
+    network: WalkNetwork | StraightLine,
     residents: gpd.GeoDataFrame,
-    nearest: dict[str, NearestFacility],
+    nearest: Mapping[str, NearestFacility | NearestByLine],
     rules: Rules,
-    service_nearest: dict[str, NearestFacility] | None = None,
+    service_nearest: Mapping[str, NearestFacility | NearestByLine] | None = None,
     facility_ids: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """Minutes to every tier for every profile, coverage flags and missing tiers and services.
 
     Parameters
     ----------
-    network : WalkNetwork
+    network : WalkNetwork or StraightLine
+        The walk network, or the frame of a straight-line estimate (then every minute is an estimate).
     residents : geopandas.GeoDataFrame
         From :mod:`planner.residents` (with ``edge``, ``t``, ``offset_m``).
-    nearest : dict of str to NearestFacility
+    nearest : mapping of str to NearestFacility or NearestByLine
         Per tier.
     rules : Rules
-    service_nearest : dict of str to NearestFacility, optional
+    service_nearest : mapping of str to NearestFacility or NearestByLine, optional
         Per service category.
     facility_ids : numpy.ndarray, optional
         Facility id per row of the facility table the searches ran on; with it, ``nearest_<tier>`` names each
@@ -91,14 +94,22 @@ def resident_coverage(
         np.empty(0),
     )
     out = residents.copy()
-    tier_hits = {tier.key: point_distances(network, nearest[tier.key], snap) for tier in rules.tiers}
+    lon, lat = residents.geometry.x.to_numpy(), residents.geometry.y.to_numpy()
+
+    def metres(found: NearestFacility | NearestByLine) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(found, NearestByLine):
+            return found.distances(lon, lat)
+        assert isinstance(network, WalkNetwork)
+        return point_distances(network, found, snap)
+
+    tier_hits = {tier.key: metres(nearest[tier.key]) for tier in rules.tiers}
     tier_m = {key: hit[0] for key, hit in tier_hits.items()}
     if facility_ids is not None:
         for key, (_, fac) in tier_hits.items():
             out[col.nearest(key)] = np.where(fac >= 0, facility_ids[np.maximum(fac, 0)], None)
     service_nearest = service_nearest or {}
     services = [rule for rule in rules.services if rule.key in service_nearest]
-    service_m = {rule.key: point_distances(network, service_nearest[rule.key], snap)[0] for rule in services}
+    service_m = {rule.key: metres(service_nearest[rule.key])[0] for rule in services}
     for prof in rules.profiles:
         gaps = []
         for tier in rules.tiers:
@@ -108,8 +119,9 @@ def resident_coverage(
             out[col.minutes(tier.key, prof.key)] = minutes
             out[col.covered(tier.key, prof.key)] = covered
             gaps.append(~covered)
-        out[col.missing_tiers(prof.key)] = _join_flags([t.key for t in rules.tiers], gaps)
-        out[col.underserved(prof.key)] = np.logical_or.reduce(gaps)
+        out[col.missing_tiers(prof.key)] = _join_flags([t.key for t in rules.tiers], gaps, len(out))
+        # lacking some tier (False for every resident when the area has no tier inventory: nothing assessed)
+        out[col.underserved(prof.key)] = np.logical_or.reduce(gaps) if gaps else np.zeros(len(out), dtype=bool)
         mine = [r for r in services if prof.group in r.groups]  # each service for its own groups only
         missing = []
         for r in mine:
@@ -120,7 +132,7 @@ def resident_coverage(
             out[col.service_minutes(r.key, prof.key)] = minutes
             missing.append(assessed & ~(minutes <= r.minutes))
         if mine:
-            out[col.missing_services(prof.key)] = _join_flags([r.key for r in mine], missing)
+            out[col.missing_services(prof.key)] = _join_flags([r.key for r in mine], missing, len(out))
     return out
 
 
@@ -157,11 +169,11 @@ def mark_assessed(area: StudyArea, residents: gpd.GeoDataFrame) -> gpd.GeoDataFr
     return out
 
 
-def _join_flags(keys: list[str], flags: list[np.ndarray]) -> np.ndarray:
-    """Comma-joined keys whose flag is set, per row (vectorised through a bit mask)."""
+def _join_flags(keys: list[str], flags: list[np.ndarray], n: int) -> np.ndarray:
+    """Comma-joined keys whose flag is set, per row of ``n`` (vectorised through a bit mask)."""
     if not keys:
-        return np.array([], dtype=object)
-    mask = np.zeros(len(flags[0]), dtype=np.int64)
+        return np.full(n, "", dtype=object)
+    mask = np.zeros(n, dtype=np.int64)
     for bit, flag in enumerate(flags):
         mask |= flag.astype(np.int64) << bit
     codes, inverse = np.unique(mask, return_inverse=True)
@@ -265,11 +277,14 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
         within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
-    out["within_15min_all_tiers_share"] = _share(pop, within)
+    share = _share(pop, within) if rules.tiers else None  # no tier inventory: not assessed, never 100%
+    out["within_15min_all_tiers_share"] = share
     out["targets"] = {
-        "national_85": out["within_15min_all_tiers_share"] >= NATIONAL_TARGET_SHARE,
-        "shanghai_2035_99": out["within_15min_all_tiers_share"] >= SHANGHAI_2035_TARGET_SHARE,
+        "national_85": share >= NATIONAL_TARGET_SHARE if share is not None else None,
+        "shanghai_2035_99": share >= SHANGHAI_2035_TARGET_SHARE if share is not None else None,
     }
+    if not rules.tiers:
+        out["underserved"] = {p.key: None for p in rules.profiles}
     for rule in rules.services:
         out["services"][rule.key] = service_headline(residents, rules, rule.key)
     return out
@@ -417,8 +432,8 @@ def unit_table(
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
         within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table["within_15min_share"] = per_unit(pop, within) / per_unit(pop)
+    with np.errstate(invalid="ignore", divide="ignore"):  # no tier inventory: not assessed (NaN), never 100%
+        table["within_15min_share"] = per_unit(pop, within) / per_unit(pop) if rules.tiers else np.nan
     return gpd.GeoDataFrame(table, geometry=um.geometry.values, crs=crs).to_crs("EPSG:4326")
 
 
@@ -432,7 +447,11 @@ def _which_unit(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 
 
 def area_units(
-    area: StudyArea, network: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, rules: Rules
+    area: StudyArea,
+    network: WalkNetwork | StraightLine,
+    residents: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    rules: Rules,
 ) -> gpd.GeoDataFrame:
     """Figures per administrative unit of the area's ``[units] file``, or per cell of a regular grid.
 
@@ -450,5 +469,13 @@ def area_units(
         return unit_table(residents, facilities, units, rules, name_column=cfg.name_column)
     grid = regular_grid(network.boundary_wgs84(), network.crs, cfg.grid_km)
     grid["code"] = grid["unit"]
-    grid["unit"] = grid_unit_names(network, grid.to_crs("EPSG:4326"))  # by place (长寿路/西康路一带), not R00C04
+    if isinstance(network, StraightLine):  # no streets: named by the nearest facility (中山街道长者食堂以南约1.2公里)
+        centres = shapely.point_on_surface(np.asarray(grid.to_crs(network.crs).geometry.to_numpy(), dtype=object))
+        named = facilities[facilities["name"].astype(str).str.strip() != ""]
+        lx, ly = network.project(named.geometry.x.to_numpy(), named.geometry.y.to_numpy())
+        grid["unit"] = name_by_landmarks(
+            shapely.get_x(centres), shapely.get_y(centres), lx, ly, named["name"].astype(str).tolist()
+        )
+    else:
+        grid["unit"] = grid_unit_names(network, grid.to_crs("EPSG:4326"))  # by place (长寿路/西康路一带), not R00C04
     return unit_table(residents, facilities, grid, rules, name_column="unit")

@@ -29,6 +29,7 @@ from .errors import ConfigError, InputError, InputFileNotFound, Problem
 from .network import WalkNetwork
 from .positions import check_list_crs
 from .settings import FacilitiesSettings, ServiceSettings
+from .straight_line import StraightLine
 from .tables import COLUMN_ALIASES, crs_hint, find_column, read_table
 from .tiers import Rules
 
@@ -378,8 +379,36 @@ def snap_facilities(
     return out
 
 
+def place_without_streets(
+    facilities: gpd.GeoDataFrame, model: StraightLine, *, max_snap_m: float = 300.0, skip_outside: bool = False
+) -> gpd.GeoDataFrame:
+    """Keep facilities where no street network is known: those within ``max_snap_m`` of the area's outline.
+
+    The counterpart of :func:`snap_facilities` for a straight-line estimate: a facility farther than
+    ``max_snap_m`` from the outline is outside the area (left out and counted with ``skip_outside``, else a
+    problem). ``edge`` is -1 (no street), ``t`` NaN and ``snap_m`` the metres to the outline (0 inside).
+    """
+    x, y = model.project(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
+    outline = gpd.GeoSeries([model.boundary_wgs84()], crs="EPSG:4326").to_crs(model.crs).iloc[0]
+    away = shapely.distance(outline, shapely.points(x, y))
+    far = away > max_snap_m
+    outside = far & skip_outside
+    if far.any() and not skip_outside:
+        problems = [
+            Problem(int(r), "location", f"{d:,.0f} m outside the study area (limit {max_snap_m:g} m)")
+            for r, d in zip(facilities["source_row"][far], away[far])
+        ]
+        raise FacilityError(facilities.attrs.get("source", "facilities"), problems)
+    out = facilities.copy()
+    out["edge"], out["t"], out["snap_m"] = -1, np.nan, away
+    out = out[~outside].reset_index(drop=True)
+    out.attrs = dict(facilities.attrs)
+    out.attrs["outside_area"] = facilities.loc[outside, "name"].astype(str).tolist()
+    return out
+
+
 def area_facilities(
-    area: StudyArea, network: WalkNetwork, rules: Rules, *, skip_invalid: bool = False
+    area: StudyArea, network: WalkNetwork | StraightLine, rules: Rules, *, skip_invalid: bool = False
 ) -> gpd.GeoDataFrame:
     """Every facility list of a study area, validated, position-checked and snapped to its walk network.
 
@@ -390,7 +419,9 @@ def area_facilities(
     Parameters
     ----------
     area : StudyArea
-    network : WalkNetwork
+    network : WalkNetwork or StraightLine
+        The walk network; or, for a straight-line estimate, its frame (then no list's coordinate system can be
+        checked against streets: each list's ``crs`` is taken as given, and said so).
     rules : Rules
         The tiers and services a row may name.
     skip_invalid : bool, default False
@@ -414,7 +445,12 @@ def area_facilities(
         path = area.path(spec.file)
         fac = load_facilities(path, rules, crs=spec.crs, skip_invalid=skip_invalid, service=service, sheet=spec.sheet)
         kinds = set(fac["source_crs"])
-        if len(fac) and len(kinds) == 1 and not spec.trust_crs:
+        if isinstance(network, StraightLine):
+            log.warning("%s: no street network, so its coordinate system (%s) is taken as given", path.name, kinds)
+            fac = place_without_streets(
+                fac, network, max_snap_m=spec.max_snap_m, skip_outside=spec.outside_area == "skip"
+            )
+        elif len(fac) and len(kinds) == 1 and not spec.trust_crs:
             check_list_crs(
                 network,
                 fac["source_lon"].to_numpy(float),
@@ -423,13 +459,14 @@ def area_facilities(
                 kinds.pop(),
                 path,
             )
-        fac = snap_facilities(
-            fac,
-            network,
-            max_snap_m=spec.max_snap_m,
-            skip_invalid=skip_invalid,
-            skip_outside=spec.outside_area == "skip",
-        )
+        if isinstance(network, WalkNetwork):
+            fac = snap_facilities(
+                fac,
+                network,
+                max_snap_m=spec.max_snap_m,
+                skip_invalid=skip_invalid,
+                skip_outside=spec.outside_area == "skip",
+            )
         fac["list"] = name
         # where upstream geocoding looks wrong (street_far, district_mismatch, shared_point); "" when not flagged
         flags = fac["position_flag"] if "position_flag" in fac.columns else pd.Series("", index=fac.index)
@@ -449,6 +486,7 @@ def area_facilities(
                 "outside_area": len(part.attrs.get("outside_area", [])),
                 "position_flagged": int((part["position_flag"] != "").sum()),
                 "illustrative": bool(spec.illustrative),
+                "crs_checked": isinstance(network, WalkNetwork) and not spec.trust_crs,
                 "note": spec.note,
                 "note_en": spec.note_en,
             }

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import matplotlib
@@ -155,8 +155,8 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
     """A static map of one tier: residents coloured by walking minutes (everyone's profile), facilities, units."""
     residents = plan.residents
     assert residents is not None
-    crs = plan.network.crs
-    lines = plan.network.edge_lines
+    crs = plan.frame.crs
+    lines: Any = plan.network.edge_lines if plan.network is not None else []  # no streets drawn for an estimate
     segs = [np.asarray(line.coords) for line in lines]
     pts = residents.to_crs(crs)
     minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
@@ -184,9 +184,15 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
             else f"{tier.name_en}: within {tier.minutes:g} min (green), {2 * tier.minutes:g} (yellow), "
             "farther (red), unreachable (purple)"
         )
+        if plan.estimated:
+            title += "（估算：直线距离×绕行系数）" if cn else " (estimate: straight line x detour factor)"
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
-        net = plan.network  # the streets' extent: units reaching beyond it are cut at the frame
-        ax.set_xlim(float(net.x.min()), float(net.x.max()))
-        ax.set_ylim(float(net.y.min()), float(net.y.max()))
+        # the streets' extent (the outline without streets): units reaching beyond it are cut at the frame
+        if plan.network is not None:
+            x0, x1, y0, y1 = plan.network.x.min(), plan.network.x.max(), plan.network.y.min(), plan.network.y.max()
+        else:
+            x0, y0, x1, y1 = gpd.GeoSeries([plan.frame.boundary_wgs84()], crs="EPSG:4326").to_crs(crs).total_bounds
+        ax.set_xlim(float(x0), float(x1))
+        ax.set_ylim(float(y0), float(y1))
         return _png(fig)

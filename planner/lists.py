@@ -27,7 +27,6 @@ import shapely
 
 from . import columns as col
 from .coverage import group_weights
-from .naming import place_name
 from .positions import POSITION_FLAGS
 from .tiers import Rules, ServiceRule, SpeedProfile
 
@@ -153,6 +152,7 @@ def three_lists(
     *,
     unit_column: str = "unit",
     network: WalkNetwork | None = None,
+    estimate: str | None = None,
 ) -> ThreeLists:
     """Build the needs, resources and services lists of a community check report.
 
@@ -174,7 +174,10 @@ def three_lists(
     unit_column : str, default "unit"
         The units' name column.
     network : WalkNetwork, optional
-        Names the proposed sites by street (:func:`planner.naming.place_name`); without it 位置 is empty.
+        The walk network the sites were named on (its OSM attribution goes in the notes).
+    estimate : str, optional
+        How walking minutes were estimated when there is no street network (e.g. "直线距离×绕行系数 1.25"): every
+        figure then says 估算, in the notes and in the 说明 of each row.
 
     Returns
     -------
@@ -183,8 +186,13 @@ def three_lists(
     notes: list[str] = []
     needs = _needs(residents, units, rules, unit_column, notes)
     resources = _resources(residents, facilities, rules, notes)
-    services = _services(proposals, rules, network, notes)
+    services = _services(proposals, rules, notes)
     notes = _source_notes(residents, facilities, rules, network) + notes
+    if estimate:  # every figure that comes from a straight-line estimate says so, in each list
+        notes.insert(0, f"估算：没有道路网，步行时间按{estimate}估算，所有覆盖与人数均为估算值，仅供参考。")
+        needs["说明"] = [f"估算；{s}" if s else "估算" for s in needs["说明"].fillna("").astype(str)]
+        resources["规模判定"] = [f"估算：{s}" if s else "估算" for s in resources["规模判定"].fillna("").astype(str)]
+        services["位置"] = [f"{s}（估算）" for s in services["位置"].astype(str)]
     log.info("three lists: %d needs rows, %d facilities, %d proposed sites", len(needs), len(resources), len(services))
     return ThreeLists(needs, resources, services, tuple(notes))
 
@@ -415,9 +423,7 @@ def _resources(
 
 
 # --------------------------------------------------------------------------------------------- services
-def _services(
-    proposals: Sequence[Proposal], rules: Rules, network: WalkNetwork | None, notes: list[str]
-) -> pd.DataFrame:
+def _services(proposals: Sequence[Proposal], rules: Rules, notes: list[str]) -> pd.DataFrame:
     tiers = {t.key: t for t in rules.tiers}
     profiles = {p.key: p for p in rules.profiles}
     counter: Counter[str] = Counter()
@@ -436,7 +442,7 @@ def _services(
             pd.DataFrame(
                 {
                     "序号": numbers,
-                    "位置": place_name(network, lon, lat) if network is not None else [""] * len(sites),
+                    "位置": sites["place"].astype(str).to_numpy() if "place" in sites else [""] * len(sites),
                     "层级": tiers[tier].name_zh if tier in tiers else tier,
                     "步行速度": (prof.name_zh or prof.key) if prof else str(proposal.profile),
                     "新增覆盖居民": sites["new_population"].to_numpy(float),
@@ -448,8 +454,6 @@ def _services(
                 }
             )
         )
-    if frames and network is None:
-        notes.append("服务清单：没有道路网，未给出位置名称（见经度、纬度）。")
     if not frames:
         return pd.DataFrame({c: [] for c in SERVICES_COLUMNS})
     return pd.concat(frames, ignore_index=True)[list(SERVICES_COLUMNS)]

@@ -21,12 +21,13 @@ import pandas as pd
 import shapely
 
 from . import columns as col
+from .coverage import assessed_mask
 from .positions import POSITION_FLAGS
 
 if TYPE_CHECKING:
     from .plan import Plan
     from .sites import Proposal
-    from .tiers import Rules, SpeedProfile, Tier
+    from .tiers import Rules, ServiceRule, SpeedProfile, Tier
 
 __all__ = [
     "BAND_COLOURS",
@@ -138,9 +139,15 @@ class Drawing:
     legend: list[tuple[str, str, str, bool]] = field(default_factory=list)  # symbol, Chinese, English, shown
     sources: list[str] = field(default_factory=list)
     illustrative: bool = False
+    estimated: bool = False  # no street network: layers drawn from walking times are estimates (估算)
 
-    def add(self, layer: folium.map.Layer, zh: str, en: str, symbol: str) -> None:
-        """Put a layer on the map, named ``中文 — English`` in the layer control (unique), with its legend line."""
+    def add(self, layer: folium.map.Layer, zh: str, en: str, symbol: str, *, walking: bool = False) -> None:
+        """Put a layer on the map, named ``中文 — English`` in the layer control (unique), with its legend line.
+
+        A layer drawn from walking times (``walking``) is named an estimate (估算) when there is no street network.
+        """
+        if walking and self.estimated:
+            zh, en = f"{zh}（估算）", f"{en} (estimate)"
         used, n, base = {(z, e) for _, z, e, _ in self.legend}, 2, (zh, en)
         while (zh, en) in used:
             zh, en, n = f"{base[0]}（{n}）", f"{base[1]} ({n})", n + 1
@@ -324,7 +331,7 @@ class Drawing:
                 f"<span style='background:{colour};color:#fff;border:1.5px solid #ffd700;border-radius:8px;"
                 f"padding:0 3px;margin-right:4px;font-size:10px'>{esc(prefix)}1</span>"
             )
-            self.add(group, zh, en, symbol)
+            self.add(group, zh, en, symbol, walking=True)
 
     # -- areas --------------------------------------------------------------------------------------------------
 
@@ -382,8 +389,29 @@ def _text(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value).strip() != ""
 
 
-def resident_cells(residents: gpd.GeoDataFrame, tier: Tier, profile: str, crs: str, cell_m: float) -> gpd.GeoDataFrame:
-    """Population-weighted minutes to a tier on a square grid (keeps the map fast with many residents)."""
+def resident_cells(
+    residents: gpd.GeoDataFrame,
+    tier: Tier | None,
+    profile: str,
+    crs: str,
+    cell_m: float,
+    *,
+    service: ServiceRule | None = None,
+) -> gpd.GeoDataFrame:
+    """Population-weighted minutes to a tier (or a service) on a square grid (keeps the map fast).
+
+    For a service, residents where it is not assessed (``assessed_service_<key>``) are left out of the cells.
+    """
+    if service is not None:
+        minutes = residents[col.service_minutes(service.key, profile)].to_numpy(float)
+        assessed = assessed_mask(residents, service.key)
+        missing = assessed & ~(minutes <= service.minutes)
+    else:
+        assert tier is not None
+        minutes = residents[col.minutes(tier.key, profile)].to_numpy(float)
+        assessed = np.ones(len(residents), dtype=bool)
+        missing = ~residents[col.covered(tier.key, profile)].to_numpy(bool)
+    residents = residents[assessed]
     pts = residents.to_crs(crs)
     x, y = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
     key = pd.DataFrame(
@@ -392,8 +420,8 @@ def resident_cells(residents: gpd.GeoDataFrame, tier: Tier, profile: str, crs: s
             "j": np.floor(y / cell_m).astype(np.int64),
             "pop": residents["population"].to_numpy(),
             "eld": residents["elderly"].to_numpy(),
-            "m": residents[col.minutes(tier.key, profile)].to_numpy(),
-            "miss": ~residents[col.covered(tier.key, profile)].to_numpy(bool),
+            "m": minutes[assessed],
+            "miss": missing[assessed],
         }
     )
     reach = key["m"].notna()

@@ -152,7 +152,7 @@ def plan_map(
     if basemap == "tianditu" and not os.environ.get("TIANDITU_KEY"):
         msg = "the Tianditu basemap needs a key: set the TIANDITU_KEY environment variable"
         raise ConfigError(msg)
-    net = plan.network
+    net = plan.frame
     rules = plan.rules
     ref = rules.everyone
     p_zh, p_en = profile_words(ref)
@@ -164,18 +164,31 @@ def plan_map(
     )
     m.fit_bounds([[y0, x0], [y1, x1]])
     _add_basemaps(m, basemap)
-    d = Drawing(m, lambda gdf: to_basemap_crs(gdf, basemap))
+    d = Drawing(m, lambda gdf: to_basemap_crs(gdf, basemap), estimated=plan.estimated)
 
-    # one feature: the streets are drawn, never clicked
-    lines = shapely.line_merge(shapely.multilinestrings(net.edge_lines))
-    streets = d.shift(simplify(gpd.GeoDataFrame(geometry=[lines], crs=net.crs), 3.0))
-    layer = folium.GeoJson(
-        geojson(streets),
-        style_function=lambda _: {"color": "#888", "weight": 1, "opacity": 0.8},
-        interactive=False,
-        show=basemap != "none",
-    )
-    d.add(layer, "街道（OpenStreetMap 矢量，离线可用）", "Streets (OSM vector, offline)", swatch("#888", "line"))
+    if plan.network is not None:  # one feature: the streets are drawn, never clicked
+        lines = shapely.line_merge(shapely.multilinestrings(plan.network.edge_lines))
+        streets = d.shift(simplify(gpd.GeoDataFrame(geometry=[lines], crs=net.crs), 3.0))
+        layer = folium.GeoJson(
+            geojson(streets),
+            style_function=lambda _: {"color": "#888", "weight": 1, "opacity": 0.8},
+            interactive=False,
+            show=basemap != "none",
+        )
+        d.add(layer, "街道（OpenStreetMap 矢量，离线可用）", "Streets (OSM vector, offline)", swatch("#888", "line"))
+    else:  # no streets: the area's outline, so the map still reads offline
+        outline = d.shift(gpd.GeoDataFrame(geometry=[net.boundary_wgs84()], crs="EPSG:4326"))
+        layer = folium.GeoJson(
+            geojson(outline),
+            style_function=lambda _: {"color": "#555", "weight": 1.5, "fill": False},
+            interactive=False,
+        )
+        d.add(
+            layer,
+            "研究范围（无路网，步行时间为直线距离×绕行系数估算）",
+            "Study area (no streets: walking times are straight-line estimates)",
+            swatch("#555", "line"),
+        )
 
     bands = sorted(rules.bands)
     band_colour = dict(zip(bands, BAND_COLOURS))
@@ -197,7 +210,7 @@ def plan_map(
                 },
                 tooltip=folium.GeoJsonTooltip(["band_min", "area_km2"], aliases=["步行分钟 minutes", "面积 km²"]),
             )
-            d.add(layer, f"服务范围 · {words}", f"Service area · {words_en}", swatch(BAND_COLOURS[1]))
+            d.add(layer, f"服务范围 · {words}", f"Service area · {words_en}", swatch(BAND_COLOURS[1]), walking=True)
             iso = isochrones[(isochrones["tier"] == tier.key) & (isochrones["profile"] == ref.key)]
             iso = d.shift(simplify(iso.sort_values("band_min", ascending=False), 8.0))
             layer = folium.GeoJson(
@@ -211,7 +224,13 @@ def plan_map(
                 },
                 tooltip=folium.GeoJsonTooltip(["facility_id", "band_min"], aliases=["设施 facility", "分钟 minutes"]),
             )
-            d.add(layer, f"等时圈（逐个设施） · {words}", f"Isochrones per facility · {words_en}", swatch("#bbb"))
+            d.add(
+                layer,
+                f"等时圈（逐个设施） · {words}",
+                f"Isochrones per facility · {words_en}",
+                swatch("#bbb"),
+                walking=True,
+            )
 
     if plan.residents is not None:
         for tier in rules.tiers:
@@ -240,10 +259,44 @@ def plan_map(
             )
             zh = f"居民步行时间 · {tier.name_zh} · {p_zh} · {tier.minutes:g} 分钟目标"
             en = f"Residents' walking minutes · {tier.name_en} · {p_en} · {tier.minutes:g}-min target"
-            d.add(layer, zh, en, swatch(MINUTE_CLASSES[2][1]))
+            d.add(layer, zh, en, swatch(MINUTE_CLASSES[2][1]), walking=True)
+
+        assessed = [r.key for r in rules.services if r.key in plan.access.services]
+        shown_service = assessed[0] if assessed else None  # drawn at first when there are no tiers to show
+        for rule in rules.services:  # each assessed service, for the first profile of its groups
+            prof = next((p for p in rules.profiles if p.group in rule.groups), None)
+            if prof is None or col.service_minutes(rule.key, prof.key) not in plan.residents.columns:
+                continue
+            cells = d.shift(resident_cells(plan.residents, None, prof.key, net.crs, cell_m, service=rule))
+            people = ["elderly", "elderly_without"] if prof.group == "elderly" else ["population", "without"]
+            names = {
+                "population": "居民 residents",
+                "without": f"{rule.minutes:g} 分钟内无此服务 without",
+                "elderly": "老年人 elderly",
+                "elderly_without": f"{rule.minutes:g} 分钟内无此服务的老年人 elderly without",
+            }
+            layer = folium.GeoJson(
+                geojson(cells, ["minutes", *people]),
+                show=not rules.tiers and rule.key == shown_service,
+                style_function=lambda f, lim=rule.minutes: {
+                    "fillColor": _minutes_colour(f["properties"]["minutes"] or np.inf),
+                    "fillOpacity": 0.55,
+                    "color": "#b2182b" if (f["properties"]["minutes"] or 1e9) > lim else "#666",
+                    "weight": 1.6 if (f["properties"]["minutes"] or 1e9) > lim else 0.2,
+                },
+                tooltip=folium.GeoJsonTooltip(
+                    ["minutes", *people], aliases=["平均步行分钟 minutes", *(names[p] for p in people)]
+                ),
+            )
+            zh = f"居民步行时间 · {rule.name_zh}服务 · {prof.name_zh or prof.key} · {rule.minutes:g} 分钟目标"
+            en = (
+                f"Residents' walking minutes · {rule.name_en} · {prof.name_en or prof.key} · "
+                f"{rule.minutes:g}-min target"
+            )
+            d.add(layer, zh, en, swatch(MINUTE_CLASSES[2][1]), walking=True)
 
     units = plan.units
-    if units is not None and len(units):
+    if units is not None and len(units) and rules.tiers:
         u = units[units["population"] > 0].copy()
         u["within_15min_pct"] = (100 * u["within_15min_share"]).round(1)
         for t in rules.tiers:
@@ -267,7 +320,7 @@ def plan_map(
             ),
         )
         zh, en = f"单元覆盖率 · 各层级均 15 分钟内 · {p_zh}", f"Units: share with every tier within 15 min · {p_en}"
-        d.add(layer, zh, en, swatch("#fc8d59"))
+        d.add(layer, zh, en, swatch("#fc8d59"), walking=True)
 
     d.not_assessed(plan, net.crs, cell_m)
     d.facilities(plan)
@@ -312,6 +365,21 @@ def _legend(plan: Plan, basemap: str, d: Drawing) -> MacroElement:
         else ""
     )
     context = "".join(f"<br>{line}" for line in d.sources)
+    if plan.estimated:  # no streets: the walks are straight lines x a detour factor, and no OSM data is shown
+        factor = plan.estimate.detour if plan.estimate else float("nan")
+        pace = (
+            f"<div style='background:#fff4e5;border-left:4px solid #dd6b20;padding:3px 6px;margin:4px 0'>"
+            f"<b>估算</b>：没有道路网，步行距离按直线距离×{factor:g}，按{html.escape(p_zh)} {speed:.1f} 公里/小时计"
+            f"<br><b>ESTIMATE</b>: no streets; straight line x {factor:g}, at {html.escape(p_en.lower())} "
+            f"{speed:.1f} km/h</div>"
+        )
+        streets = "街道 Streets：无 none"
+    else:
+        pace = (
+            f"<div>步行时间按{html.escape(p_zh)} {speed:.1f} 公里/小时计 <span class='en'>minutes at "
+            f"{html.escape(p_en.lower())}, {speed:.1f} km/h</span></div>"
+        )
+        streets = f"街道 Streets {_OSM_ATTRIBUTION}, {html.escape(date)}"
     body = f"""
 <style>#lc-legend .en{{color:#666;font-size:10.5px}} #lc-legend div{{margin:1px 0}}
 .leaflet-control-layers-expanded{{max-height:70vh;overflow-y:auto;max-width:380px;font-size:11.5px}}</style>
@@ -319,16 +387,15 @@ def _legend(plan: Plan, basemap: str, d: Drawing) -> MacroElement:
  padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.35 sans-serif;max-width:340px;
  max-height:62vh;overflow-y:auto">
  <details open><summary style="font-weight:bold;cursor:pointer">图例 Legend</summary>{warn}
- <div>步行时间按{html.escape(p_zh)} {speed:.1f} 公里/小时计 <span class='en'>minutes at {html.escape(p_en.lower())},
- {speed:.1f} km/h</span></div>
+ {pace}
  {layers}
  <div>{swatch("#2471a3", "ring")}虚线空心：位置存疑（见弹窗）
  <span class='en'>dashed, hollow: position uncertain</span></div>
  <div style="margin-top:4px">步行等时带（分钟） <span class='en'>walking bands (min)</span><br>{bands}</div>
  <div style="margin-top:4px">居民平均步行分钟 <span class='en'>residents' minutes</span><br>{minutes}
  {swatch(UNREACHABLE)}<span style='font-size:10px'>不可达 none</span></div>{shifted}
- <div style="margin-top:4px;color:#555;font-size:10.5px">来源 Sources：街道 Streets {_OSM_ATTRIBUTION},
- {html.escape(date)}<br>人口 Population：{html.escape(pop_note) or "见报告 see report"}{context}</div>
+ <div style="margin-top:4px;color:#555;font-size:10.5px">来源 Sources：{streets}
+ <br>人口 Population：{html.escape(pop_note) or "见报告 see report"}{context}</div>
  </details>
 </div>
 <div id="lc-title" style="position:fixed;top:10px;left:60px;z-index:9999;background:rgba(255,255,255,.93);

@@ -19,13 +19,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from .network import WalkNetwork
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["DUPLICATE_SUFFIXES", "fallback_name", "grid_unit_names", "place_name", "unique_names"]
+__all__ = ["DUPLICATE_SUFFIXES", "fallback_name", "grid_unit_names", "name_by_landmarks", "place_name", "unique_names"]
+
+#: Compass words for the bearing from a landmark to a place, clockwise from north in 45° steps.
+_BEARINGS_ZH = ("北", "东北", "东", "东南", "南", "西南", "西", "西北")
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +255,43 @@ def grid_unit_names(
             names.append(f"网格{codes[i] or i + 1}")
     if len(empty):
         log.info("%d of %d cells have no named street in them", len(empty), n)
+    return unique_names(names)
+
+
+def name_by_landmarks(
+    x: np.ndarray, y: np.ndarray, lx: np.ndarray, ly: np.ndarray, landmarks: list[str], *, near_m: float = 300.0
+) -> list[str]:
+    """Name places by their nearest named landmark where no street names are known (a straight-line estimate).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        The places, in a metric CRS.
+    lx, ly : numpy.ndarray
+        The landmarks (named facilities), in the same CRS.
+    landmarks : list of str
+        The landmarks' names.
+    near_m : float, default 300
+        Within this distance a place is ``近<landmark>``.
+
+    Returns
+    -------
+    list of str
+        ``近中山街道长者食堂`` near a landmark, else ``中山街道长者食堂以南约1.2公里`` (bearing from the landmark,
+        to 0.1 km); made unique with :func:`unique_names`. With no landmark, the places' coordinates.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(landmarks) == 0:
+        return unique_names([f"（{a:.0f}, {b:.0f}）" for a, b in zip(x, y)])
+    d, i = cKDTree(np.column_stack([lx, ly])).query(np.column_stack([x, y]))
+    names = []
+    for k in range(len(x)):
+        name = landmarks[i[k]]
+        if d[k] <= near_m:
+            names.append(f"近{name}")
+            continue
+        bearing = np.degrees(np.arctan2(x[k] - lx[i[k]], y[k] - ly[i[k]])) % 360
+        names.append(f"{name}以{_BEARINGS_ZH[int((bearing + 22.5) // 45) % 8]}约{d[k] / 1000:.1f}公里")
     return unique_names(names)
 
 

@@ -17,17 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from .access import compute_access
+from .access import Access, compute_access
 from .area import StudyArea
 from .coverage import area_units, equity_table, mark_assessed, resident_coverage
 from .errors import ConfigError
 from .facilities import area_context, area_facilities
 from .isochrones import dissolve_isochrones, facility_isochrones
 from .lists import three_lists
-from .network import load_network
+from .network import WalkNetwork, load_network
 from .plan import Plan
 from .population_check import check_population
-from .residents import place_residents
+from .residents import estimate_outline, place_residents
+from .straight_line import EstimatedAccess, StraightLine, estimate_access
 
 __all__ = ["RunOptions", "run"]
 
@@ -98,35 +99,53 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     t_start = t0 = time.perf_counter()
 
     net_cfg = area.settings.network
-    network = load_network(
-        area.path(net_cfg.osm),
-        clip_to_bounds=net_cfg.clip_to_bounds,
-        min_component_km=net_cfg.min_component_km,
-        keep_fragments=net_cfg.keep_fragments,
-        use_cache=options.use_cache,
-        max_extent_km=net_cfg.max_extent_km,
-    )
+    network: WalkNetwork | None = None
+    estimate: StraightLine | None = None
+    if net_cfg.mode == "none":  # no streets: straight line x detour factor, every figure an estimate (估算)
+        estimate = StraightLine(estimate_outline(area), net_cfg.detour_factor)
+        log.warning(
+            "%s: no street network; walking distance estimated as straight line x %g (估算)",
+            area.name,
+            net_cfg.detour_factor,
+        )
+    else:
+        assert net_cfg.osm is not None  # the settings require it with streets
+        network = load_network(
+            area.path(net_cfg.osm),
+            clip_to_bounds=net_cfg.clip_to_bounds,
+            min_component_km=net_cfg.min_component_km,
+            keep_fragments=net_cfg.keep_fragments,
+            use_cache=options.use_cache,
+            max_extent_km=net_cfg.max_extent_km,
+        )
+    frame: WalkNetwork | StraightLine = network if network is not None else estimate  # type: ignore[assignment]
     timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    facilities = area_facilities(area, network, rules, skip_invalid=options.skip_invalid_facilities)
+    facilities = area_facilities(area, frame, rules, skip_invalid=options.skip_invalid_facilities)
     timings["facilities_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    access = compute_access(network, facilities, rules, area.settings.access.horizon_min)
+    horizon = area.settings.access.horizon_min
+    access: Access | EstimatedAccess
+    if network is not None:
+        access = compute_access(network, facilities, rules, horizon)
+    else:
+        assert estimate is not None
+        access = estimate_access(estimate, facilities, rules, horizon)
     timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     residents = units = equity = None
-    placed = place_residents(area, network, use_cache=options.use_cache)
+    placed = place_residents(area, frame, use_cache=options.use_cache)
     if placed is not None:
         placed = mark_assessed(area, placed)
         residents = resident_coverage(
-            network,
+            frame,
             placed,
             dict(access.tiers),
             rules,
             dict(access.services),
             facility_ids=facilities["facility_id"].to_numpy(),
         )
-        units = area_units(area, network, residents, facilities, rules)
+        units = area_units(area, frame, residents, facilities, rules)
         equity = equity_table(residents, rules)
         timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
@@ -138,22 +157,26 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         residents=residents,
         units=units,
         equity=equity,
+        estimate=estimate,
     )
     iso = areas = None
     if options.isochrones != "none":
         profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]
         cfg = area.settings.isochrones
-        iso = facility_isochrones(
-            network,
-            facilities,
-            profiles,
-            rules.bands,
-            method=cfg.method,
-            corridor_m=cfg.corridor_m,
-            progress=options.progress,
-        )
+        if network is None:
+            iso = plan.compute_isochrones(profiles=[p.key for p in profiles])
+        else:
+            iso = facility_isochrones(
+                network,
+                facilities,
+                profiles,
+                rules.bands,
+                method=cfg.method,
+                corridor_m=cfg.corridor_m,
+                progress=options.progress,
+            )
         timings["isochrones_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-        areas = dissolve_isochrones(iso, network.crs)  # the union of the facilities' isochrones
+        areas = dissolve_isochrones(iso, frame.crs)  # the union of the facilities' isochrones
         timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     proposals = []
@@ -180,10 +203,11 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         timings["sites_s"] = time.perf_counter() - t0
     timings["run_s"] = time.perf_counter() - t_start
     context = area_context(area)
-    check = check_population(area, units, network.boundary_wgs84()) if units is not None else None
+    check = check_population(area, units, frame.boundary_wgs84()) if units is not None else None
     lists = None
     if residents is not None and units is not None:
-        lists = three_lists(residents, units, facilities, proposals, rules, network=network)
+        how = f"直线距离×绕行系数 {estimate.detour:g}" if estimate is not None else None
+        lists = three_lists(residents, units, facilities, proposals, rules, network=network, estimate=how)
     return replace(
         plan,
         isochrones=iso,

@@ -20,6 +20,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import columns as col
 from .access import Access, point_distances
@@ -27,11 +28,12 @@ from .area import StudyArea
 from .coords import to_wgs84
 from .coverage import headline
 from .errors import ConfigError
-from .isochrones import facility_isochrones, service_areas
+from .isochrones import dissolve_isochrones, facility_isochrones, service_areas
 from .lists import ThreeLists
 from .network import WalkNetwork
 from .population_check import PopulationCheck
 from .sites import Proposal, area_candidates, propose
+from .straight_line import EstimatedAccess, NearestByLine, StraightLine, disc_isochrones
 from .tiers import Rules
 
 __all__ = ["Plan"]
@@ -50,11 +52,12 @@ class Plan:
     ----------
     area : StudyArea
         The settings the plan was built with (overrides applied).
-    network : WalkNetwork
+    network : WalkNetwork or None
+        None when the area was assessed without streets (``estimate`` is then set).
     facilities : geopandas.GeoDataFrame
         Validated and snapped, EPSG:4326.
-    access : Access
-        Node distances to the nearest facility of every tier and service.
+    access : Access or EstimatedAccess
+        Node distances to the nearest facility of every tier and service (straight-line searches without streets).
     residents : geopandas.GeoDataFrame or None
         Resident points with the coverage columns of :mod:`planner.columns`; None without population data.
     units : geopandas.GeoDataFrame or None
@@ -75,12 +78,14 @@ class Plan:
         ``source`` and ``licence``.
     timings : mapping of str to float
         Seconds spent in each stage.
+    estimate : StraightLine or None
+        Set when there is no street network: every walking figure is a straight-line estimate (估算).
     """
 
     area: StudyArea
-    network: WalkNetwork
+    network: WalkNetwork | None
     facilities: gpd.GeoDataFrame
-    access: Access
+    access: Access | EstimatedAccess
     residents: gpd.GeoDataFrame | None = None
     units: gpd.GeoDataFrame | None = None
     equity: pd.DataFrame | None = None
@@ -91,6 +96,7 @@ class Plan:
     population_check: PopulationCheck | None = None
     lists: ThreeLists | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    estimate: StraightLine | None = None
 
     @property
     def rules(self) -> Rules:
@@ -105,6 +111,29 @@ class Plan:
         return self.residents
 
     @property
+    def frame(self) -> WalkNetwork | StraightLine:
+        """What the plan was measured on: the walk network, or the straight-line estimate's frame (its ``crs``,
+        ``project``, ``unproject``, ``bbox_wgs84`` and ``boundary_wgs84`` serve both)."""
+        if self.network is not None:
+            return self.network
+        if self.estimate is None:
+            msg = "a plan needs a walk network or a straight-line estimate"
+            raise ConfigError(msg, key="network")
+        return self.estimate
+
+    @property
+    def estimated(self) -> bool:
+        """True when every walking figure is a straight-line estimate (估算): the area has no street network."""
+        return self.network is None
+
+    def require_network(self, purpose: str) -> WalkNetwork:
+        """The walk network, or a :class:`~planner.errors.ConfigError` saying that ``purpose`` needs streets."""
+        if self.network is None:
+            msg = f"{purpose} needs a street network: this area is a straight-line estimate ([network] mode = none)"
+            raise ConfigError(msg, key="network.mode")
+        return self.network
+
+    @property
     def horizon_min(self) -> float:
         """Search horizon in minutes."""
         return self.access.horizon_min
@@ -112,7 +141,10 @@ class Plan:
     def node_minutes(self, tier: str, profile: str | None = None) -> np.ndarray:
         """Minutes from every network node to the nearest facility of a tier (NaN if unreachable)."""
         prof = self.rules.profile(profile) if profile else self.rules.everyone
-        d = self.access.tiers[self.rules.tier(tier).key].distance_m
+        self.require_network("minutes per street node")
+        found = self.access.tiers[self.rules.tier(tier).key]
+        assert not isinstance(found, NearestByLine)
+        d = found.distance_m
         with np.errstate(invalid="ignore"):
             return np.where(np.isfinite(d), d / prof.metres_per_minute, np.nan)
 
@@ -142,11 +174,24 @@ class Plan:
         lon, lat = to_wgs84(
             np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)), crs
         )
-        snap = self.network.snap(lon, lat, max_distance=max_snap_m)
-        out: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "snap_distance_m": snap.offset_m}
+        if self.network is not None:
+            snap = self.network.snap(lon, lat, max_distance=max_snap_m)
+            offset = snap.offset_m
+        else:  # no streets: the distance to the area's outline instead (0 inside); beyond max_snap_m, NaN
+            frame = self.frame
+            x, y = frame.project(lon, lat)
+            outline = gpd.GeoSeries([frame.boundary_wgs84()], crs="EPSG:4326").to_crs(frame.crs).iloc[0]
+            offset = shapely.distance(outline, shapely.points(x, y))
+        out: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "snap_distance_m": offset}
         ids = self.facilities["facility_id"].to_numpy()
         for tier in self.rules.tiers:
-            dist, fac = point_distances(self.network, self.access.tiers[tier.key], snap)
+            found = self.access.tiers[tier.key]
+            if isinstance(found, NearestByLine):
+                dist, fac = found.distances(lon, lat)
+                dist = np.where(offset <= max_snap_m, dist, np.inf)
+            else:
+                assert self.network is not None
+                dist, fac = point_distances(self.network, found, snap)
             for prof in self.rules.profiles:
                 with np.errstate(invalid="ignore"):
                     minutes = np.where(np.isfinite(dist), dist / prof.metres_per_minute, np.nan)
@@ -178,11 +223,11 @@ class Plan:
         cfg = self.area.settings.sites
         t = self.rules.tier(tier)
         prof = self.rules.profile(profile) if profile else self.rules.everyone
-        cands = candidates if candidates is not None else area_candidates(self.area, self.network)
+        cands = candidates if candidates is not None else area_candidates(self.area, self.frame)
         if candidates is None and "tier" in cands.columns:
             cands = cands[cands["tier"].isna() | cands["tier"].isin(["any", t.key])].reset_index(drop=True)
         return propose(
-            self.network,
+            self.frame,
             residents,
             cands,
             tier=t.key,
@@ -196,6 +241,7 @@ class Plan:
             capacity=capacity if capacity is not None else cfg.capacity.get(t.key),
             method=method or cfg.method,
             time_limit=time_limit or cfg.time_limit_s,
+            landmarks=self.facilities,
         )
 
     def compute_isochrones(
@@ -204,8 +250,10 @@ class Plan:
         """Isochrone polygons of every facility, computed anew (see :func:`planner.isochrones.facility_isochrones`)."""
         cfg = self.area.settings.isochrones
         profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
+        if self.estimate is not None and self.network is None:
+            return disc_isochrones(self.estimate, self.facilities, profs, tuple(bands or self.rules.bands))
         return facility_isochrones(
-            self.network,
+            self.require_network("isochrones on streets"),
             self.facilities,
             profs,
             tuple(bands or self.rules.bands),
@@ -220,6 +268,9 @@ class Plan:
         """Dissolved service area per tier, band and profile (see :func:`planner.isochrones.service_areas`)."""
         cfg = self.area.settings.isochrones
         profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
+        if self.network is None or isinstance(self.access, EstimatedAccess):
+            iso = self.compute_isochrones(bands, profiles=[p.key for p in profs])
+            return dissolve_isochrones(iso[iso["tier"].isin([t.key for t in self.rules.tiers])], self.frame.crs)
         return service_areas(
             self.network,
             self.facilities,
@@ -232,7 +283,6 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         """Headline facts of the run, JSON-ready."""
-        net = self.network
         area = self.area
         pop = area.settings.population
         summary: dict[str, Any] = {
@@ -240,21 +290,9 @@ class Plan:
                 "name": area.name,
                 "title_zh": area.title_zh,
                 "title_en": area.title_en,
-                "bbox_wgs84": [round(v, 6) for v in net.bbox_wgs84()],
+                "bbox_wgs84": [round(v, 6) for v in self.frame.bbox_wgs84()],
             },
-            "network": {
-                "nodes": net.n_nodes,
-                "edges": net.n_edges,
-                "km": round(net.total_km, 1),
-                "crs": net.crs,
-                "source": net.meta.get("source_name"),
-                "sha256": net.meta.get("sha256"),
-                "osm_timestamp": net.meta.get("osm_timestamp"),
-                "ways_dropped": net.meta.get("ways_dropped"),
-                "components": net.meta.get("components", {}),
-                "cache": net.meta.get("cache"),
-                "licence": "ODbL 1.0, © OpenStreetMap contributors",
-            },
+            "network": self._network_summary(),
             "facilities": {
                 "per_tier": {t.key: int((self.facilities["tier"] == t.key).sum()) for t in self.rules.tiers},
                 "illustrative": area.facilities_illustrative,
@@ -306,6 +344,26 @@ class Plan:
             for key, entry in summary["residents"]["services"].items():
                 entry["basis"] = self.service_basis(key)
         return summary
+
+    def _network_summary(self) -> dict[str, Any]:
+        net = self.network
+        if net is None:  # a straight-line estimate: no streets, every figure 估算
+            how = self.estimate.summary() if self.estimate else None
+            return {"mode": "none", "crs": self.frame.crs, "estimate": how}
+        return {
+            "mode": "streets",
+            "nodes": net.n_nodes,
+            "edges": net.n_edges,
+            "km": round(net.total_km, 1),
+            "crs": net.crs,
+            "source": net.meta.get("source_name"),
+            "sha256": net.meta.get("sha256"),
+            "osm_timestamp": net.meta.get("osm_timestamp"),
+            "ways_dropped": net.meta.get("ways_dropped"),
+            "components": net.meta.get("components", {}),
+            "cache": net.meta.get("cache"),
+            "licence": "ODbL 1.0, © OpenStreetMap contributors",
+        }
 
     def service_basis(self, service: str) -> dict[str, Any]:
         """Which facilities a service was measured on: its own list, or the tier facilities listing it, and

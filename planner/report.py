@@ -56,16 +56,23 @@ def _pct(value: float | None) -> str:
 class _Text:
     """Whole sentences in one language."""
 
-    def __init__(self, lang: Lang):
+    def __init__(self, lang: Lang, *, estimated: bool = False):
         self.zh = lang == "zh"
+        self.estimated = estimated  # no street network: every walking figure is an estimate (估算)
 
     def __call__(self, zh: str, en: str) -> str:
         return zh if self.zh else en
 
     def tag(self, illustrative: bool) -> str:
         if illustrative:
-            return f"<span class='tag ill'>{self('示意数据', 'illustrative')}</span>"
-        return f"<span class='tag real'>{self('真实清单', 'real list')}</span>"
+            out = f"<span class='tag ill'>{self('示意数据', 'illustrative')}</span>"
+        else:
+            out = f"<span class='tag real'>{self('真实清单', 'real list')}</span>"
+        return out + self.est()
+
+    def est(self) -> str:
+        """The 估算 tag of every walking figure when there is no street network ("" otherwise)."""
+        return f"<span class='tag ill'>{self('估算', 'estimate')}</span>" if self.estimated else ""
 
     def tier(self, tier: Any) -> str:
         return str(tier.name_zh if self.zh else tier.name_en)
@@ -82,6 +89,26 @@ class _Text:
 def _notices(plan: Plan, t: _Text) -> list[str]:
     area = plan.area
     out = []
+    if plan.estimate is not None:
+        how = plan.estimate.summary()
+        f = how["detour_factor"]
+        out.append(
+            t(
+                f"<b>估算</b>：本研究区没有道路网数据，步行距离按直线距离×绕行系数 {f:g} 估算"
+                f"（{_e(how['source'])}）。所有步行时间、覆盖率和人数都是估算值，只能用于初步判断。",
+                f"<b>Estimate</b>: this study area has no street network; walking distance is the straight line "
+                f"x a detour factor of {f:g} ({_e(how['source_en'])}). Every walking time, share and count is an "
+                "estimate, for a first look only.",
+            )
+        )
+    if not plan.rules.tiers:
+        out.append(
+            t(
+                "层级设施（社区服务中心、服务站、服务点）<b>未评估</b>：研究区没有层级设施清单。",
+                "The tiers (community service centers, stations, points) are <b>not assessed</b>: the study area "
+                "has no tier inventory.",
+            )
+        )
     if area.facilities_illustrative:
         out.append(
             t(
@@ -103,7 +130,7 @@ def _notices(plan: Plan, t: _Text) -> list[str]:
                 f"({_e(pop.elderly_share_source_en or 'source not stated in English')}).",
             )
         )
-        bbox = plan.network.bbox_wgs84()
+        bbox = plan.frame.bbox_wgs84()
         if (
             not (bbox[0] >= 120.8 and bbox[2] <= 122.2 and bbox[1] >= 30.6 and bbox[3] <= 31.9)
             and abs(pop.elderly_share - 0.234) < 1e-9
@@ -162,6 +189,8 @@ def _findings(plan: Plan, head: dict, t: _Text) -> list[str]:
             )
         )
     share = head["within_15min_all_tiers_share"]
+    if share is None:  # no tier inventory: nothing to say about the tiers
+        return out
     out.append(
         t(
             f"{_pct(share)} 的居民 15 分钟内可步行到达全部层级（国家目标 {_pct(NATIONAL_TARGET_SHARE)}，"
@@ -212,6 +241,8 @@ def _services_table(plan: Plan, head: dict, t: _Text) -> list[str]:
 
 
 def _tiers_table(plan: Plan, head: dict, t: _Text) -> list[str]:
+    if not plan.rules.tiers:
+        return [f"<p class=na>{t('未评估：没有层级设施清单。', 'Not assessed: no tier inventory.')}</p>"]
     rows = [
         (
             f"<table><tr><th>{t('层级', 'Tier')}</th><th>{t('步速', 'Speed')}</th><th>{t('人群', 'Group')}</th>"
@@ -240,6 +271,8 @@ def _units_table(plan: Plan, t: _Text) -> list[str]:
     units = plan.units
     if units is None:
         return []
+    if not plan.rules.tiers:
+        return [f"<p class=na>{t('层级覆盖未评估；各单元的服务缺口见下文各单元情况。', 'Tiers not assessed.')}</p>"]
     everyone = plan.rules.everyone.key
     rows = [
         f"<table><tr><th>{t('单元', 'Unit')}</th><th>{t('居民', 'Residents')}</th><th>{t('老年人', 'Elderly')}</th>"
@@ -274,10 +307,11 @@ def _unit_sections(plan: Plan, t: _Text) -> list[str]:
             for _, g in mine.head(4).iterrows()
         )
         unassessed = needs[(needs["单元"] == name) & needs["未覆盖人数"].isna()]["名称"].unique()
+        reach = f"步行可达覆盖率（成人步速）：{tiers}{t.tag(plan.area.facilities_illustrative)}。" if tiers else ""
         text = (
             f"居民约 {_n(row['population'])} 人，其中老年人约 {_n(row['elderly'])} 人。"
-            f"步行可达覆盖率（成人步速）：{tiers}{t.tag(plan.area.facilities_illustrative)}。"
-            + (f"未覆盖人数最多的是：{gaps}。" if gaps else "各项均已覆盖。")
+            + reach
+            + (f"未覆盖人数最多的是：{gaps}{t.est()}。" if gaps else f"各项均已覆盖{t.est()}。")
             + (f"未评估：{_e('、'.join(map(str, unassessed)))}。" if len(unassessed) else "")
         )
         parts.append(f"<section class=unit><h3>{_e(name)}</h3><p>{text}</p></section>")
@@ -406,14 +440,26 @@ def _population_check(plan: Plan, t: _Text) -> list[str]:
 def _sources(plan: Plan, t: _Text) -> list[str]:
     s = plan.summary()
     net = s["network"]
-    items = [
-        t(
-            f"街道网络：{_e(net['source'])}，OpenStreetMap 数据截至 {_e(net['osm_timestamp'])}，© OpenStreetMap "
-            f"贡献者（ODbL 1.0）；{net['nodes']:,} 个节点，可步行道路 {net['km']:,} 公里。",
-            f"Street network: {_e(net['source'])}, OpenStreetMap data as of {_e(net['osm_timestamp'])}, © "
-            f"OpenStreetMap contributors (ODbL 1.0); {net['nodes']:,} nodes, {net['km']:,} km of walkable street.",
-        )
-    ]
+    if net.get("mode") == "none":
+        how = net.get("estimate") or {}
+        items = [
+            t(
+                f"街道网络：无。步行距离按直线距离×绕行系数 {how.get('detour_factor', '–')} 估算"
+                f"（{_e(how.get('source', ''))}）。",
+                f"Street network: none. Walking distance is the straight line x a detour factor of "
+                f"{how.get('detour_factor', '–')} ({_e(how.get('source_en', ''))}).",
+            )
+            + t.est()
+        ]
+    else:
+        items = [
+            t(
+                f"街道网络：{_e(net['source'])}，OpenStreetMap 数据截至 {_e(net['osm_timestamp'])}，© OpenStreetMap "
+                f"贡献者（ODbL 1.0）；{net['nodes']:,} 个节点，可步行道路 {net['km']:,} 公里。",
+                f"Street network: {_e(net['source'])}, OpenStreetMap data as of {_e(net['osm_timestamp'])}, © "
+                f"OpenStreetMap contributors (ODbL 1.0); {net['nodes']:,} nodes, {net['km']:,} km of walkable street.",
+            )
+        ]
     for name, info in s["facilities"].get("lists", {}).items():
         flagged = info.get("position_flagged", 0)
         items.append(
@@ -445,12 +491,18 @@ def _sources(plan: Plan, t: _Text) -> list[str]:
         )
     )
     speeds = t("、", ", ").join(f"{t.prof(p)} {p.speed_mps:.2f} m/s" for p in plan.rules.profiles)
-    items.append(
-        t(
-            f"步速：{speeds}。步行距离沿街道计算，从每位居民所在街道位置出发。",
-            f"Walking speeds: {speeds}. Walks are measured along streets from each resident's street position.",
+    if plan.estimated:
+        walks = t(
+            "没有道路网，步行距离为居民点到设施的直线距离乘以绕行系数（估算）；居民在每个人口网格内均匀分布。",
+            "With no street network, a walk is the straight line from a resident point to a facility times the "
+            "detour factor (an estimate); residents are spread evenly over each population cell.",
         )
-    )
+    else:
+        walks = t(
+            "步行距离沿街道计算，从每位居民所在街道位置出发。",
+            "Walks are measured along streets from each resident's street position.",
+        )
+    items.append(t(f"步速：{speeds}。", f"Walking speeds: {speeds}. ") + walks)
     return ["<ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
 
 
@@ -469,7 +521,7 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
     if plan.residents is None or plan.units is None:
         msg = "the report needs residents: the study area has no [population] source"
         raise ValueError(msg)
-    t = _Text(lang)
+    t = _Text(lang, estimated=plan.estimated)
     head = plan.summary()["residents"]
     area = plan.area
     title = area.title_zh if t.zh else area.title_en
@@ -487,7 +539,8 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
     parts.append("</ul>")
     parts.append(f"<h2 id=services>{t('服务覆盖', 'Services')}</h2>")
     parts += _services_table(plan, head, t)
-    parts.append(f"<h2 id=tiers>{t('分级覆盖', 'Coverage by tier')}{t.tag(area.facilities_illustrative)}</h2>")
+    tier_tag = t.tag(area.facilities_illustrative) if plan.rules.tiers else ""
+    parts.append(f"<h2 id=tiers>{t('分级覆盖', 'Coverage by tier')}{tier_tag}</h2>")
     parts += _tiers_table(plan, head, t)
     for tier in plan.rules.tiers:
         parts.append(
@@ -499,13 +552,16 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
     if plan.proposals:
         parts.append(f"<h2 id=sites>{t('建议新增站点', 'Where to build next')}</h2>")
         parts += _sites(plan, t)
-    parts.append(f"<h2>{t('图表', 'Charts')}</h2>")
-    for src, cap in (
-        (figures.minutes_chart(plan, zh=t.zh), t("步行时间分布", "Distribution of walking minutes")),
-        (figures.units_chart(plan, zh=t.zh), t("各单元 15 分钟全部可达比例", "Share within 15 minutes, by unit")),
-        (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
-    ):
-        parts.append(f"<figure><img src='{src}' alt='{_e(cap)}'><figcaption>{_e(cap)}</figcaption></figure>")
+    if plan.rules.tiers:  # the charts are of the tiers' minutes
+        parts.append(f"<h2>{t('图表', 'Charts')}</h2>")
+        for src, cap in (
+            (figures.minutes_chart(plan, zh=t.zh), t("步行时间分布", "Distribution of walking minutes")),
+            (figures.units_chart(plan, zh=t.zh), t("各单元 15 分钟全部可达比例", "Share within 15 minutes, by unit")),
+            (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
+        ):
+            parts.append(
+                f"<figure><img src='{src}' alt='{_e(cap)}'><figcaption>{_e(cap)}{t.est()}</figcaption></figure>"
+            )
     parts += _unit_sections(plan, t)
     parts += _three_lists(plan, t)
     parts += _population_check(plan, t)

@@ -27,8 +27,17 @@ from .area import StudyArea
 from .errors import ConfigError, InputError, InputFileNotFound
 from .network import WalkNetwork
 from .osm import buildings_frame
+from .straight_line import StraightLine, lattice_points
 
-__all__ = ["PopulationError", "place_residents", "read_population", "residents_from_points", "residents_from_zones"]
+__all__ = [
+    "PopulationError",
+    "estimate_outline",
+    "place_residents",
+    "read_population",
+    "residents_from_points",
+    "residents_from_zones",
+    "residents_without_streets",
+]
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +388,7 @@ def residents_from_points(
     )
 
 
-def _finish(df: pd.DataFrame, network: WalkNetwork, attrs: dict) -> gpd.GeoDataFrame:
+def _finish(df: pd.DataFrame, network: WalkNetwork | StraightLine, attrs: dict) -> gpd.GeoDataFrame:
     lon, lat = network.unproject(df["x"].to_numpy(), df["y"].to_numpy())
     df["resident_id"] = np.arange(len(df))
     gdf = gpd.GeoDataFrame(df[_RESIDENT_COLUMNS], geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
@@ -387,14 +396,105 @@ def _finish(df: pd.DataFrame, network: WalkNetwork, attrs: dict) -> gpd.GeoDataF
     return gdf
 
 
-def place_residents(area: StudyArea, network: WalkNetwork, *, use_cache: bool = True) -> gpd.GeoDataFrame | None:
+def residents_without_streets(
+    model: StraightLine,
+    data: gpd.GeoDataFrame,
+    *,
+    population_col: str = "population",
+    elderly_col: str | None = None,
+    elderly_share: float = DEFAULT_ELDERLY_SHARE,
+    spacing_m: float = 100.0,
+) -> gpd.GeoDataFrame:
+    """Residents where no street network is known: zones spread evenly over a lattice, points kept as they are.
+
+    Each zone's people are shared equally among lattice points every ``spacing_m`` metres inside it (people
+    are assumed evenly spread over the zone, as :func:`residents_from_zones` assumes for the part inside the
+    area); a zone too small for a lattice point gets one at its representative point. Residents carry
+    ``placement = "lattice"`` (or ``"point"``) and ``edge = -1``: they sit on no street.
+
+    Parameters
+    ----------
+    model : StraightLine
+    data : geopandas.GeoDataFrame
+        Population zones (polygons) or points, EPSG:4326 (see :func:`read_population`).
+    population_col, elderly_col, elderly_share
+        As :func:`residents_from_zones`.
+    spacing_m : float, default 100
+        Lattice spacing.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The columns of :func:`residents_from_zones`.
+    """
+    source = data.attrs.get("source", "population")
+    data = data.to_crs("EPSG:4326")
+    pop = data[population_col].to_numpy(dtype=float)
+    eld = _elderly(data, pop, elderly_col, elderly_share)
+    if data.geom_type.eq("Point").all():
+        x, y = model.project(data.geometry.x.to_numpy(), data.geometry.y.to_numpy())
+        zone, share, placement = np.arange(len(data)), np.ones(len(data)), "point"
+    else:
+        metric = gpd.GeoSeries(data.geometry.values, crs="EPSG:4326").to_crs(model.crs).to_numpy()
+        x, y, zone = lattice_points(model, np.asarray(metric, dtype=object), spacing_m)
+        share = 1.0 / np.bincount(zone, minlength=len(data))[zone]
+        placement = "lattice"
+    out = pd.DataFrame(
+        {
+            "zone": zone,
+            "population": pop[zone] * share,
+            "elderly": eld[zone] * share,
+            "placement": placement,
+            "edge": -1,
+            "t": np.nan,
+            "offset_m": 0.0,
+            "x": x,
+            "y": y,
+        }
+    )
+    zone_ids = data["cell_id"].to_numpy() if "cell_id" in data.columns else np.arange(len(data))
+    out["zone_id"] = zone_ids[zone]
+    log.info("%s: %.0f people placed as %d resident points without streets", source, pop.sum(), len(out))
+    return _finish(
+        out,
+        model,
+        {
+            "source": source,
+            "population_in_area": float(pop.sum()),
+            "population_in_source": float(pop.sum()),
+            "elderly_share": elderly_share if not elderly_col else None,
+            "placement": f"lattice {spacing_m:g} m",
+        },
+    )
+
+
+def estimate_outline(area: StudyArea) -> shapely.Geometry:
+    """The outline of a study area assessed without streets: its population zones' union (else their hull), or
+    the units' polygons when there is no population source."""
+    cfg = area.settings.population
+    if cfg is not None:
+        data = read_population(area.path(cfg.source[1]), column=cfg.column).to_crs("EPSG:4326")
+        geoms = data.geometry.values
+        if data.geom_type.eq("Point").all():
+            return shapely.convex_hull(shapely.union_all(geoms)).buffer(0.002)
+        return shapely.union_all(geoms)
+    if area.settings.units.file is not None:
+        return shapely.union_all(gpd.read_file(area.path(area.settings.units.file)).to_crs("EPSG:4326").geometry.values)
+    msg = f"{area.file}: without a street network the study area needs a [population] source or a [units] file"
+    raise ConfigError(msg, path=area.file, key="population")
+
+
+def place_residents(
+    area: StudyArea, network: WalkNetwork | StraightLine, *, use_cache: bool = True
+) -> gpd.GeoDataFrame | None:
     """Resident points from the area's ``[population]`` source (grid, polygons or points); None without one.
 
     Parameters
     ----------
     area : StudyArea
-    network : WalkNetwork
-        The area's walk network; residents are placed along its streets.
+    network : WalkNetwork or StraightLine
+        The area's walk network (residents are placed along its streets), or the frame of a straight-line
+        estimate (:func:`residents_without_streets`).
 
     Returns
     -------
@@ -406,13 +506,24 @@ def place_residents(area: StudyArea, network: WalkNetwork, *, use_cache: bool = 
         return None
     kind, name = cfg.source
     data = read_population(area.path(name), column=cfg.column)
+    if isinstance(network, StraightLine):
+        return residents_without_streets(
+            network,
+            data,
+            population_col=cfg.column,
+            elderly_col=cfg.elderly_column,
+            elderly_share=cfg.elderly_share,
+            spacing_m=max(cfg.spacing_m, 100.0),
+        )
     if kind == "points":
         return residents_from_points(
             network, data, population_col=cfg.column, elderly_col=cfg.elderly_column, elderly_share=cfg.elderly_share
         )
     buildings = None
     if cfg.weights != "streets":
-        buildings = buildings_frame(area.path(area.settings.network.osm), use_cache=use_cache)
+        osm = area.settings.network.osm
+        assert osm is not None  # with streets the settings require the file
+        buildings = buildings_frame(area.path(osm), use_cache=use_cache)
         if cfg.weights == "buildings" and buildings.empty:
             msg = f'{area.file}: [population] weights = "buildings", but the OSM file has no building footprints'
             raise ConfigError(msg, path=area.file, key="population.weights")

@@ -49,9 +49,23 @@ class _Section(BaseModel):
 
 
 class NetworkSettings(_Section):
-    """``[network]``: the street file and how it becomes a walk network."""
+    """``[network]``: the street file and how it becomes a walk network, or a straight-line estimate without one."""
 
-    osm: Path = Field(description="OSM XML street file (.osm, .osm.bz2, .osm.gz)")
+    osm: Path | None = Field(None, description="OSM XML street file (.osm, .osm.bz2, .osm.gz); needed with streets")
+    mode: Literal["streets", "none"] = Field(
+        "streets",
+        description='"streets": walk the OSM streets; "none": straight line x detour factor, every figure an estimate',
+    )
+    detour_factor: float = Field(
+        1.25, ge=1.0, le=3.0, description='walking metres per straight-line metre with mode = "none"'
+    )
+
+    @model_validator(mode="after")
+    def _streets_need_a_file(self) -> NetworkSettings:
+        if self.mode == "streets" and self.osm is None:
+            msg = 'osm: the OSM street file is needed; without streets set mode = "none" (a straight-line estimate)'
+            raise ValueError(msg)
+        return self
     min_component_km: float = Field(2.0, ge=0, description="km; smaller disconnected street pieces are dropped")
     keep_fragments: bool = Field(False, description="keep every disconnected piece however small")
     clip_to_bounds: bool = Field(True, description="cut segments outside the file's <bounds>")

@@ -21,9 +21,10 @@ from .access import coverage_sets
 from .area import StudyArea
 from .errors import ConfigError
 from .facilities import load_facilities
-from .naming import place_name
+from .naming import name_by_landmarks, place_name
 from .network import Snap, WalkNetwork
 from .siting import CoverageProblem, SitingResult
+from .straight_line import StraightLine, lattice_candidates
 
 __all__ = ["Proposal", "area_candidates", "candidates_from_file", "intersection_candidates", "parse_weight", "propose"]
 
@@ -67,14 +68,24 @@ def intersection_candidates(network: WalkNetwork, *, spacing_m: float = 150.0) -
 
 
 def candidates_from_file(
-    network: WalkNetwork, path: str | Path, *, crs: str | None = None, max_snap_m: float = 300.0
+    network: WalkNetwork | StraightLine, path: str | Path, *, crs: str | None = None, max_snap_m: float = 300.0
 ) -> gpd.GeoDataFrame:
     """Available sites from a file (CSV/XLSX/GeoJSON/GeoPackage with lon/lat or points; a tier column is optional).
 
     Sites farther than ``max_snap_m`` from any walkable street cannot be reached on
-    foot: they are reported (logged, and listed in ``attrs["unreachable"]``), not silently dropped.
+    foot: they are reported (logged, and listed in ``attrs["unreachable"]``), not silently dropped. Without a
+    street network (a straight-line estimate) every site is kept.
     """
     sites = load_facilities(path, ("any", "center", "station", "point"), crs=crs, default_tier="any")
+    if isinstance(network, StraightLine):
+        out = gpd.GeoDataFrame(
+            {"candidate_id": sites["facility_id"].to_numpy(), "source": f"file:{Path(path).name}"},
+            geometry=sites.geometry.values,
+            crs="EPSG:4326",
+        )
+        out["tier"] = sites["tier"].to_numpy()
+        out.attrs["unreachable"] = []
+        return out
     snap = network.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
     far = snap.offset_m > max_snap_m
     unreachable = [
@@ -175,7 +186,7 @@ class Proposal:
 
 
 def propose(
-    network: WalkNetwork,
+    network: WalkNetwork | StraightLine,
     residents: gpd.GeoDataFrame,
     candidates: gpd.GeoDataFrame,
     *,
@@ -190,12 +201,15 @@ def propose(
     capacity: float | None = None,
     method: str = "exact",
     time_limit: float = 60.0,
+    landmarks: gpd.GeoDataFrame | None = None,
 ) -> Proposal:
     """Propose new sites for one tier: ``k`` sites (MCLP) or enough for ``target_share`` (LSCP).
 
     Parameters
     ----------
-    network : WalkNetwork
+    network : WalkNetwork or StraightLine
+        The walk network; or the frame of a straight-line estimate (a site then covers the residents within
+        ``minutes`` of estimated walking, and is named after its nearest landmark).
     residents : geopandas.GeoDataFrame
         With ``population``, ``elderly``, ``edge``, ``t``, ``offset_m`` and ``covered_column``.
     candidates : geopandas.GeoDataFrame
@@ -215,6 +229,8 @@ def propose(
         Most people one new site may serve (exact MCLP only).
     method : {"exact", "greedy"}, default "exact"
     time_limit : float, default 60
+    landmarks : geopandas.GeoDataFrame, optional
+        Named points (``name``) that name the sites of a straight-line estimate (no street names).
     """
     if (k is None) == (target_share is None):
         msg = "give either k (number of sites) or target_share (coverage to reach), not both"
@@ -227,22 +243,33 @@ def propose(
     eld = residents["elderly"].to_numpy(float)
     w_all = a * pop + b * eld
     covered = residents[covered_column].to_numpy(bool)
-    demand = np.flatnonzero(~covered & (residents["edge"].to_numpy() >= 0) & (w_all > 0))
-    pts = Snap(
-        residents["edge"].to_numpy(np.int64)[demand],
-        residents["t"].to_numpy(float)[demand],
-        residents["offset_m"].to_numpy(float)[demand],
-        np.empty(0),
-        np.empty(0),
-    )
-    cover = coverage_sets(
-        network,
-        candidates["edge"].to_numpy(),
-        candidates["t"].to_numpy(),
-        candidates["offset_m"].to_numpy(),
-        pts,
-        minutes * speed_mps * 60.0,
-    )
+    estimate = isinstance(network, StraightLine)
+    placed = np.ones(len(residents), bool) if estimate else residents["edge"].to_numpy() >= 0
+    demand = np.flatnonzero(~covered & placed & (w_all > 0))
+    if isinstance(network, StraightLine):
+        cover = network.cover_sets(
+            candidates.geometry.x.to_numpy(),
+            candidates.geometry.y.to_numpy(),
+            residents.geometry.x.to_numpy()[demand],
+            residents.geometry.y.to_numpy()[demand],
+            minutes * speed_mps * 60.0,
+        )
+    else:
+        pts = Snap(
+            residents["edge"].to_numpy(np.int64)[demand],
+            residents["t"].to_numpy(float)[demand],
+            residents["offset_m"].to_numpy(float)[demand],
+            np.empty(0),
+            np.empty(0),
+        )
+        cover = coverage_sets(
+            network,
+            candidates["edge"].to_numpy(),
+            candidates["t"].to_numpy(),
+            candidates["offset_m"].to_numpy(),
+            pts,
+            minutes * speed_mps * 60.0,
+        )
     problem = CoverageProblem(w_all[demand], cover)
     unreachable = list(candidates.attrs.get("unreachable", []))
     if k is not None:
@@ -281,7 +308,7 @@ def propose(
         crs="EPSG:4326",
     )
     # named as planners name places: by the nearest street and its cross street (国顺路近政立路)
-    sites["place"] = place_name(network, sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()) if len(sites) else []
+    sites["place"] = _place_names(network, sites, landmarks) if len(sites) else []
     log.info(
         "%s %s (%s): %d sites cover %.0f more residents (%.0f elderly); gap %.2g%% (%s, %.2f s)",
         model,
@@ -297,15 +324,32 @@ def propose(
     return Proposal(sites, result, tier, profile, model, float(before), len(candidates), unreachable)
 
 
+def _place_names(
+    network: WalkNetwork | StraightLine, sites: gpd.GeoDataFrame, landmarks: gpd.GeoDataFrame | None
+) -> list[str]:
+    """Street names (国顺路近政立路), or without streets the nearest landmark (近XX食堂, XX以南约1.2公里)."""
+    lon, lat = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
+    if isinstance(network, WalkNetwork):
+        return list(place_name(network, lon, lat))
+    named = landmarks[landmarks["name"].astype(str).str.strip() != ""] if landmarks is not None else None
+    x, y = network.project(lon, lat)
+    if named is None or named.empty:
+        return name_by_landmarks(x, y, np.zeros(0), np.zeros(0), [])
+    lx, ly = network.project(named.geometry.x.to_numpy(), named.geometry.y.to_numpy())
+    return name_by_landmarks(x, y, lx, ly, named["name"].astype(str).tolist())
+
+
 def area_candidates(
-    area: StudyArea, network: WalkNetwork, *, use: str | None = None, spacing_m: float | None = None
+    area: StudyArea, network: WalkNetwork | StraightLine, *, use: str | None = None, spacing_m: float | None = None
 ) -> gpd.GeoDataFrame:
     """Candidate sites of a study area: its ``[sites] file`` of available sites, street intersections, or both.
 
     Parameters
     ----------
     area : StudyArea
-    network : WalkNetwork
+    network : WalkNetwork or StraightLine
+        Without streets, "intersections" are the points of a lattice every ``spacing_m`` metres
+        (:func:`planner.straight_line.lattice_candidates`).
     use : {"intersections", "file", "both"}, optional
         Default: ``[sites] use``, else "file" when a file is given, else "intersections".
     spacing_m : float, optional
@@ -328,7 +372,10 @@ def area_candidates(
             raise ConfigError(msg, path=area.file, key="sites.file")
         parts.append(candidates_from_file(network, area.path(cfg.file), crs=cfg.crs))
     if use in {"intersections", "both"}:
-        parts.append(intersection_candidates(network, spacing_m=spacing_m or cfg.spacing_m))
+        if isinstance(network, StraightLine):
+            parts.append(lattice_candidates(network, spacing_m or max(cfg.spacing_m, 200.0)))
+        else:
+            parts.append(intersection_candidates(network, spacing_m=spacing_m or cfg.spacing_m))
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
     out.attrs["unreachable"] = [u for part in parts for u in part.attrs.get("unreachable", [])]
     return out
