@@ -10,7 +10,9 @@ changed. The edited network keeps every node of the base network at the same ind
   street's length exactly), so walks to either end of the street stay exact; only where the snap point is
   within 1 cm of a node does the link join that node, adding those centimetres to the link. The link's length
   is its own (given, or measured along its geometry in metres) plus the straight walks from its two ends onto
-  the streets (the snap offsets).
+  the streets (the snap offsets). It is two edges of half that length through a node of its own in the middle,
+  so that it never doubles an edge between the same two nodes (a sparse matrix would add the two up). Added
+  links get negative way ids (-1, -2 …) and their new nodes negative OSM node ids.
 
 Residents and facilities sit on edges by index (``edge``, ``t``, ``offset_m``). :meth:`EditedNetwork.remap`
 moves them onto the edited network: on a kept edge they keep their place (new index); on a split edge they go

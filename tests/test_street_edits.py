@@ -39,7 +39,8 @@ STREETS = [
     (600, [(0, 60), (-100, 60)]),  # G
 ]
 FACILITIES = [(350.0, 65.0), (30.0, -20.0)]
-RESIDENTS = [(50.0, -3.0), (150.0, 2.0), (250.0, -1.0), (350.0, 4.0), (395.0, -50.0), (250.0, -97.0), (60.0, 57.0)]
+RESIDENTS = [(44.0, -3.0), (140.0, 2.0), (262.0, -1.0), (338.0, 4.0), (395.0, -45.0), (233.0, -97.0), (67.0, 57.0)]
+# (off-centre: a resident moved off a closed street never lies as near to two others)
 
 
 def _to_lonlat(x, y):
@@ -104,7 +105,7 @@ def reference_minutes(closed_ways=(), closed_segments=(), links=()) -> np.ndarra
         for p, q in pairwise(pts)
         if (p, q) not in closed_segments
     ]
-    g = nx.Graph()
+    g = nx.MultiGraph()  # a link may run beside a street between the same two points
     marks: dict[int, list[tuple[float, object]]] = {}
     stubs = []
     for kind, pts in (("f", FACILITIES), ("p", RESIDENTS)):
@@ -189,8 +190,39 @@ def test_close_by_way_id_moves_residents_to_the_nearest_open_street(net):
     r = np.array(RESIDENTS[5:6]) + np.array([X0, Y0])
     snap = net.snap_xy(r[:, 0], r[:, 1])
     e, _, off = edited.remap(snap.edge, snap.t, snap.offset_m, *net.unproject(r[:, 0], r[:, 1]))
-    assert off[0] == pytest.approx(97.0, abs=1e-6)  # straight north onto A at x = 250
+    assert off[0] == pytest.approx(97.0, abs=1e-6)  # straight north onto A
     assert edited.network.meta["edge_way_id"][e[0]] == 100
+
+
+def test_random_edits_match_networkx(net):
+    """Links between random points of open streets (drawn or given lengths) with random closures."""
+    rng = np.random.default_rng(17)
+    segments = [(way, p, q) for way, pts in STREETS for p, q in pairwise(pts)]
+    for _ in range(25):
+        shut = [segments[k] for k in rng.choice(len(segments), rng.integers(0, 3), replace=False)]
+        ways = [w for w in (300, 400, 500, 600) if rng.random() < 0.15]
+        open_ = [sg for sg in segments if sg not in shut and sg[0] not in ways]
+        links = []
+        for _ in range(rng.integers(1, 4)):
+            ends = []
+            for k in rng.choice(len(open_), 2, replace=False):
+                _, p, q = open_[k]
+                f = float(rng.choice([0.0, rng.uniform(0.05, 0.95), 1.0]))
+                ends.append((p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])))
+            drawn = float(np.hypot(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1]))
+            if drawn < 1:
+                continue
+            given = float(rng.uniform(0.5, 3) * drawn) if rng.random() < 0.3 else None
+            links.append((*ends, given if given is not None else drawn, given))
+        edits = StreetEdits.parse(
+            add_links=[_link(p, q, given) for p, q, _, given in links],
+            close_links=[_lonlat(((p[0] + q[0]) / 2, (p[1] + q[1]) / 2)) for _, p, q in shut] + ways,
+        )
+        want = reference_minutes(
+            closed_ways=ways, closed_segments={(p, q) for _, p, q in shut}, links=[(p, q, w) for p, q, w, _ in links]
+        )
+        got = planner_minutes(net, edits)
+        assert np.allclose(got, want, atol=1e-6), (shut, ways, links, got, want)
 
 
 def test_edits_that_change_nothing(net):
@@ -385,3 +417,27 @@ def test_each_edit_is_judged_with_the_others_in_place(small_plan):
     )
     assert [e.residents for e in both.edit_effects] == [0, 0] and len(both.notes) == 2
     assert both.minutes_changed == alone.minutes_changed
+
+
+def test_proofs_that_an_edit_changes_nothing_agree_with_leaving_it_out(small_plan, monkeypatch):
+    from planner import scenario
+
+    net = small_plan.network
+    rng = np.random.default_rng(3)
+    a, b = _gap(net)
+    nodes = rng.choice(net.n_nodes, 6, replace=False)
+    links = [{"from": {"lon": net.lon[a], "lat": net.lat[a]}, "to": {"lon": net.lon[b], "lat": net.lat[b]}}]
+    links += [  # between random nodes, some far longer than the streets between them
+        {"from": {"lon": net.lon[p], "lat": net.lat[p]}, "to": {"lon": net.lon[q], "lat": net.lat[q]}, "length_m": m}
+        for p, q, m in zip(nodes[:3], nodes[3:], (50.0, 5000.0, None))
+    ]
+    ways = np.unique(net.meta["edge_way_id"])
+    closes = [int(w) for w in rng.choice(ways, 4, replace=False)]
+    fid = small_plan.facilities["facility_id"].iloc[1]
+    proved = what_if(small_plan, add_links=links, close_links=closes, close=[fid])
+    monkeypatch.setattr(scenario, "_shortens", lambda *args, **kwargs: True)  # every edit measured
+    measured = what_if(small_plan, add_links=links, close_links=closes, close=[fid])
+    assert any(e.proved for e in proved.edit_effects) and not any(e.proved for e in measured.edit_effects)
+    assert [(e.residents, e.people) for e in proved.edit_effects] == [
+        (e.residents, e.people) for e in measured.edit_effects
+    ]
