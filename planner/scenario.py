@@ -35,6 +35,7 @@ from .coverage import assessed_mask, equity_table, headline, resident_coverage
 from .errors import ConfigError
 from .network import Snap, WalkNetwork
 from .plan import Plan
+from .straight_line import EstimatedAccess, StraightLine, estimate_access
 from .street_edits import EditedNetwork, StreetEdits, apply_edits
 
 __all__ = ["EditEffect", "Scenario", "what_if"]
@@ -232,21 +233,31 @@ def what_if(
         if "services" not in new.columns:
             new["services"] = [[] for _ in range(len(new))]
     kept = plan.facilities[~plan.facilities["facility_id"].isin(close)]
+    horizon_min = plan.area.settings.access.horizon_min
     bare = residents[[c for c in residents.columns if not c.startswith(col.COVERAGE_PREFIXES)]]
-    if plan.network is None:  # a straight-line estimate: no streets to walk, edit or snap to
-        msg = (
-            "street edits (add_links, close_links) need a street network; this plan is a straight-line estimate"
-            if len(edits)
-            else "a what-if needs a street network; this plan is a straight-line estimate"
-        )
-        raise ConfigError(msg, key="network")
     streets = None
-    if len(edits):
-        streets = apply_edits(plan.network, edits, link_snap_m=link_snap_m, close_snap_m=close_snap_m)
-    network, facilities, bare, new = _on_network(plan.network, streets, kept, new, bare)
-    access = compute_access(network, facilities, plan.rules, plan.area.settings.access.horizon_min)
+    frame: WalkNetwork | StraightLine
+    if plan.network is None:  # a straight-line estimate: facilities can change, streets cannot
+        if len(edits):
+            msg = "street edits (add_links, close_links) need a street network; this plan is a straight-line estimate"
+            raise ConfigError(msg, key="network")
+        if plan.estimate is None:
+            msg = "a what-if needs a walk network or a straight-line estimate; this plan has neither"
+            raise ConfigError(msg, key="network")
+        frame, network = plan.estimate, None
+        new = new.assign(edge=-1, t=np.nan, snap_m=0.0)
+        facilities = kept.reset_index(drop=True)
+        if len(new):
+            facilities = gpd.GeoDataFrame(pd.concat([kept, new], ignore_index=True), crs="EPSG:4326")
+        access: Access | EstimatedAccess = estimate_access(frame, facilities, plan.rules, horizon_min)
+    else:
+        if len(edits):
+            streets = apply_edits(plan.network, edits, link_snap_m=link_snap_m, close_snap_m=close_snap_m)
+        network, facilities, bare, new = _on_network(plan.network, streets, kept, new, bare)
+        frame = network
+        access = compute_access(network, facilities, plan.rules, horizon_min)
     after = resident_coverage(
-        network,
+        frame,
         bare,
         dict(access.tiers),
         plan.rules,
@@ -274,7 +285,7 @@ def what_if(
         effects = [
             EditEffect(edits.labels()[0], "add" if edits.add_links else "close", n_changed, round(pop), round(eld))
         ]
-    elif streets is not None:
+    elif streets is not None and isinstance(access, Access):
         effects = _edit_effects(plan, streets, kept, new, bare, access, facilities, (link_snap_m, close_snap_m))
     notes = [e.note for e in effects if not e.residents]
     if not n_changed:

@@ -441,3 +441,22 @@ def test_proofs_that_an_edit_changes_nothing_agree_with_leaving_it_out(small_pla
     assert [(e.residents, e.people) for e in proved.edit_effects] == [
         (e.residents, e.people) for e in measured.edit_effects
     ]
+
+
+def test_a_straight_line_estimate_takes_facility_changes_but_no_street_edits():
+    from conftest import ROOT
+
+    plan = run(StudyArea.from_toml(ROOT / "data" / "examples" / "songjiang" / "area.toml"))
+    assert plan.network is None and plan.estimate is not None
+    fid = plan.facilities["facility_id"].iloc[0]
+    s = what_if(plan, close=[fid])
+    loss = s.service_change["meals"]["elderly"]["loss_people"]
+    res = plan.residents
+    was = res[col.service_minutes("meals", "elderly")].to_numpy(float) <= plan.rules.service("meals").minutes
+    now = (
+        s.plan.residents[col.service_minutes("meals", "elderly")].to_numpy(float) <= plan.rules.service("meals").minutes
+    )
+    assert loss > 0 and loss == pytest.approx(res["population"].to_numpy(float)[was & ~now].sum(), abs=1)
+    assert s.streets is None and s.plan.network is None and fid in set(plan.facilities["facility_id"])
+    with pytest.raises(ConfigError, match="need a street network"):
+        what_if(plan, close_links=[123])
