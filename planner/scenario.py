@@ -245,16 +245,16 @@ def what_if(
             msg = "a what-if needs a walk network or a straight-line estimate; this plan has neither"
             raise ConfigError(msg, key="network")
         frame, network = plan.estimate, None
-        new = new.assign(edge=-1, t=np.nan, snap_m=0.0)
-        facilities = kept.reset_index(drop=True)
-        if len(new):
-            facilities = gpd.GeoDataFrame(pd.concat([kept, new], ignore_index=True), crs="EPSG:4326")
+        facilities, new = _with_sites(kept, new, None)
         access: Access | EstimatedAccess = estimate_access(frame, facilities, plan.rules, horizon_min)
     else:
+        frame = network = plan.network
+        facilities = kept
         if len(edits):
             streets = apply_edits(plan.network, edits, link_snap_m=link_snap_m, close_snap_m=close_snap_m)
-        network, facilities, bare, new = _on_network(plan.network, streets, kept, new, bare)
-        frame = network
+            frame = network = streets.network
+            facilities, bare = _moved(kept, streets, "snap_m"), _moved(bare, streets, "offset_m")
+        facilities, new = _with_sites(facilities, new, network)
         access = compute_access(network, facilities, plan.rules, horizon_min)
     after = resident_coverage(
         frame,
@@ -305,26 +305,19 @@ def what_if(
     )
 
 
-def _on_network(
-    base: WalkNetwork,
-    streets: EditedNetwork | None,
-    kept: gpd.GeoDataFrame,
-    new: gpd.GeoDataFrame,
-    bare: gpd.GeoDataFrame,
-) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The network to measure on, the facilities (kept, then the new sites), the residents placed on it and the
-    new sites snapped to it."""
-    network = base if streets is None else streets.network
-    facilities = kept
-    if streets is not None:
-        facilities = _moved(kept, streets, "snap_m")
-        bare = _moved(bare, streets, "offset_m")
-    if len(new):
-        new = new.copy()
+def _with_sites(
+    facilities: gpd.GeoDataFrame, new: gpd.GeoDataFrame, network: WalkNetwork | None
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The facilities with the new sites after them, and the new sites, snapped to ``network`` (no street for a
+    straight-line estimate)."""
+    if network is None:
+        new = new.assign(edge=-1, t=np.nan, snap_m=0.0)
+    elif len(new):
         snap = network.snap(new.geometry.x.to_numpy(), new.geometry.y.to_numpy())
-        new["edge"], new["t"], new["snap_m"] = snap.edge, snap.t, snap.offset_m
-        facilities = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326")
-    return network, facilities.reset_index(drop=True), bare, new
+        new = new.assign(edge=snap.edge, t=snap.t, snap_m=snap.offset_m)
+    if not len(new):
+        return facilities.reset_index(drop=True), new
+    return gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), crs="EPSG:4326"), new
 
 
 def _moved(frame: gpd.GeoDataFrame, streets: EditedNetwork, offset: str) -> gpd.GeoDataFrame:
@@ -406,10 +399,7 @@ def _edit_effects(
             other = apply_edits(base, rest, link_snap_m=snap_m[0], close_snap_m=snap_m[1])
             network, r, f = other.network, other.remap(*pos), other.remap(*fac_pos)
         fac = kept.assign(edge=f[0], t=f[1], snap_m=f[2])
-        if len(new):
-            snap = network.snap(*new_xy)
-            fac = pd.concat([fac, new.assign(edge=snap.edge, t=snap.t, snap_m=snap.offset_m)], ignore_index=True)
-        acc = compute_access(network, fac, rules, plan.area.settings.access.horizon_min)
+        acc = compute_access(network, _with_sites(fac, new, network)[0], rules, plan.area.settings.access.horizon_min)
         changed = _differs(_metres(network, acc, r, assessed), full).any(axis=0)
         people, elderly = round(float(pop[changed].sum())), round(float(eld[changed].sum()))
         out.append(EditEffect(label, kind, int(changed.sum()), people, elderly))
