@@ -4,6 +4,7 @@ small hand-made network, and a footbridge on the default area against a recount.
 from __future__ import annotations
 
 import time
+import tomllib
 from dataclasses import replace
 from itertools import pairwise
 from types import SimpleNamespace
@@ -269,6 +270,17 @@ def test_edits_are_checked(net):
         close_links=[{"lon": 121.4, "lat": 31.2}, {"way_id": 5}],
     )
     assert api.add_links[0].length_m == 80 and api.close_links == (CloseLink((121.4, 31.2)), CloseLink(way_id=5))
+    scenario_file = tomllib.loads(  # a scenario file as the command line would read it
+        "close_links = [123, { lon = 121.4, lat = 31.2 }, { way_id = 7 }]\n"
+        '[[add_links]]\nfrom = [121.4, 31.2]\nto = { lon = 121.41, lat = 31.2 }\nname = "侧门"\n'
+    )
+    parsed = StreetEdits.parse(scenario_file["add_links"], scenario_file["close_links"])
+    assert parsed.labels() == [
+        "add_links[0] (侧门)",
+        "close_links[0] (way 123)",
+        "close_links[1] (121.400000, 31.200000)",
+        "close_links[2] (way 7)",
+    ]
 
 
 # ---------------------------------------------------------------- what_if on plans
