@@ -60,16 +60,17 @@ class NetworkSettings(_Section):
         1.25, ge=1.0, le=3.0, description='walking metres per straight-line metre with mode = "none"'
     )
 
+    min_component_km: float = Field(2.0, ge=0, description="km; smaller disconnected street pieces are dropped")
+    keep_fragments: bool = Field(False, description="keep every disconnected piece however small")
+    clip_to_bounds: bool = Field(True, description="cut segments outside the file's <bounds>")
+    max_extent_km: float = Field(150.0, gt=0, description="km; streets spanning more are refused (a broken export)")
+
     @model_validator(mode="after")
     def _streets_need_a_file(self) -> NetworkSettings:
         if self.mode == "streets" and self.osm is None:
             msg = 'osm: the OSM street file is needed; without streets set mode = "none" (a straight-line estimate)'
             raise ValueError(msg)
         return self
-    min_component_km: float = Field(2.0, ge=0, description="km; smaller disconnected street pieces are dropped")
-    keep_fragments: bool = Field(False, description="keep every disconnected piece however small")
-    clip_to_bounds: bool = Field(True, description="cut segments outside the file's <bounds>")
-    max_extent_km: float = Field(150.0, gt=0, description="km; streets spanning more are refused (a broken export)")
 
 
 class FacilitiesSettings(_Section):

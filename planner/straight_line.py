@@ -306,8 +306,6 @@ def disc_isochrones(
                     }
                 )
             )
-    gdf = gpd.GeoDataFrame(
-        pd.concat(records, ignore_index=True), geometry=np.concatenate(geoms), crs=model.crs
-    )
+    gdf = gpd.GeoDataFrame(pd.concat(records, ignore_index=True), geometry=np.concatenate(geoms), crs=model.crs)
     gdf["area_km2"] = gdf.geometry.area / 1e6
     return gdf.to_crs("EPSG:4326")[cols]
