@@ -1,0 +1,153 @@
+"""Tiles with halos on Dask equal the single-machine run; many areas in one command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from planner import StudyArea
+from planner.pipeline import RunOptions, run
+from planner.tiles import TileGrid, grid_size, tiled_coverage
+
+pytest.importorskip("distributed")
+
+COVERAGE = ("nearest_", "minutes_", "covered_", "missing_", "underserved_")
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return run(StudyArea.default(), RunOptions(isochrones="none"))
+
+
+@pytest.fixture(scope="module")
+def client():
+    from planner.tiles import local_client
+
+    with local_client(workers=2) as c:
+        yield c
+    c.cluster.close()
+
+
+def _placed(plan):
+    """The residents as placed, before coverage."""
+    r = plan.residents
+    return r[[c for c in r.columns if not c.startswith(COVERAGE)]]
+
+
+def _compare(single, tiled) -> float:
+    """Max |Δ minutes| (NaN where both are NaN); every other column identical."""
+    assert list(tiled.columns) == list(single.columns)
+    assert tiled.index.equals(single.index)
+    worst = 0.0
+    for c in single.columns:
+        if c.startswith("minutes_"):
+            a, b = single[c].to_numpy(float), tiled[c].to_numpy(float)
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=c)
+            if (~np.isnan(a)).any():
+                worst = max(worst, float(np.nanmax(np.abs(a - b))))
+        elif c != single.geometry.name:
+            assert single[c].equals(tiled[c]), c
+    assert tiled.geometry.equals(single.geometry)
+    return worst
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tiles", [(2, 2), (3, 3)])
+def test_tiles_equal_single_run(plan, tiles):
+    r = plan.residents
+    out, access = tiled_coverage(
+        plan.network, plan.facilities, _placed(plan), plan.rules, plan.area.settings.access.horizon_min, tiles=tiles
+    )
+    assert _compare(r, out) <= 1e-9
+    assert r["nearest_point"].isin(plan.facilities["facility_id"]).all()
+    for kind in ("tiers", "services"):
+        single, merged = getattr(plan.access, kind), getattr(access, kind)
+        assert set(single) == set(merged)
+        for key, nf in single.items():
+            np.testing.assert_allclose(merged[key].distance_m, nf.distance_m, rtol=0, atol=1e-9)
+            np.testing.assert_array_equal(merged[key].facility, nf.facility)
+            np.testing.assert_array_equal(merged[key].ids, nf.ids)
+
+
+@pytest.mark.slow
+def test_tiles_equal_single_run_with_a_short_horizon(plan):
+    """With the horizon at the largest target (15 min), many residents are beyond it: NaN in both runs."""
+    from planner.access import compute_access
+    from planner.coverage import resident_coverage
+
+    facilities, rules = plan.facilities, plan.rules
+    access = compute_access(plan.network, facilities, rules, 1.0)
+    single = resident_coverage(
+        plan.network,
+        _placed(plan),
+        dict(access.tiers),
+        rules,
+        dict(access.services),
+        facility_ids=facilities["facility_id"].to_numpy(),
+    )
+    assert single["minutes_station_elderly"].isna().mean() > 0.05
+    out, _ = tiled_coverage(plan.network, facilities, _placed(plan), rules, 1.0, tiles=(3, 3))
+    assert _compare(single, out) <= 1e-9
+
+
+@pytest.mark.slow
+def test_tiles_on_dask_cluster(plan, client):
+    out, _ = tiled_coverage(
+        plan.network,
+        plan.facilities,
+        _placed(plan),
+        plan.rules,
+        plan.area.settings.access.horizon_min,
+        tiles=(3, 3),
+        client=client,
+        progress=False,
+    )
+    assert _compare(plan.residents, out) <= 1e-9
+
+
+@pytest.mark.slow
+def test_a_halo_too_small_is_caught(plan, monkeypatch):
+    """The comparison has teeth: tiles cut 3 km short of the horizon give other minutes."""
+    import planner.tiles
+
+    monkeypatch.setattr(planner.tiles, "_HALO_SLACK_M", -3000.0)
+    out, _ = tiled_coverage(
+        plan.network, plan.facilities, _placed(plan), plan.rules, plan.area.settings.access.horizon_min, tiles=(3, 3)
+    )
+    with pytest.raises(AssertionError):
+        _compare(plan.residents, out)
+
+
+def test_grid_owns_every_point_once():
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1000, 500), rng.uniform(-50, 50, 500)
+    grid = TileGrid.covering(x, y, 3, 2)
+    tile = grid.tile_of(x, y)
+    assert tile.min() >= 0 and tile.max() < 6
+    for t in range(6):
+        x0, y0, x1, y1 = grid.cell(t)
+        mine = tile == t
+        assert ((x[mine] >= x0 - 1e-9) & (x[mine] <= x1 + 1e-9) & (y[mine] >= y0 - 1e-9) & (y[mine] <= y1 + 1e-9)).all()
+    assert grid_size(4) == (2, 2)
+    assert grid_size(9) == (3, 3)
+    assert grid_size(5)[0] * grid_size(5)[1] >= 5
+    with pytest.raises(ValueError, match="at least one tile"):
+        TileGrid.covering(x, y, 0, 1)
+
+
+@pytest.fixture
+def two_areas(tmp_path, area_toml):
+    import shutil
+
+    from conftest import ROOT
+
+    root = tmp_path / "areas"
+    shutil.copytree(ROOT / "data" / "examples" / "songjiang", root / "songjiang")
+    shutil.copytree(area_toml.parent, root / "yangpu")
+    return root
+
+
+def _json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
