@@ -11,10 +11,12 @@ import logging
 import sys
 import time
 import traceback
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
+from . import whatif_cli
 from .area import StudyArea
 from .errors import ConfigError, LifecircleError, OutputExistsError
 from .outputs import prepare_output_dir, write_outputs
@@ -186,6 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
         default="drawn",
         help="isochrones for the profile the map draws (default), for every profile, or none",
     )
+    p.add_argument(
+        "--areas",
+        type=Path,
+        metavar="DIR",
+        help="run one plan per DIR/*/area.toml (one Dask task each): OUT/<name>/ per area, "
+        "OUT/summary.json and OUT/index.html over all (default OUT: out/<DIR name>)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --areas: run on a local Dask cluster of N worker processes (default: one area after another here)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --areas: run on a running Dask scheduler, e.g. tcp://host:8786 (its dashboard shows progress)",
+    )
 
     area = sub.add_parser("area", help="bring your own district: validate inputs, or download streets")
     area_sub = area.add_subparsers(dest="area_command", required=True)
@@ -223,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.set_defaults(handler=run_plan)
     area.set_defaults(handler=run_area)
+    whatif_cli.register(sub)
     # more commands (``serve`` from the api package) plug in through the "lifecircle.commands" entry points,
     # so the planner never imports the faces built on it
     for ep in sorted(entry_points(group="lifecircle.commands"), key=lambda e: e.name):
@@ -264,15 +285,47 @@ def area_with_flags(area: StudyArea, args: argparse.Namespace) -> StudyArea:
     return area.with_overrides(**sections) if sections else area
 
 
-def run_plan(args: argparse.Namespace) -> int:
-    """Run ``lifecircle plan``."""
-    t_start = time.perf_counter()
-    area = area_with_flags(StudyArea.from_toml(args.area), args)
-    out = prepare_output_dir(args.out or Path("out") / area.name, force=args.force)
-    log.info("study area %s (%s); output folder %s", area.title_en, area.title_zh, out)
-    if area.facilities_illustrative:
-        log.warning("the facility inventory of %s is ILLUSTRATIVE, not real positions", area.name)
-    options = RunOptions(
+def run_many(args: argparse.Namespace) -> int:
+    """Run ``lifecircle plan --areas DIR`` (on Dask with ``--workers`` or ``--scheduler``)."""
+    from functools import partial
+
+    from .multi_area import run_areas
+
+    if args.areas is None:
+        msg = "--workers and --scheduler run the plans of --areas DIR on Dask; give --areas"
+        raise ConfigError(msg, key="workers")
+    if args.workers is not None and args.workers < 1:
+        msg = f"--workers {args.workers}: give at least one worker"
+        raise ConfigError(msg, key="workers")
+    out = args.out or Path("out") / args.areas.resolve().name
+    options = replace(run_options(args), progress=False)  # the areas' own bars would interleave: Dask's bar instead
+    write = {"basemap": args.basemap, "embed_assets": not args.map_cdn, "lang": args.lang}
+    client = None
+    if args.workers is not None or args.scheduler is not None:
+        from .tiles import local_client
+
+        client = local_client(args.workers, args.scheduler)
+    try:
+        combined = run_areas(
+            args.areas,
+            out,
+            options=options,
+            client=client,
+            force=args.force,
+            prepare=partial(area_with_flags, args=args),
+            write=write,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    finally:
+        if client is not None:
+            client.close()
+    log.info("%d areas planned, %d failed: %s", combined["ok"], combined["failed"], out / "index.html")
+    return 2 if combined["failed"] else 0
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The run options the ``plan`` flags ask for."""
+    return RunOptions(
         isochrones=args.isochrones,
         sites=args.sites,
         cover=args.cover,
@@ -285,7 +338,19 @@ def run_plan(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    plan = run(area, options)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Run ``lifecircle plan``."""
+    if args.areas is not None or args.workers is not None or args.scheduler is not None:
+        return run_many(args)
+    t_start = time.perf_counter()
+    area = area_with_flags(StudyArea.from_toml(args.area), args)
+    out = prepare_output_dir(args.out or Path("out") / area.name, force=args.force)
+    log.info("study area %s (%s); output folder %s", area.title_en, area.title_zh, out)
+    if area.facilities_illustrative:
+        log.warning("the facility inventory of %s is ILLUSTRATIVE, not real positions", area.name)
+    plan = run(area, run_options(args))
     per_tier = ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers)
     if plan.network is not None:
         net = plan.network

@@ -15,14 +15,17 @@ from .errors import OutputError, OutputExistsError
 
 if TYPE_CHECKING:
     from .plan import Plan
+    from .scenario import Scenario
 
 __all__ = [
     "OUTPUT_FILES",
+    "SCENARIO_FILES",
     "layer_descriptions",
     "plan_layers",
     "prepare_output_dir",
     "write_geopackage",
     "write_outputs",
+    "write_scenario_outputs",
     "write_summary",
 ]
 
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = ("plan.gpkg", "summary.json", "report.html", "map.html", "lists.xlsx", "report.pdf")
 
 
-def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
+def prepare_output_dir(out: str | Path, *, force: bool = False, files: tuple[str, ...] | None = None) -> Path:
     """Check where a run's results will go, refusing to replace results unless ``force``. Nothing is deleted.
 
     The results are written beside the folder and swapped in only when complete (:func:`write_outputs`), so
@@ -47,11 +50,12 @@ def prepare_output_dir(out: str | Path, *, force: bool = False) -> Path:
         When the folder cannot be created or written (permissions, a path under a file).
     """
     out = Path(out)
-    recover(out, OUTPUT_FILES)  # finish or undo a replacement a kill interrupted
+    files = files or OUTPUT_FILES  # a plan's files, or a what-if's (SCENARIO_FILES)
+    recover(out, files)  # finish or undo a replacement a kill interrupted
     if out.exists() and not out.is_dir():
         msg = f"output path {out} exists and is not a folder; choose another --out"
         raise OutputExistsError(msg)
-    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    existing = [name for name in files if (out / name).exists()]
     if existing and not force:
         msg = (
             f"output folder {out} already holds {', '.join(existing)}; "
@@ -248,3 +252,59 @@ def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang:
     }
     write_summary(out / "summary.json", summary)
     return summary
+
+
+#: What a what-if run writes (and what ``--force`` may replace).
+SCENARIO_FILES = ("scenario.json", "changed_minutes.geojson", "lists.xlsx")
+
+
+def write_scenario_outputs(scenario: Scenario, out: Path, *, title: str = "") -> dict[str, Any]:
+    """Write a what-if's answer: ``scenario.json`` (gains and losses per tier, service, profile and unit, each
+    street edit's effect, notes), ``changed_minutes.geojson`` (residents whose minutes changed, before and after)
+    and the variant's three lists (``lists.xlsx``). Swapped in whole, like :func:`write_outputs`.
+
+    Returns
+    -------
+    dict
+        What ``scenario.json`` holds.
+    """
+    from .lists_xlsx import write_lists_xlsx
+
+    units = scenario.unit_change
+    names = dict(zip(scenario.base.facilities["facility_id"], scenario.base.facilities["name"].astype(str)))
+    data: dict[str, Any] = {
+        "title": title,
+        "area": scenario.base.area.name,
+        "estimate": scenario.plan.estimated,
+        "closed": [{"id": i, "name": names.get(i, "")} for i in scenario.closed],
+        "opened": [
+            {"id": str(r["facility_id"]), "name": str(r.get("name", "")), "tier": str(r["tier"])}
+            for _, r in scenario.opened.iterrows()
+        ],
+        "street_edits": [
+            {"edit": e.label, "kind": e.kind, "residents": e.residents, "people": e.people, "elderly": e.elderly}
+            for e in scenario.edit_effects
+        ],
+        "tiers": scenario.change,
+        "services": scenario.service_change,
+        "units": [] if units is None else units.to_dict(orient="records"),
+        "residents_with_changed_minutes": scenario.minutes_changed,
+        "notes": list(scenario.notes),
+        "notes_en": list(scenario.notes_en),
+    }
+    swap = FolderSwap(out, SCENARIO_FILES)
+    try:
+        write_summary(swap.folder / "scenario.json", data)
+        changed = scenario.changed_minutes()
+        changed.to_file(swap.folder / "changed_minutes.geojson", driver="GeoJSON")
+        if scenario.lists is not None:
+            write_lists_xlsx(scenario.lists, swap.folder / "lists.xlsx")
+        swap.commit()
+    except OSError as exc:
+        swap.abort()
+        msg = f"cannot write results to {out}: {exc.strerror or exc}; the previous results (if any) are unchanged"
+        raise OutputError(msg) from None
+    except BaseException:
+        swap.abort()
+        raise
+    return data

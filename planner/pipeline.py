@@ -206,7 +206,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     check = check_population(area, units, frame.boundary_wgs84()) if units is not None else None
     lists = None
     if residents is not None and units is not None:
-        how = f"直线距离×绕行系数 {estimate.detour:g}" if estimate is not None else None
+        how = estimate.method_zh if estimate is not None else None
         lists = three_lists(residents, units, facilities, proposals, rules, network=network, estimate=how)
     return replace(
         plan,

@@ -31,8 +31,9 @@ import shapely
 
 from . import columns as col
 from .access import Access, compute_access, point_distances
-from .coverage import assessed_mask, equity_table, headline, resident_coverage
+from .coverage import area_units, assessed_mask, equity_table, headline, resident_coverage
 from .errors import ConfigError
+from .lists import ThreeLists, three_lists
 from .network import Snap, WalkNetwork
 from .plan import Plan
 from .straight_line import EstimatedAccess, StraightLine, estimate_access
@@ -140,6 +141,25 @@ class Scenario:
             out[f"{c}_before"] = was[c].to_numpy(float)[rows]
             out[f"{c}_after"] = now[c].to_numpy(float)[rows]
         return gpd.GeoDataFrame(out, geometry=was.geometry.to_crs("EPSG:4326").values[rows], crs="EPSG:4326")
+
+    @cached_property
+    def lists(self) -> ThreeLists | None:
+        """The three lists of the variant (需求清单, 资源清单 after the changes; 服务清单 empty: the scenario's own
+        sites are in ``opened``), with the scenario's changes as the first note. None without units."""
+        if self.base.units is None:
+            return None
+        plan, residents = self.plan, self.plan.require_residents("the lists of a what-if")
+        units = area_units(plan.area, plan.frame, residents, plan.facilities, plan.rules)
+        how = plan.estimate.method_zh if plan.estimate is not None and plan.network is None else None
+        lists = three_lists(residents, units, plan.facilities, (), plan.rules, network=plan.network, estimate=how)
+        done = [
+            f"关闭 {len(self.closed)} 处设施" if self.closed else "",
+            f"新增 {len(self.opened)} 处" if len(self.opened) else "",
+        ]
+        if self.streets is not None:
+            done.append(f"道路改动 {len(self.edit_effects) or 1} 项")
+        head = f"情景：{'、'.join(d for d in done if d) or '无改动'}；以下为改动后的清单。"
+        return replace(lists, notes=(head, *self.notes, *lists.notes))
 
     @cached_property
     def unit_change(self) -> pd.DataFrame | None:

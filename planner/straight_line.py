@@ -107,6 +107,11 @@ class StraightLine:
         """The study area's outline."""
         return self.boundary
 
+    @property
+    def method_zh(self) -> str:
+        """How walks are estimated, in Chinese (``直线距离×绕行系数 1.25``), for sentences that say 估算."""
+        return f"直线距离×绕行系数 {self.detour:g}"
+
     def summary(self) -> dict[str, Any]:
         """How distances were estimated, JSON-ready."""
         return {

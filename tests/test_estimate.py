@@ -143,3 +143,33 @@ def test_streets_mode_needs_a_file_and_the_flag_switches_it(tmp_path):
     area = area_with_flags(StudyArea.default(), args)
     assert area.settings.network.mode == "none"
     assert area.settings.network.detour_factor == 1.4
+
+
+def test_what_if_command_on_an_area_without_streets(songjiang, tmp_path, capsys):
+    from planner.cli import main
+
+    canteen = songjiang.facilities[songjiang.facilities["list"] == "services.meals"].iloc[0]
+    path = tmp_path / "关闭食堂.toml"
+    path.write_text(f'title = "关闭一处食堂"\nclose = ["{canteen["facility_id"]}"]\n', encoding="utf-8")
+    out = tmp_path / "wi"
+    assert main(["-q", "what-if", str(path), "--area", str(SONGJIANG), "--out", str(out)]) == 0
+    data = json.loads((out / "scenario.json").read_text(encoding="utf-8"))
+    assert data["estimate"] is True and data["closed"] == [{"id": canteen["facility_id"], "name": canteen["name"]}]
+    loss = data["services"]["meals"]["elderly"]["loss_elderly"]
+    # the loss, recounted: elderly within 10 min of the closed canteen and of no other
+    res = songjiang.residents
+    before = res[col.service_minutes("meals", "elderly")].to_numpy(float) <= 10
+    rx, ry = _utm_metres(res.geometry.x.to_numpy(), res.geometry.y.to_numpy())
+    others = songjiang.facilities[
+        (songjiang.facilities["list"] == "services.meals")
+        & (songjiang.facilities["facility_id"] != canteen["facility_id"])
+    ]
+    ox, oy = _utm_metres(others.geometry.x.to_numpy(), others.geometry.y.to_numpy())
+    after = (np.hypot(rx[:, None] - ox, ry[:, None] - oy).min(axis=1) * 1.25 / 0.76 / 60) <= 10
+    eld = res["elderly"].to_numpy(float)
+    assert loss == round(eld[before & ~after].sum())
+    assert (out / "lists.xlsx").is_file()
+    # street edits need streets: refused with the reason, exit 2
+    path.write_text("[[add_links]]\nfrom = [121.24, 31.02]\nto = [121.25, 31.02]\n", encoding="utf-8")
+    assert main(["-q", "what-if", str(path), "--area", str(SONGJIANG), "--out", str(out), "--force"]) == 2
+    assert "need a street network" in capsys.readouterr().err

@@ -472,3 +472,40 @@ def test_a_straight_line_estimate_takes_facility_changes_but_no_street_edits():
     assert s.streets is None and s.plan.network is None and fid in set(plan.facilities["facility_id"])
     with pytest.raises(ConfigError, match="need a street network"):
         what_if(plan, close_links=[123])
+
+
+def test_a_scenario_file_in_gcj02_gives_the_same_answer_and_writes_its_lists(default_plan, tmp_path):
+    """The footbridge written down as a street office would (Gaode coordinates), read, run and written."""
+    from planner.coords import wgs84_to_gcj02
+    from planner.outputs import write_scenario_outputs
+    from planner.scenario_file import read_scenario_file
+
+    (glon, glat) = wgs84_to_gcj02(np.array([p[0] for p in BRIDGE]), np.array([p[1] for p in BRIDGE]))
+    closed = str(default_plan.facilities.loc[default_plan.facilities["tier"] == "station", "facility_id"].iloc[0])
+    path = tmp_path / "桥.toml"
+    path.write_text(
+        f'title = "过街天桥"\ncrs = "gcj02"\nclose = ["{closed}"]\n'
+        f"[[add_links]]\nfrom = [{glon[0]:.7f}, {glat[0]:.7f}]\nto = {{ lon = {glon[1]:.7f}, lat = {glat[1]:.7f} }}\n"
+        'name = "天桥"\n',
+        encoding="utf-8",
+    )
+    spec = read_scenario_file(path)
+    back = np.array([spec.add_links[0]["from"], spec.add_links[0]["to"]])
+    assert np.abs(back - np.array(BRIDGE)).max() < 1e-6  # GCJ-02 read back to the WGS-84 bridge
+    s = what_if(default_plan, **spec.kwargs)
+    direct = what_if(default_plan, close=[closed], add_links=[{"from": BRIDGE[0], "to": BRIDGE[1]}])
+    assert s.change == direct.change and s.service_change == direct.service_change
+    data = write_scenario_outputs(s, tmp_path / "out", title=spec.title)
+    assert data["closed"][0]["id"] == closed and data["closed"][0]["name"]
+    assert data["services"]["health"]["adult"]["gain_people"] == s.service_change["health"]["adult"]["gain_people"]
+    assert (tmp_path / "out" / "changed_minutes.geojson").stat().st_size > 0
+    lists = s.lists
+    assert lists is not None and lists.notes[0].startswith("情景：关闭 1 处设施")
+    # the variant's needs list counts the variant's residents: its station gaps equal the variant's coverage
+    res = s.plan.residents
+    lacking = res.loc[~res[col.covered("station", "adult")], "population"].sum()
+    rows = lists.needs[(lists.needs["数据列"] == col.covered("station", "adult"))]
+    assert rows["未覆盖人数"].sum() == pytest.approx(lacking, rel=1e-9)
+    path.write_text('[[add_links]]\nfrom = [121.44, 31.25]\nto = "there"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"add_links\[0\]\.to"):
+        read_scenario_file(path)
