@@ -12,13 +12,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from planner.area import StudyArea
 from planner.errors import LifecircleError
 from planner.plan import Plan
 
-from . import problems, routes_access, routes_layers, routes_meta
+from . import problems, routes_access, routes_layers, routes_meta, routes_page
 from .settings import Settings
 from .state import ServiceState
 from .work import Work
@@ -122,8 +123,10 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
         )
 
     problems.install(app)
-    for router in (routes_meta.router, routes_access.router, routes_layers.router):
+    for router in (routes_meta.router, routes_access.router, routes_layers.router, routes_page.router):
         app.include_router(router)
+    # the what-if page's script and styles (GET / is the page itself)
+    app.mount("/static", StaticFiles(directory=routes_page.STATIC), name="static")
     app.add_middleware(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -172,7 +172,8 @@ async def what_if(
 
     Each site of ``open`` is answered in ``sites``: a site outside the study area (more than 500 m from any
     street) is not opened; a site opened but nearest to nobody newly covered ``adds_nobody``. ``notes`` says
-    both in words, and when the scenario changes nobody's coverage at all.
+    both in words, and when the scenario changes nobody's coverage at all. ``units`` gives the gains and
+    losses per unit (街道, or grid cell) of the area, tier and profile.
 
     Computed in a worker process, stopped at the request time limit (503)."""
     ids = _check_what_if(state, body)
@@ -254,7 +255,26 @@ def _what_if(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> dict:
         )
     if not any(v for per_tier in scenario.change.values() for c in per_tier.values() for v in c.values()):
         notes.append("this scenario changes nobody's coverage of any tier")
-    return {"closed": [state.facility(f) for f in body.close], "sites": sites, "notes": notes, "tiers": tiers}
+    return {
+        "closed": [state.facility(f) for f in body.close],
+        "sites": sites,
+        "notes": notes,
+        "tiers": tiers,
+        "units": _unit_changes(scenario),
+    }
+
+
+def _unit_changes(scenario: Scenario) -> list[dict[str, Any]]:
+    """Per unit (街道 or grid cell), tier and profile with any change: gains and losses (rows with none left out)."""
+    table = scenario.unit_change
+    if table is None:
+        return []
+    rows = table[table["kind"] == "tier"]
+    counts = ("gain_people", "gain_elderly", "loss_people", "loss_elderly")
+    return [
+        {"unit": str(r["unit"]), "tier": str(r["key"]), "profile": str(r["profile"]), **{c: int(r[c]) for c in counts}}
+        for r in rows.to_dict("records")
+    ]
 
 
 def _site_gains(scenario: Scenario, tiers_of: dict[str, str]) -> dict[str, dict[str, dict[str, int]]]:

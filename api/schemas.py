@@ -174,6 +174,18 @@ class SiteAnswer(BaseModel):
     reason: str | None = Field(description="Why it was not opened, or why it adds nobody (null otherwise)")
 
 
+class UnitChange(BaseModel):
+    """Residents of one unit (街道, or grid cell) newly covered or no longer covered for a tier and profile."""
+
+    unit: str = Field(description="The unit's name; （研究区外） for residents in no unit", examples=["外滩街道"])
+    tier: str
+    profile: str
+    gain_people: int
+    gain_elderly: int
+    loss_people: int
+    loss_elderly: int
+
+
 class WhatIfResponse(BaseModel):
     """Per tier and profile, e.g. ``station`` / ``adult``, and what became of each site."""
 
@@ -181,6 +193,9 @@ class WhatIfResponse(BaseModel):
     sites: list[SiteAnswer]
     notes: list[str] = Field(description="Sites not opened or adding nobody, or a scenario that changes nothing")
     tiers: dict[str, dict[str, TierChange]]
+    units: list[UnitChange] = Field(
+        [], description="Per unit, tier and profile with any change (none listed when the area has no units)"
+    )
 
 
 class FeatureCollection(BaseModel):
