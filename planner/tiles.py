@@ -363,19 +363,27 @@ def local_client(workers: int | None = None, scheduler: str | None = None, **kwa
         Address of a running scheduler.
     **kwargs
         More options of :class:`distributed.LocalCluster`.
+
+    Returns
+    -------
+    distributed.Client
+        Closing it closes the local cluster it started.
     """
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as exc:  # an optional extra
         msg = "running on Dask needs the dask extra: pip install 'lifecircle[dask]'"
         raise ImportError(msg) from exc
     if scheduler:
         return Client(scheduler)
-    opts: dict[str, Any] = {"threads_per_worker": 1, "dashboard_address": None, "processes": True}
+    opts: dict[str, Any] = {"threads_per_worker": 1, "dashboard_address": ":0", "processes": True}
     if workers is not None:
         opts["n_workers"] = workers
-    cluster = LocalCluster(**(opts | kwargs))
-    return Client(cluster)
+    client = Client(**(opts | kwargs))  # the client starts the cluster and closes it with itself
+    log.info(
+        "Dask local cluster: %d workers; dashboard %s", len(client.scheduler_info()["workers"]), client.dashboard_link
+    )
+    return client
 
 
 def grid_size(n_tiles: int) -> tuple[int, int]:

@@ -27,7 +27,6 @@ def client():
 
     with local_client(workers=2) as c:
         yield c
-    c.cluster.close()
 
 
 def _placed(plan):
@@ -151,3 +150,46 @@ def two_areas(tmp_path, area_toml):
 
 def _json(path):
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_many_areas_on_dask(two_areas, tmp_path, client):
+    from planner.multi_area import run_areas
+
+    out = tmp_path / "out"
+    combined = run_areas(two_areas, out, options=RunOptions(isochrones="none"), client=client, progress=False)
+    assert combined["ok"] == 2 and combined["failed"] == 0
+    assert [e["folder"] for e in combined["areas"]] == ["songjiang", "yangpu"]
+    for name in ("songjiang", "yangpu"):
+        single = _json(out / name / "summary.json")
+        assert (
+            single["area"]["name"]
+            == _json(out / "summary.json")["areas"][["songjiang", "yangpu"].index(name)]["summary"]["area"]["name"]
+        )
+        assert (out / name / "map.html").exists()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.index("多区域汇总") < index.index("all areas")  # Chinese first
+    assert "yangpu/report.html" in index and "songjiang/map.html" in index
+    assert "同济四平测试区" in index and "未评估" in index  # songjiang has no tiers: not assessed, never 0%
+
+
+def test_many_areas_reports_a_bad_area_and_goes_on(two_areas, tmp_path):
+    from planner.multi_area import run_areas
+
+    (two_areas / "broken").mkdir()
+    (two_areas / "broken" / "area.toml").write_text('name = "broken"\nno_such_key = 1\n', encoding="utf-8")
+    combined = run_areas(two_areas, tmp_path / "out", options=RunOptions(isochrones="none"), progress=False)
+    assert combined["failed"] == 1 and combined["ok"] == 2
+    broken = combined["areas"][0]
+    assert broken["folder"] == "broken" and "no_such_key" in broken["error"]
+    assert "失败 failed" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+
+
+def test_cli_plan_areas(two_areas, tmp_path):
+    from planner.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["plan", "--areas", str(two_areas), "--out", str(out), "--isochrones", "none", "--workers", "1"]) == 0
+    assert _json(out / "summary.json")["ok"] == 2
+    assert main(["plan", "--areas", str(two_areas), "--out", str(out), "--isochrones", "none"]) == 2  # no --force
+    assert main(["plan", "--areas", str(tmp_path / "nothing"), "--out", str(out)]) == 2
