@@ -72,7 +72,8 @@ async def leaflet(kind: str) -> Response:
 
 @router.get("/page/base", summary="What the what-if page draws: tiers, facilities and units")
 async def base(state: ServiceState = Depends(ready_state)) -> Response:
-    """The rules (tiers with their Chinese names, profiles), every facility (id, name, tier, WGS-84 point) and
+    """The rules (tiers with their Chinese names, profiles), every facility (id, name, tier or "" for a facility
+    of a service list only, services by Chinese name, WGS-84 point) and
     the units (街道 or grid cells) as GeoJSON, simplified to ~10 m for drawing. Built once and kept."""
     content = state.cached("page_base", lambda: _base(state))
     return Response(content, media_type="application/json")
@@ -83,15 +84,18 @@ def _base(state: ServiceState) -> bytes:
     rules = plan.rules
     fac = plan.facilities.to_crs("EPSG:4326")
     illustrative = fac["illustrative"].fillna(False).astype(bool) if "illustrative" in fac else pd.Series(False)
+    services = {r.key: r.name_zh or r.key for r in rules.services}
+    offered = fac["services"] if "services" in fac else pd.Series([[]] * len(fac), index=fac.index)
     facilities = [
         {
             "id": str(fid),
             "name": state.facility_names.get(str(fid)) or str(fid),
-            "tier": str(tier),
+            "tier": str(tier) if isinstance(tier, str) else "",
+            "services": [services.get(str(k), str(k)) for k in (keys if isinstance(keys, (list, tuple)) else [])],
             "lon": reach.coord(g.x),
             "lat": reach.coord(g.y),
         }
-        for fid, tier, g in zip(fac["facility_id"], fac["tier"], fac.geometry)
+        for fid, tier, keys, g in zip(fac["facility_id"], fac["tier"], offered, fac.geometry)
     ]
     units = None
     if plan.units is not None:

@@ -13,7 +13,10 @@
   };
   window.lifecircle = app;
 
-  function tier(key) { return app.base.tiers.find((t) => t.key === key) || { key, name_zh: key, short_zh: key, colour: "#7d3c98" }; }
+  const OTHER = { key: "", name_zh: "服务设施", short_zh: "设施", colour: "#8e8e8e", minutes: null };
+  function tier(key) { return app.base.tiers.find((t) => t.key === key) || { ...OTHER, key, name_zh: key || OTHER.name_zh }; }
+  /** What a facility is: its tier, or the services it offers when it is on a service list only. */
+  function kind(f) { return f.tier ? tier(f.tier).name_zh : `${f.services.join("、") || ""}服务设施`; }
   function facilityName(id) { const f = app.base.facilities.find((x) => x.id === id); return f ? f.name : id; }
   function siteName(s) { return s.place ? `${s.place}` : `新增${tier(s.tier).name_zh}（${s.lat.toFixed(5)}, ${s.lon.toFixed(5)}）`; }
 
@@ -42,6 +45,10 @@
         `<span class="swatch" style="background:${esc(t.colour)}"></span>${esc(t.name_zh)}`;
       fs.appendChild(label);
     });
+    const dot = (c) => `<span class="swatch" style="background:${esc(c)}"></span>`;
+    $("#legend").innerHTML = "图例：" + b.tiers.map((t) => `${dot(t.colour)}${esc(t.name_zh)}`).join(" ") +
+      (b.facilities.some((f) => !f.tier) ? ` ${dot(OTHER.colour)}其他服务设施` : "") +
+      (b.units ? ' <span class="swatch unit"></span>街道边界' : "") + ' <span class="swatch new"></span>新增设施';
     const sel = $("#profile");
     b.profiles.forEach((p) => {
       const o = document.createElement("option");
@@ -83,7 +90,7 @@
     const t = tier(f.tier);
     const closed = app.closed.has(f.id);
     return {
-      radius: { center: 8, station: 6, point: 4.5 }[f.tier] || 5,
+      radius: { center: 8, station: 6, point: 4.5 }[f.tier] || 4,
       color: closed ? "#555" : "#fff", weight: closed ? 2 : 1, dashArray: closed ? "2 2" : null,
       fillColor: closed ? "#ddd" : t.colour, fillOpacity: closed ? 0.6 : 0.95,
     };
@@ -91,7 +98,7 @@
 
   function drawFacility(f) {
     const m = L.circleMarker([f.lat, f.lon], { ...facilityStyle(f), bubblingMouseEvents: false });
-    const tip = () => `${esc(f.name)}（${esc(tier(f.tier).name_zh)}）<br>${app.closed.has(f.id) ? "已关闭，点击恢复" : "点击关闭"}`;
+    const tip = () => `${esc(f.name)}（${esc(kind(f))}）<br>${app.closed.has(f.id) ? "已关闭，点击恢复" : "点击关闭"}`;
     m.bindTooltip(tip);
     m.on("click", () => {
       if (app.closed.has(f.id)) app.closed.delete(f.id); else app.closed.add(f.id);
@@ -192,7 +199,7 @@
     app.opened.forEach((s) => items.push(`<li data-site="${esc(s.id)}">新增${esc(tier(s.tier).name_zh)}：${esc(siteName(s))}</li>`));
     [...app.closed].forEach((id) => {
       const f = app.base.facilities.find((x) => x.id === id);
-      items.push(`<li data-closed="${esc(id)}">关闭${esc(tier(f.tier).name_zh)}：${esc(f.name)}</li>`);
+      items.push(`<li data-closed="${esc(id)}">关闭${esc(kind(f))}：${esc(f.name)}</li>`);
     });
     ul.innerHTML = items.join("") || '<li class="muted">尚未改动：点击地图开始。<span class="en">No change yet.</span></li>';
   }
@@ -245,6 +252,11 @@
       else if (s.adds_nobody) notes.push(`${name}：开设后没有居民因此新进入${tier(s.tier).name_zh}的步行目标（附近居民已被覆盖或无人居住）。`);
       else notes.push(`${name}：新增覆盖居民 ${fmt(g.people)} 人，其中老年人 ${fmt(g.elderly)} 人（以此为最近的${tier(s.tier).name_zh}）。`);
     });
+    const servicesOnly = [...app.closed].map((id) => app.base.facilities.find((f) => f.id === id)).filter((f) => !f.tier);
+    if (servicesOnly.length) {
+      notes.push(`关闭的${servicesOnly.map((f) => f.name).join("、")}只提供${[...new Set(servicesOnly.flatMap((f) => f.services))].join("、") || "单项"}服务，` +
+        "不属于社区服务中心、服务站、服务点三级设施；本页只列出三级设施的覆盖变化。");
+    }
     $("#notes").innerHTML = notes.map((n) => `<li>${esc(n)}</li>`).join("");
   }
 
