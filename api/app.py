@@ -40,6 +40,10 @@ does not open a site there and says so.
 **Errors** are RFC 9457 problem details (`application/problem+json`) with an `errors` list naming each offending
 `field` and the `reason`, for every 4xx and 5xx.
 
+**The what-if page** for officials is at [`/`](/): click the map to open a 服务站 or 服务点, click a facility to
+close it, and read the residents and elderly newly covered or lost per tier and per 街道 (the answer of
+`POST /what-if`); `POST /what-if/lists.xlsx` downloads the scenario's three lists.
+
 Street data © OpenStreetMap contributors (ODbL).
 """
 
