@@ -149,8 +149,40 @@ class HoursError(InputError):
         super().__init__(msg, path=path, row=problems[0].row, field=problems[0].field)
 
 
+#: Chinese day names as lists write them (周一, 星期一, 礼拜一) and their OSM two-letter codes.
+_DAYS_ZH = {"一": "Mo", "二": "Tu", "三": "We", "四": "Th", "五": "Fr", "六": "Sa", "日": "Su", "天": "Su", "七": "Su"}
+_DAY_ZH = r"(?:周|星期|礼拜)([一二三四五六日天七])"
+
+
+def from_chinese(text: str) -> str:
+    """Chinese opening hours as lists write them, in OSM ``opening_hours`` syntax (other text is left as it is).
+
+    ``周一至周五 9:00-17:00`` → ``Mo-Fr 09:00-17:00``; ``每天 8:00—20:00`` → ``Mo-Su 08:00-20:00``;
+    ``周六、周日 9:00-12:00`` → ``Sa,Su 09:00-12:00``; ``全天``/``24小时`` → ``24/7``; ``；`` and ``，`` between rules
+    → ``; ``. The result is parsed by the maintained parser (:func:`parse_hours`), which still judges it.
+    """
+    out = text.strip()
+    if re.fullmatch(r"(全天|24\s*小时(营业|开放)?|全天候)", out):
+        return "24/7"
+    out = re.sub(r"[—–~～至到]", "-", out)  # ranges of days and times
+    out = re.sub(r"[：]", ":", out)
+    out = re.sub(r"(每天|每日|天天)", "Mo-Su", out)
+    out = re.sub(r"(工作日)", "Mo-Fr", out)
+    out = re.sub(r"(周末|双休日)", "Sa,Su", out)
+    out = re.sub(_DAY_ZH, lambda m: _DAYS_ZH[m[1]], out)
+    days = r"(?<=Mo|Tu|We|Th|Fr|Sa|Su)\s*[、，,]\s*(?=(?:Mo|Tu|We|Th|Fr|Sa|Su)\b)"
+    out = re.sub(days, "\x00", out)  # day lists: Sa,Su
+    out = re.sub(r"(?<=\d)\s*[、，,]\s*(?=\d)", "\x01", out)  # time lists: 08:30-11:30,13:30-17:00
+    out = re.sub(r"\s*[；;，,、]\s*", "; ", out)  # what is left separates rules
+    out = out.replace("\x00", ",").replace("\x01", ",")
+    out = re.sub(r"(?<![\d:])(\d):(\d\d)", r"0\1:\2", out)  # 9:00 -> 09:00
+    out = re.sub(r"\s*-\s*", "-", out)
+    out = re.sub(r"((?:Mo|Tu|We|Th|Fr|Sa|Su)[-,A-Za-z]*)\s*(?=\d)", r"\1 ", out)
+    return re.sub(r"\s+", " ", out).strip()
+
+
 def parse_hours(text: str) -> OpeningHours:
-    """Parse one ``opening_hours`` expression.
+    """Parse one ``opening_hours`` expression (Chinese wording first put in OSM syntax by :func:`from_chinese`).
 
     Raises
     ------
@@ -158,7 +190,7 @@ def parse_hours(text: str) -> OpeningHours:
         With the parser's reason on one line.
     """
     try:
-        return OpeningHours(text.strip())
+        return OpeningHours(from_chinese(text))
     except Exception as exc:  # noqa: BLE001 - the parser raises its own ParserError (an Exception) and others
         text_of = str(exc)
         where = re.search(r"-->\s*\d+:(\d+)", text_of)

@@ -33,6 +33,7 @@ from .tiers import Rules, ServiceRule, SpeedProfile
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from .availability import Availability
     from .network import WalkNetwork
     from .sites import Proposal
 
@@ -97,6 +98,12 @@ RESOURCES_COLUMNS = (
     "开放时间",
     "容量",
     "面积（平方米）",
+    "步行范围内人口",
+    "可服务人数",
+    "可服务人数依据",
+    "负荷率",
+    "拥挤",
+    "分时段开放",
     "位置存疑",
     "示意数据",
     "来源清单",
@@ -153,6 +160,7 @@ def three_lists(
     unit_column: str = "unit",
     network: WalkNetwork | None = None,
     estimate: str | None = None,
+    availability: Availability | None = None,
 ) -> ThreeLists:
     """Build the needs, resources and services lists of a community check report.
 
@@ -175,6 +183,8 @@ def three_lists(
         The units' name column.
     network : WalkNetwork, optional
         The walk network the sites were named on (its OSM attribution goes in the notes).
+    availability : Availability, optional
+        Crowding and opening hours per facility (资源清单: 步行范围内人口, 可服务人数, 负荷率, 拥挤, 分时段开放).
     estimate : str, optional
         How walking minutes were estimated when there is no street network (e.g. "直线距离×绕行系数 1.25"): every
         figure then says 估算, in the notes and in the 说明 of each row.
@@ -185,7 +195,9 @@ def three_lists(
     """
     notes: list[str] = []
     needs = _needs(residents, units, rules, unit_column, notes)
-    resources = _resources(residents, facilities, rules, notes)
+    resources = _resources(residents, facilities, rules, notes, availability)
+    if availability is not None:
+        notes += _availability_notes(availability)
     services = _services(proposals, rules, notes)
     notes = _source_notes(residents, facilities, rules, network) + notes
     if estimate:  # every figure that comes from a straight-line estimate says so, in each list
@@ -361,10 +373,54 @@ def _list_name(name: str, rules: Rules) -> str:
     return name
 
 
+#: Chinese words of a capacity's basis (:func:`planner.crowding.facility_capacity`) and of a window state.
+CAPACITY_BASIS_ZH = {"capacity": "清单容量", "area": "按面积折算", "band": "GB 50180 人口规模上限", "none": ""}
+WINDOW_STATE_ZH = {"open": "开放", "closed": "关闭", "unknown": "不确定"}
+
+
+def _load_columns(fac: pd.DataFrame, availability: Availability | None) -> dict[str, Any]:
+    """The crowding and time-window columns of the resources list (empty without an availability stage)."""
+    n = len(fac)
+    empty = np.full(n, "", dtype=object)
+    out: dict[str, Any] = {
+        "步行范围内人口": np.full(n, np.nan),
+        "可服务人数": np.full(n, np.nan),
+        "可服务人数依据": empty,
+        "负荷率": np.full(n, np.nan),
+        "拥挤": empty,
+        "分时段开放": empty,
+    }
+    if availability is None:
+        return out
+    table = availability.facilities.set_index("facility_id").reindex(fac["facility_id"].to_numpy())
+    if "catchment_people" in table:
+        out["步行范围内人口"] = table["catchment_people"].to_numpy(float)
+        out["可服务人数"] = table["capacity_people"].to_numpy(float)
+        out["可服务人数依据"] = table["capacity_basis"].map(CAPACITY_BASIS_ZH).fillna("").to_numpy(object)
+        out["负荷率"] = table["load"].to_numpy(float)
+        crowded = table["crowded"].astype("boolean")
+        out["拥挤"] = np.where(crowded.isna(), "", np.where(crowded.fillna(False), "拥挤", "否"))
+    if not availability.windows_note:
+        states = [
+            "；".join(
+                f"{w.name_zh or w.key}：{WINDOW_STATE_ZH.get(str(row[f'open_{w.key}']), '')}"
+                for w in availability.windows
+            )
+            for _, row in table.iterrows()
+        ]
+        out["分时段开放"] = np.array(states, dtype=object)
+    return out
+
+
 def _resources(
-    residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, rules: Rules, notes: list[str]
+    residents: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    rules: Rules,
+    notes: list[str],
+    availability: Availability | None = None,
 ) -> pd.DataFrame:
     fac = facilities.reset_index(drop=True)
+
     tiers = {t.key: t for t in rules.tiers}
     tier_key = _text(fac, "tier")
     served = np.full(len(fac), np.nan)
@@ -412,6 +468,7 @@ def _resources(
             "开放时间": _text(fac, "opening_hours"),
             "容量": _number(fac, "capacity"),
             "面积（平方米）": _number(fac, "floor_area_m2"),
+            **_load_columns(fac, availability),
             "位置存疑": flags,
             "示意数据": np.where(illustrative, "是", "否"),
             "来源清单": _text(fac, "list").map(lambda name: _list_name(name, rules)),
@@ -420,6 +477,25 @@ def _resources(
     rank = {k: i for i, k in enumerate(tiers)}
     order = np.lexsort((np.arange(len(fac)), tier_key.map(lambda k: rank.get(k, len(rank))).to_numpy()))
     return table.iloc[order].reset_index(drop=True)[list(RESOURCES_COLUMNS)]
+
+
+def _availability_notes(availability: Availability) -> list[str]:
+    rule = (
+        "拥挤：步行范围内人口（按层级步行目标、成人步速计）超过可服务人数即为拥挤；可服务人数取清单容量，"
+        "否则按面积折算，否则取 GB 50180-2018 该层级人口规模上限。负荷率 = 步行范围内人口 / 可服务人数。"
+    )
+    out = [rule]
+    if availability.crowding_note:
+        out.append(f"拥挤{availability.crowding_note}")
+    if availability.windows_note:
+        out.append(f"分时段开放{availability.windows_note}")
+    else:
+        words = "；".join(f"{w.name_zh or w.key} {w.start}–{w.end}" for w in availability.windows)
+        out.append(
+            f"分时段开放：{words}；一个时段内开放时间不少于一半即为开放。未列开放时间的设施按开放计，"
+            f"共 {availability.hours_listed} 处设施列有开放时间。"
+        )
+    return out
 
 
 # --------------------------------------------------------------------------------------------- services

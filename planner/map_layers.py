@@ -130,6 +130,10 @@ def swatch(colour: str, shape: str = "square") -> str:
     return f"<span style='{base}{styles[shape]}'></span>"
 
 
+#: Ring of a crowded facility (more people within reach than it can serve).
+CROWDED = "#67001f"
+
+
 @dataclass
 class Drawing:
     """The map being drawn: layers go on it with their legend line (symbol, Chinese, English)."""
@@ -140,6 +144,8 @@ class Drawing:
     sources: list[str] = field(default_factory=list)
     illustrative: bool = False
     estimated: bool = False  # no street network: layers drawn from walking times are estimates (估算)
+    load: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # popup lines per facility id
+    crowded: set[str] = field(default_factory=set)  # facility ids with more people in reach than capacity
 
     def add(self, layer: folium.map.Layer, zh: str, en: str, symbol: str, *, walking: bool = False) -> None:
         """Put a layer on the map, named ``中文 — English`` in the layer control (unique), with its legend line.
@@ -157,8 +163,42 @@ class Drawing:
 
     # -- points -------------------------------------------------------------------------------------------------
 
+    def _availability(self, plan: Plan) -> None:
+        """Popup lines of crowding and opening hours per facility, from the plan's availability stage."""
+        av = plan.availability
+        if av is None:
+            return
+        words = {"open": ("开放", "open"), "closed": ("关闭", "closed"), "unknown": ("不确定", "unknown")}
+        for _, row in av.facilities.iterrows():
+            lines: list[tuple[str, str]] = []
+            if "catchment_people" in row and pd.notna(row.get("capacity_people")):
+                crowded = bool(row["crowded"]) if pd.notna(row["crowded"]) else False
+                people, cap, load = row["catchment_people"], row["capacity_people"], row["load"]
+                zh = f"步行范围内 {people:,.0f} 人，可服务 {cap:,.0f} 人（负荷率 {load:.0%}）" + (
+                    "，拥挤" if crowded else ""
+                )
+                en = (
+                    f"{people:,.0f} within reach, capacity {cap:,.0f} (load {load:.0%}){', crowded' if crowded else ''}"
+                )
+                lines.append((zh, en))
+                if crowded:
+                    self.crowded.add(str(row["facility_id"]))
+            if not av.windows_note:
+                states = [(w, words.get(str(row[f"open_{w.key}"]), ("", ""))) for w in av.windows]
+                lines.append(
+                    (
+                        "开放：" + "，".join(f"{w.name_zh or w.key}{zh}" for w, (zh, _) in states),
+                        "open: " + ", ".join(f"{w.name_en or w.key} {en}" for w, (_, en) in states),
+                    )
+                )
+            self.load[str(row["facility_id"])] = lines
+
     def facilities(self, plan: Plan) -> None:
-        """Facilities by tier (circles in the tier's colour), then each service list with no tier (diamonds)."""
+        """Facilities by tier (circles in the tier's colour), then each service list with no tier (diamonds).
+
+        A crowded facility gets a dark red ring; its popup says the people within reach against its capacity,
+        and whether it is open in each time window."""
+        self._availability(plan)
         rules, default = plan.rules, bool(plan.area.facilities_illustrative)
         fac = self.shift(plan.facilities)
         if "illustrative" not in fac.columns:
@@ -248,6 +288,7 @@ class Drawing:
             lines.append((f"地址：{row['address']}", f"address: {row['address']}"))
         if _text(row.get("facility_id")):
             lines.append((f"编号：{row['facility_id']}", f"id: {row['facility_id']}"))
+        lines += self.load.get(str(row.get("facility_id")), [])
         flags = flag_words(row.get("position_flag"))
         lines += flags
         illus = row.get("illustrative")
@@ -267,11 +308,12 @@ class Drawing:
             )
             folium.Marker(where, icon=icon, popup=popup(name, lines), tooltip=tip).add_to(group)
             return
+        crowded = str(row.get("facility_id")) in self.crowded
         folium.CircleMarker(
             where,
             radius=radius,
-            color=colour if flags else "#fff",
-            weight=2 if flags else 1.5,
+            color=colour if flags else CROWDED if crowded else "#fff",
+            weight=2 if flags else 3 if crowded else 1.5,
             dash_array="3 3" if flags else None,
             fill=True,
             fill_color=colour,

@@ -38,6 +38,7 @@ from .coords import wgs84_to_gcj02
 from .errors import ConfigError
 from .map_layers import (
     BAND_COLOURS,
+    CROWDED,
     MINUTE_CLASSES,
     TIER_COLOURS,
     UNREACHABLE,
@@ -365,6 +366,12 @@ def _legend(plan: Plan, basemap: str, d: Drawing) -> MacroElement:
         else ""
     )
     context = "".join(f"<br>{line}" for line in d.sources)
+    crowded = (
+        f"<div>{swatch(CROWDED, 'ring')}深红外圈：拥挤（步行范围内人口超过可服务人数，{len(d.crowded)} 处）"
+        " <span class='en'>dark red ring: crowded (more people within reach than capacity)</span></div>"
+        if d.crowded
+        else ""
+    )
     if plan.estimated:  # no streets: the walks are straight lines x a detour factor, and no OSM data is shown
         factor = plan.estimate.detour if plan.estimate else float("nan")
         pace = (
@@ -390,7 +397,7 @@ def _legend(plan: Plan, basemap: str, d: Drawing) -> MacroElement:
  {pace}
  {layers}
  <div>{swatch("#2471a3", "ring")}虚线空心：位置存疑（见弹窗）
- <span class='en'>dashed, hollow: position uncertain</span></div>
+ <span class='en'>dashed, hollow: position uncertain</span></div>{crowded}
  <div style="margin-top:4px">步行等时带（分钟） <span class='en'>walking bands (min)</span><br>{bands}</div>
  <div style="margin-top:4px">居民平均步行分钟 <span class='en'>residents' minutes</span><br>{minutes}
  {swatch(UNREACHABLE)}<span style='font-size:10px'>不可达 none</span></div>{shifted}

@@ -19,6 +19,7 @@ from typing import Literal
 
 from .access import Access, compute_access
 from .area import StudyArea
+from .availability import assess_availability
 from .coverage import area_units, equity_table, mark_assessed, resident_coverage
 from .errors import ConfigError
 from .facilities import area_context, area_facilities
@@ -133,7 +134,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         access = estimate_access(estimate, facilities, rules, horizon)
     timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    residents = units = equity = None
+    residents = units = equity = availability = None
     placed = place_residents(area, frame, use_cache=options.use_cache)
     if placed is not None:
         placed = mark_assessed(area, placed)
@@ -147,6 +148,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         )
         units = area_units(area, frame, residents, facilities, rules)
         equity = equity_table(residents, rules)
+        availability = assess_availability(area, frame, facilities, residents, rules)
         timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     plan = Plan(
@@ -158,6 +160,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         units=units,
         equity=equity,
         estimate=estimate,
+        availability=availability,
     )
     iso = areas = None
     if options.isochrones != "none":
@@ -207,7 +210,9 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     lists = None
     if residents is not None and units is not None:
         how = estimate.method_zh if estimate is not None else None
-        lists = three_lists(residents, units, facilities, proposals, rules, network=network, estimate=how)
+        lists = three_lists(
+            residents, units, facilities, proposals, rules, network=network, estimate=how, availability=availability
+        )
     return replace(
         plan,
         isochrones=iso,

@@ -25,6 +25,7 @@ import shapely
 from . import columns as col
 from .access import Access, point_distances
 from .area import StudyArea
+from .availability import Availability
 from .coords import to_wgs84
 from .coverage import headline
 from .errors import ConfigError
@@ -80,6 +81,8 @@ class Plan:
         Seconds spent in each stage.
     estimate : StraightLine or None
         Set when there is no street network: every walking figure is a straight-line estimate (估算).
+    availability : Availability or None
+        Opening hours per time window and crowding per facility (with residents).
     """
 
     area: StudyArea
@@ -97,6 +100,7 @@ class Plan:
     lists: ThreeLists | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     estimate: StraightLine | None = None
+    availability: Availability | None = None
 
     @property
     def rules(self) -> Rules:
@@ -343,6 +347,8 @@ class Plan:
                 summary["residents"]["population_check"] = self.population_check.summary()
             for key, entry in summary["residents"]["services"].items():
                 entry["basis"] = self.service_basis(key)
+        if self.availability is not None:
+            summary["availability"] = self.availability.summary()
         return summary
 
     def _network_summary(self) -> dict[str, Any]:

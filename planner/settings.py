@@ -19,7 +19,9 @@ __all__ = [
     "AreaSettings",
     "AssessedIn",
     "ContextSettings",
+    "CrowdingSettings",
     "FacilitiesSettings",
+    "HoursSettings",
     "IsochroneSettings",
     "NetworkSettings",
     "PopulationCheckSettings",
@@ -29,6 +31,7 @@ __all__ = [
     "SitesSettings",
     "TierSettings",
     "UnitsSettings",
+    "WindowSettings",
 ]
 
 #: Shanghai's share of residents aged 60+ (7th census, 2020); used only when the population has no age split.
@@ -251,6 +254,39 @@ class ContextSettings(_Section):
     source: str = Field("", description="where the list comes from, shown with the layer")
 
 
+class WindowSettings(_Section):
+    """One ``[[hours.windows]]`` entry: a named time of the week in which residents look for a service."""
+
+    key: str = Field(description="identifier used in column names, e.g. weekday_evening")
+    days: list[int] = Field(description="days of the week, 0 = Monday .. 6 = Sunday")
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM, after start, the same day (24:00 allowed)")
+    name_zh: str = ""
+    name_en: str = ""
+
+
+class HoursSettings(_Section):
+    """``[hours]``: the time windows coverage is measured in, for facilities that list opening hours."""
+
+    windows: list[WindowSettings] | None = Field(
+        None, description="default: weekday daytime 09-17, weekday evening 18-21, weekend daytime 09-17"
+    )
+    min_share: float = Field(
+        0.5, gt=0, le=1, description="share of a window's minutes a facility must be open in to count as open"
+    )
+
+
+class CrowdingSettings(_Section):
+    """``[crowding]``: supply and demand of facilities (two-step floating catchment on walking times)."""
+
+    enabled: bool = Field(True, description="measure people per facility within its catchment against capacity")
+    decay: list[tuple[float, float]] | None = Field(
+        None,
+        description="E2SFCA (upper minute, weight) steps; default 5/10/15 min at 1.0/0.68/0.22; [] for plain 2SFCA",
+    )
+    people_per_unit: float = Field(1.0, gt=0, description="people per unit of a 容量 column (beds, seats)")
+
+
 class AreaSettings(_Section):
     """Everything in ``area.toml``, checked."""
 
@@ -265,6 +301,8 @@ class AreaSettings(_Section):
     access: AccessSettings = AccessSettings()
     units: UnitsSettings = UnitsSettings()
     sites: SitesSettings = SitesSettings()
+    hours: HoursSettings = HoursSettings()
+    crowding: CrowdingSettings = CrowdingSettings()
     tiers: dict[str, TierSettings] = Field(default_factory=dict)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)

@@ -84,7 +84,7 @@ def test_no_hours_count_as_open_with_a_note(caplog):
 
 def test_an_invalid_string_names_file_row_and_field():
     frame = pd.DataFrame(
-        {"opening_hours": ["24/7", "周一至周五 9:00-17:00", "Mo-Fr 08:00-17:00", "Mo-Fr 25:00-26:00"]},
+        {"opening_hours": ["24/7", "早上八点到晚上", "周一至周五 9:00-17:00", "Mo-Fr 25:00-26:00"]},
         index=[10, 11, 12, 13],
     )
     frame["source_row"] = [2, 3, 4, 5]
@@ -97,7 +97,7 @@ def test_an_invalid_string_names_file_row_and_field():
     assert [p.row for p in exc.problems] == [3, 5]
     text = str(exc)
     assert text.startswith("data/stations.csv: 2 opening-hours value(s)")
-    assert "row 3, 开放时间: '周一至周五 9:00-17:00': not understood from character 1" in text
+    assert "row 3, 开放时间: '早上八点到晚上': not understood from character 1" in text
     assert "row 5, 开放时间: 'Mo-Fr 25:00-26:00': not understood from character 7" in text
 
 
@@ -153,3 +153,30 @@ def test_custom_windows_and_open_mask():
 def test_bad_windows(args, message):
     with pytest.raises(ValueError, match=message):
         TimeWindow(*args)
+
+
+@pytest.mark.parametrize(
+    ("text", "osm"),
+    [
+        ("周一至周五 9:00-17:00", "Mo-Fr 09:00-17:00"),
+        ("每天 8:00—20:00", "Mo-Su 08:00-20:00"),
+        ("周六、周日 9:00-12:00", "Sa,Su 09:00-12:00"),
+        ("全天", "24/7"),
+        ("周一至周五 8:30-11:30，13:30-17:00", "Mo-Fr 08:30-11:30,13:30-17:00"),
+        ("星期一到星期六 9:00~21:00", "Mo-Sa 09:00-21:00"),
+        ("工作日 9:00-17:00；周末 10:00-16:00", "Mo-Fr 09:00-17:00; Sa,Su 10:00-16:00"),
+        ("Mo-Fr 08:00-12:00,13:00-17:00; Sa 09:00-12:00", "Mo-Fr 08:00-12:00,13:00-17:00; Sa 09:00-12:00"),
+    ],
+)
+def test_chinese_hours_as_lists_write_them(text, osm):
+    from planner.hours import from_chinese
+
+    assert from_chinese(text) == osm
+    parse_hours(text)  # and the maintained parser reads them
+
+
+def test_chinese_weekday_hours_are_closed_in_the_evening():
+    states = window_states(pd.DataFrame({"开放时间": ["周一至周五 9:00-17:00", "每天 8:00-21:00"]}))
+    assert states["open_weekday_day"].tolist() == ["open", "open"]
+    assert states["open_weekday_evening"].tolist() == ["closed", "open"]
+    assert states["open_weekend_day"].tolist() == ["closed", "open"]
