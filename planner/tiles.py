@@ -241,9 +241,7 @@ def tile_jobs(
         mine_res = positional.iloc[mine].copy()
         mine_res["edge"] = new_edge[r_edge[mine]]
         owned_sub = np.flatnonzero(n_tile[nodes] == tile)
-        jobs.append(
-            TileJob(tile, sub, nodes, owned_sub, MappingProxyType(sources), mine_res, rules, horizon_m, facility_ids)
-        )
+        jobs.append(TileJob(tile, sub, nodes, owned_sub, sources, mine_res, rules, horizon_m, facility_ids))
         log.debug("tile %d: %d residents, %d of %d edges", tile, len(mine), len(edges), network.n_edges)
     return jobs
 
@@ -338,7 +336,8 @@ def tiled_coverage(
     if client is None:
         results = [run_tile(job) for job in jobs]
     else:
-        futures = client.map(run_tile, client.scatter(jobs), pure=False)
+        # hash=False: tokenizing the jobs for content keys costs more than running them
+        futures = client.map(run_tile, client.scatter(jobs, hash=False), pure=False)
         if progress if progress is not None else sys.stderr.isatty():
             from distributed import progress as show_progress
 
