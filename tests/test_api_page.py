@@ -236,6 +236,12 @@ def test_a_click_adds_a_site_and_the_page_shows_the_what_if_answer(server, plan,
         assert _shown(driver) == tiers
         assert tiers["station"]["gain_people"] > 0
         assert sorted(_shown_units(driver)) == units
+        # the 街道 that gain are shaded on the map
+        shaded = (
+            "return lifecircle.units.getLayers().filter(l => l.options.fillOpacity > 0.1)"
+            ".map(l => l.feature.properties.unit)"
+        )
+        assert set(driver.execute_script(shaded)) == {u[0] for u in units if u[2] != u[4]}
         text = driver.find_element("id", "summary").text
         assert "新增覆盖居民" in text and f"{tiers['station']['gain_people']:,}" in text
         assert "新增家门口服务站" in driver.find_element("id", "scenario-list").text

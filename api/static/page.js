@@ -8,11 +8,12 @@
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
   const app = {
-    base: null, map: null, closed: new Set(), opened: [], markers: {}, seq: 0, answered: 0,
+    base: null, map: null, units: null, closed: new Set(), opened: [], markers: {}, seq: 0, answered: 0,
     lastBody: null, lastAnswer: null, nextId: 1,
   };
   window.lifecircle = app;
 
+  const UNIT_STYLE = { color: "#7d3c98", weight: 1.2, fillColor: "#7d3c98", fillOpacity: 0.03 };
   const OTHER = { key: "", name_zh: "服务设施", short_zh: "设施", colour: "#8e8e8e", minutes: null };
   function tier(key) { return app.base.tiers.find((t) => t.key === key) || { ...OTHER, key, name_zh: key || OTHER.name_zh }; }
   /** What a facility is: its tier, or the services it offers when it is on a service list only. */
@@ -48,7 +49,7 @@
     const dot = (c) => `<span class="swatch" style="background:${esc(c)}"></span>`;
     $("#legend").innerHTML = "图例：" + b.tiers.map((t) => `${dot(t.colour)}${esc(t.name_zh)}`).join(" ") +
       (b.facilities.some((f) => !f.tier) ? ` ${dot(OTHER.colour)}其他服务设施` : "") +
-      (b.units ? ' <span class="swatch unit"></span>街道边界' : "") + ' <span class="swatch new"></span>新增设施';
+      (b.units ? ' <span class="swatch unit"></span>街道边界（绿色：覆盖增加，红色：覆盖减少）' : "") + ' <span class="swatch new"></span>新增设施';
     const sel = $("#profile");
     b.profiles.forEach((p) => {
       const o = document.createElement("option");
@@ -64,8 +65,8 @@
     map.fitBounds([[b.bbox[1], b.bbox[0]], [b.bbox[3], b.bbox[2]]]);
     map.createPane("streets").style.zIndex = 350;
     if (b.units) {
-      L.geoJSON(b.units, {
-        style: { color: "#7d3c98", weight: 1.2, fillColor: "#7d3c98", fillOpacity: 0.03 },
+      app.units = L.geoJSON(b.units, {
+        style: UNIT_STYLE,
         onEachFeature: (f, layer) => layer.bindTooltip(`${esc(f.properties.unit)}：居民 ${fmt(f.properties.population)} 人，老年人 ${fmt(f.properties.elderly)} 人`, { sticky: true }),
       }).addTo(map);
     }
@@ -215,6 +216,7 @@
     if (!a) {
       tbody.innerHTML = ""; ubody.innerHTML = ""; $("#summary").innerHTML = ""; $("#notes").innerHTML = "";
       $("#tier-table").hidden = true; $("#unit-table").hidden = true; $("#unit-none").hidden = false;
+      shadeUnits([]);
       return;
     }
     const sentences = [];
@@ -240,6 +242,7 @@
     ubody.innerHTML = units.map((u) => `<tr data-unit="${esc(u.unit)}" data-tier="${esc(u.tier)}"><td>${esc(u.unit)}</td><td>${esc(tier(u.tier).name_zh)}</td>` +
       cell(u.gain_people, "gain", "gain_people") + cell(u.gain_elderly, "gain", "gain_elderly") +
       cell(u.loss_people, "loss", "loss_people") + cell(u.loss_elderly, "loss", "loss_elderly") + "</tr>").join("");
+    shadeUnits(units);
     $("#unit-table").hidden = !units.length;
     $("#unit-none").hidden = !!units.length;
 
@@ -258,6 +261,19 @@
         "不属于社区服务中心、服务站、服务点三级设施；本页只列出三级设施的覆盖变化。");
     }
     $("#notes").innerHTML = notes.map((n) => `<li>${esc(n)}</li>`).join("");
+  }
+
+  /** 街道 where residents gain coverage in green, lose it in red (net over the tiers, at the chosen speed). */
+  function shadeUnits(rows) {
+    if (!app.units) return;
+    const net = {};
+    rows.forEach((u) => { net[u.unit] = (net[u.unit] || 0) + u.gain_people - u.loss_people; });
+    app.units.eachLayer((layer) => {
+      const n = net[layer.feature.properties.unit];
+      if (!n) { layer.setStyle(UNIT_STYLE); return; }
+      const colour = n > 0 ? "#1e8449" : "#c0392b";
+      layer.setStyle({ color: colour, weight: 2.5, fillColor: colour, fillOpacity: 0.18 });
+    });
   }
 
   // ---------------------------------------------------------------- the three lists
