@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from planner import columns as col
 from planner.coords import to_wgs84
-from planner.lists import SERVICES_COLUMNS, ThreeLists, three_lists
+from planner.lists import SERVICES_COLUMNS, ThreeLists
 from planner.lists_xlsx import write_lists_xlsx
 from planner.maps import TIER_COLOURS
 from planner.naming import place_name
@@ -213,11 +213,13 @@ def _lists_xlsx(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> byt
 
 
 def scenario_lists(scenario: Scenario, places: list[str], state: ServiceState | None = None) -> ThreeLists:
-    """The three lists of a scenario: needs and resources of its plan, and its new sites as the services list.
+    """The three lists of a scenario: the planner's lists of the variant (:attr:`planner.scenario.Scenario.lists`:
+    needs and resources after the changes), with the scenario's new sites as the services list.
 
     Parameters
     ----------
     scenario : planner.scenario.Scenario
+        Of a plan with units.
     places : list of str
         The place name of each new site, in the order of ``scenario.opened``.
     state : ServiceState, optional
@@ -227,23 +229,19 @@ def scenario_lists(scenario: Scenario, places: list[str], state: ServiceState | 
     -------
     planner.lists.ThreeLists
     """
-    base, variant = scenario.base, scenario.plan
-    assert base.units is not None  # checked before the work starts
-    residents = variant.require_residents("the lists of a what-if")
-    lists = three_lists(residents, base.units, variant.facilities, (), variant.rules, network=variant.network)
+    lists = scenario.lists
+    if lists is None:  # checked before the work starts
+        msg = "a scenario of a plan without units has no lists"
+        raise ValueError(msg)
     services = _new_sites(scenario, places)
     names = state.facility_names if state is not None else {}
     closed = "、".join(names.get(f) or f for f in scenario.closed) or "无"
     added = "、".join(services["位置"].astype(str)) or "无"
-    notes = (
-        (
-            f"情景（what-if）：关闭 {closed}；新增 {added}。需求清单与资源清单按情景重新计算；"
-            "服务清单列出情景新增的站点及各自新增覆盖的居民（以该站为最近同层级设施者），"
-            "覆盖率（累计）为关闭设施后依次加上各站的覆盖率。"
-        ),
-        *lists.notes,
+    ours = (
+        f"关闭：{closed}；新增：{added}。服务清单列出情景新增的站点及各自新增覆盖的居民（以该站为最近同层级设施者），"
+        "覆盖率（累计）为关闭设施后依次加上各站的覆盖率。"
     )
-    return replace(lists, services=services, notes=notes)
+    return replace(lists, services=services, notes=(*lists.notes[:1], ours, *lists.notes[1:]))
 
 
 def _new_sites(scenario: Scenario, places: list[str]) -> pd.DataFrame:
