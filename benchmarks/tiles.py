@@ -35,9 +35,10 @@ import pandas as pd
 from planner import RunOptions, StudyArea, run
 from planner.access import compute_access
 from planner.coverage import resident_coverage
+from planner.multi_area import local_client
 from planner.network import WalkNetwork
 from planner.tiers import Rules
-from planner.tiles import local_client, tiled_coverage
+from planner.tiles import tiled_coverage
 
 log = logging.getLogger("benchmarks.tiles")
 

@@ -289,7 +289,7 @@ def run_many(args: argparse.Namespace) -> int:
     """Run ``lifecircle plan --areas DIR`` (on Dask with ``--workers`` or ``--scheduler``)."""
     from functools import partial
 
-    from .multi_area import run_areas
+    from .multi_area import local_client, run_areas
 
     if args.areas is None:
         msg = "--workers and --scheduler run the plans of --areas DIR on Dask; give --areas"
@@ -302,8 +302,6 @@ def run_many(args: argparse.Namespace) -> int:
     write = {"basemap": args.basemap, "embed_assets": not args.map_cdn, "lang": args.lang}
     client = None
     if args.workers is not None or args.scheduler is not None:
-        from .tiles import local_client
-
         client = local_client(args.workers, args.scheduler)
     try:
         combined = run_areas(

@@ -27,7 +27,7 @@ from .pipeline import RunOptions, run
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["find_areas", "plan_area", "run_areas", "write_index"]
+__all__ = ["find_areas", "local_client", "plan_area", "run_areas", "write_index"]
 
 log = logging.getLogger(__name__)
 
@@ -190,3 +190,37 @@ def write_index(path: Path, entries: list[dict[str, Any]]) -> None:
     )
     with atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
+
+
+def local_client(workers: int | None = None, scheduler: str | None = None, **kwargs: Any) -> Client:
+    """A Dask client: on ``scheduler`` (``tcp://host:8786``) when given, else on a new local cluster.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Worker processes of the local cluster (one thread each; default: Dask's choice).
+    scheduler : str, optional
+        Address of a running scheduler.
+    **kwargs
+        More options of :class:`distributed.LocalCluster`.
+
+    Returns
+    -------
+    distributed.Client
+        Closing it closes the local cluster it started.
+    """
+    try:
+        from distributed import Client
+    except ImportError as exc:  # an optional extra
+        msg = "running on Dask needs the dask extra: pip install 'lifecircle[dask]'"
+        raise ImportError(msg) from exc
+    if scheduler:
+        return Client(scheduler)
+    opts: dict[str, Any] = {"threads_per_worker": 1, "dashboard_address": ":0", "processes": True}
+    if workers is not None:
+        opts["n_workers"] = workers
+    client = Client(**(opts | kwargs))  # the client starts the cluster and closes it with itself
+    log.info(
+        "Dask local cluster: %d workers; dashboard %s", len(client.scheduler_info()["workers"]), client.dashboard_link
+    )
+    return client

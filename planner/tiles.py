@@ -34,12 +34,12 @@ equally far (the search order decides a tie).
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -54,7 +54,7 @@ from .tiers import Rules
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["TileGrid", "TileJob", "TileResult", "grid_size", "local_client", "run_tile", "tile_jobs", "tiled_coverage"]
+__all__ = ["TileGrid", "TileJob", "TileResult", "run_tile", "tile_jobs", "tiled_coverage", "tiled_coverage_parquet"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,10 @@ class TileJob:
     horizon_m : float
     facility_ids : numpy.ndarray
         ``facility_id`` of every row of the full facility table.
+    edges : numpy.ndarray of int
+        Full-network index of each sub-network edge.
+    parquet : str, optional
+        A folder: the task writes its residents there as one GeoParquet partition and returns none.
     """
 
     tile: int
@@ -142,6 +146,8 @@ class TileJob:
     rules: Rules
     horizon_m: float
     facility_ids: np.ndarray
+    edges: np.ndarray
+    parquet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,7 @@ def tile_jobs(
     rules: Rules,
     horizon_min: float,
     grid: TileGrid,
+    parquet: str | None = None,
 ) -> list[TileJob]:
     """Cut the inputs of access and coverage into one job per tile that owns a resident or a node.
 
@@ -196,6 +203,8 @@ def tile_jobs(
     horizon_min : float
         The area's ``[access] horizon_min`` (raised as the single run raises it).
     grid : TileGrid
+    parquet : str, optional
+        See :attr:`TileJob.parquet`.
 
     Returns
     -------
@@ -241,7 +250,9 @@ def tile_jobs(
         mine_res = positional.iloc[mine].copy()
         mine_res["edge"] = new_edge[r_edge[mine]]
         owned_sub = np.flatnonzero(n_tile[nodes] == tile)
-        jobs.append(TileJob(tile, sub, nodes, owned_sub, sources, mine_res, rules, horizon_m, facility_ids))
+        jobs.append(
+            TileJob(tile, sub, nodes, owned_sub, sources, mine_res, rules, horizon_m, facility_ids, edges, parquet)
+        )
         log.debug("tile %d: %d residents, %d of %d edges", tile, len(mine), len(edges), network.n_edges)
     return jobs
 
@@ -257,6 +268,11 @@ def run_tile(job: TileJob) -> TileResult:
     tiers = {k.partition(":")[2]: v for k, v in found.items() if k.startswith("tier:")}
     services = {k.partition(":")[2]: v for k, v in found.items() if k.startswith("service:")}
     out = resident_coverage(job.network, job.residents, tiers, job.rules, services, facility_ids=job.facility_ids)
+    sub_edge = out["edge"].to_numpy()
+    out["edge"] = np.where(sub_edge >= 0, job.edges[np.maximum(sub_edge, 0)], -1)  # the full network's edges
+    if job.parquet is not None:
+        out.to_parquet(Path(job.parquet) / f"part.{job.tile:05d}.parquet")
+        out = out.iloc[:0]
     return TileResult(
         job.tile,
         out,
@@ -326,66 +342,68 @@ def tiled_coverage(
     (geopandas.GeoDataFrame, Access)
         The residents with the coverage columns (in their own order and index) and the merged node access.
     """
-    pts = residents.geometry.to_crs(network.crs)
-    grid = TileGrid.covering(
-        np.concatenate([network.x, pts.x.to_numpy()]), np.concatenate([network.y, pts.y.to_numpy()]), *tiles
-    )
-    jobs = tile_jobs(network, facilities, residents, rules, horizon_min, grid)
-    log.info("%d tiles of %d x %d with residents or streets", len(jobs), grid.nx, grid.ny)
-    results: list[TileResult]
-    if client is None:
-        results = [run_tile(job) for job in jobs]
-    else:
-        # hash=False: tokenizing the jobs for content keys costs more than running them
-        futures = client.map(run_tile, client.scatter(jobs, hash=False), pure=False)
-        if progress if progress is not None else sys.stderr.isatty():
-            from distributed import progress as show_progress
-
-            show_progress(futures)
-        results = client.gather(futures)
+    results = _run_tiles(network, facilities, residents, rules, horizon_min, tiles, client, progress, None)
     merged = pd.concat([res.residents for res in results]).sort_index()
     out = gpd.GeoDataFrame(merged, geometry=residents.geometry.name, crs=residents.crs)
-    out["edge"] = residents["edge"].to_numpy()  # the full network's edges again
     out.index = residents.index
     out.attrs = dict(residents.attrs)
     return out, _merge_access(network, facilities, rules, horizon_min, results)
 
 
-def local_client(workers: int | None = None, scheduler: str | None = None, **kwargs: Any) -> Client:
-    """A Dask client: on ``scheduler`` (``tcp://host:8786``) when given, else on a new local cluster.
+def tiled_coverage_parquet(
+    network: WalkNetwork,
+    facilities: pd.DataFrame,
+    residents: gpd.GeoDataFrame,
+    rules: Rules,
+    horizon_min: float,
+    out: str | Path,
+    *,
+    tiles: tuple[int, int] = (2, 2),
+    client: Client | None = None,
+    progress: bool | None = None,
+) -> Access:
+    """As :func:`tiled_coverage`, but each task writes its residents as one GeoParquet partition of ``out``
+    (``part.<tile>.parquet``, index: the row's position in ``residents``), so no process gathers them all.
 
-    Parameters
-    ----------
-    workers : int, optional
-        Worker processes of the local cluster (one thread each; default: Dask's choice).
-    scheduler : str, optional
-        Address of a running scheduler.
-    **kwargs
-        More options of :class:`distributed.LocalCluster`.
+    Read them back with ``dask_geopandas.read_parquet(out)`` (one partition per tile) or
+    ``geopandas.read_parquet``; ``out`` must be a folder every worker can write (a shared disk on a cluster).
 
     Returns
     -------
-    distributed.Client
-        Closing it closes the local cluster it started.
+    Access
+        The merged node access.
     """
-    try:
-        from distributed import Client
-    except ImportError as exc:  # an optional extra
-        msg = "running on Dask needs the dask extra: pip install 'lifecircle[dask]'"
-        raise ImportError(msg) from exc
-    if scheduler:
-        return Client(scheduler)
-    opts: dict[str, Any] = {"threads_per_worker": 1, "dashboard_address": ":0", "processes": True}
-    if workers is not None:
-        opts["n_workers"] = workers
-    client = Client(**(opts | kwargs))  # the client starts the cluster and closes it with itself
-    log.info(
-        "Dask local cluster: %d workers; dashboard %s", len(client.scheduler_info()["workers"]), client.dashboard_link
+    Path(out).mkdir(parents=True, exist_ok=True)
+    folder = str(Path(out).resolve())
+    results = _run_tiles(network, facilities, residents, rules, horizon_min, tiles, client, progress, folder)
+    return _merge_access(network, facilities, rules, horizon_min, results)
+
+
+def _run_tiles(
+    network: WalkNetwork,
+    facilities: pd.DataFrame,
+    residents: gpd.GeoDataFrame,
+    rules: Rules,
+    horizon_min: float,
+    tiles: tuple[int, int],
+    client: Client | None,
+    progress: bool | None,
+    parquet: str | None,
+) -> list[TileResult]:
+    """Cut the tiles and run them, here or as Dask tasks."""
+    pts = residents.geometry.to_crs(network.crs)
+    grid = TileGrid.covering(
+        np.concatenate([network.x, pts.x.to_numpy()]), np.concatenate([network.y, pts.y.to_numpy()]), *tiles
     )
-    return client
+    jobs = tile_jobs(network, facilities, residents, rules, horizon_min, grid, parquet)
+    log.info("%d tiles of %d x %d with residents or streets", len(jobs), grid.nx, grid.ny)
+    if client is None:
+        return [run_tile(job) for job in jobs]
+    # hash=False: tokenizing the jobs for content keys costs more than running them
+    futures = client.map(run_tile, client.scatter(jobs, hash=False), pure=False)
+    if progress if progress is not None else sys.stderr.isatty():
+        from distributed import progress as show_progress
 
-
-def grid_size(n_tiles: int) -> tuple[int, int]:
-    """The most nearly square ``nx`` x ``ny`` grid of at least ``n_tiles`` tiles."""
-    nx = max(1, math.isqrt(max(n_tiles, 1) - 1) + 1)
-    return nx, max(1, math.ceil(n_tiles / nx))
+        show_progress(futures)
+    results: list[TileResult] = client.gather(futures)
+    return results

@@ -9,7 +9,7 @@ import pytest
 
 from planner import StudyArea
 from planner.pipeline import RunOptions, run
-from planner.tiles import TileGrid, grid_size, tiled_coverage
+from planner.tiles import TileGrid, tiled_coverage
 
 pytest.importorskip("distributed")
 
@@ -23,7 +23,7 @@ def plan():
 
 @pytest.fixture(scope="module")
 def client():
-    from planner.tiles import local_client
+    from planner.multi_area import local_client
 
     with local_client(workers=2) as c:
         yield c
@@ -129,9 +129,6 @@ def test_grid_owns_every_point_once():
         x0, y0, x1, y1 = grid.cell(t)
         mine = tile == t
         assert ((x[mine] >= x0 - 1e-9) & (x[mine] <= x1 + 1e-9) & (y[mine] >= y0 - 1e-9) & (y[mine] <= y1 + 1e-9)).all()
-    assert grid_size(4) == (2, 2)
-    assert grid_size(9) == (3, 3)
-    assert grid_size(5)[0] * grid_size(5)[1] >= 5
     with pytest.raises(ValueError, match="at least one tile"):
         TileGrid.covering(x, y, 0, 1)
 
@@ -193,3 +190,29 @@ def test_cli_plan_areas(two_areas, tmp_path):
     assert _json(out / "summary.json")["ok"] == 2
     assert main(["plan", "--areas", str(two_areas), "--out", str(out), "--isochrones", "none"]) == 2  # no --force
     assert main(["plan", "--areas", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_tiles_as_geoparquet_partitions(plan, client, tmp_path):
+    import dask_geopandas
+
+    from planner.tiles import tiled_coverage_parquet
+
+    access = tiled_coverage_parquet(
+        plan.network,
+        plan.facilities,
+        _placed(plan),
+        plan.rules,
+        plan.area.settings.access.horizon_min,
+        tmp_path / "residents",
+        tiles=(2, 2),
+        client=client,
+        progress=False,
+    )
+    parts = dask_geopandas.read_parquet(tmp_path / "residents")
+    assert parts.npartitions == 4
+    back = parts.compute().sort_index()
+    assert back.crs.equals(plan.residents.crs)
+    back.index = plan.residents.index
+    assert _compare(plan.residents, back) <= 1e-9
+    np.testing.assert_array_equal(access.tiers["point"].facility, plan.access.tiers["point"].facility)
