@@ -13,6 +13,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +76,8 @@ def plan_area(
         ``folder``, ``status`` (``"ok"`` or ``"failed"``), and the area's summary or the error.
     """
     entry: dict[str, Any] = {"folder": out.name, "area_toml": str(toml)}
+    if multiprocessing.current_process().daemon:  # a Dask worker: it may not fork the outputs' writer beside it
+        os.environ.setdefault("LIFECIRCLE_NO_FORK", "1")
     try:
         area = StudyArea.from_toml(toml)
         area = prepare(area) if prepare is not None else area

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -260,14 +260,18 @@ def tile_jobs(
 def run_tile(job: TileJob) -> TileResult:
     """Access and coverage of one tile on its sub-network (a Dask task; also run in-process)."""
 
+    # a new network object over the same arrays: the searches cache a graph and a lock on it, and the job itself
+    # must stay picklable (Dask may spill it to disk or move it after the task ran)
+    network = replace(job.network)
+
     def search(key: str) -> NearestFacility:
         edge, t, off, rows = job.sources[key]
-        return nearest_facility(job.network, edge, t, off, ids=rows, horizon_m=job.horizon_m)
+        return nearest_facility(network, edge, t, off, ids=rows, horizon_m=job.horizon_m)
 
     found = {key: search(key) for key in job.sources}
     tiers = {k.partition(":")[2]: v for k, v in found.items() if k.startswith("tier:")}
     services = {k.partition(":")[2]: v for k, v in found.items() if k.startswith("service:")}
-    out = resident_coverage(job.network, job.residents, tiers, job.rules, services, facility_ids=job.facility_ids)
+    out = resident_coverage(network, job.residents, tiers, job.rules, services, facility_ids=job.facility_ids)
     sub_edge = out["edge"].to_numpy()
     out["edge"] = np.where(sub_edge >= 0, job.edges[np.maximum(sub_edge, 0)], -1)  # the full network's edges
     if job.parquet is not None:

@@ -170,6 +170,7 @@ def test_many_areas_on_dask(two_areas, tmp_path, client):
     assert "同济四平测试区" in index and "未评估" in index  # songjiang has no tiers: not assessed, never 0%
 
 
+@pytest.mark.slow
 def test_many_areas_reports_a_bad_area_and_goes_on(two_areas, tmp_path):
     from planner.multi_area import run_areas
 
@@ -182,6 +183,7 @@ def test_many_areas_reports_a_bad_area_and_goes_on(two_areas, tmp_path):
     assert "失败 failed" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_cli_plan_areas(two_areas, tmp_path):
     from planner.cli import main
 
@@ -216,3 +218,16 @@ def test_tiles_as_geoparquet_partitions(plan, client, tmp_path):
     back.index = plan.residents.index
     assert _compare(plan.residents, back) <= 1e-9
     np.testing.assert_array_equal(access.tiers["point"].facility, plan.access.tiers["point"].facility)
+
+
+def test_a_tile_job_stays_picklable_after_it_ran(plan):
+    """Dask may spill or move a job after its task ran: the search's cached graph and lock stay off it."""
+    import pickle
+
+    from planner.tiles import run_tile, tile_jobs
+
+    pts = plan.residents.geometry.to_crs(plan.network.crs)
+    grid = TileGrid.covering(pts.x.to_numpy(), pts.y.to_numpy(), 2, 1)
+    job = tile_jobs(plan.network, plan.facilities, _placed(plan), plan.rules, 15.0, grid)[0]
+    run_tile(job)
+    assert pickle.loads(pickle.dumps(job)).tile == job.tile
