@@ -212,5 +212,3 @@ def _with_sources(
     indices = np.concatenate([base.indices.astype(itype), cols.astype(itype)])
     data = np.concatenate([base.data, w])
     return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f), copy=False)
-
-

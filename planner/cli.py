@@ -184,9 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the report (default zh)")
     p.add_argument(
         "--isochrones",
-        choices=["drawn", "all", "none"],
-        default="drawn",
-        help="isochrones for the profile the map draws (default), for every profile, or none",
+        choices=["areas", "drawn", "all", "none"],
+        default="areas",
+        help="areas (default): each tier's dissolved service area for the profile the map draws; drawn: also every "
+        "facility's isochrones for it; all: every facility's isochrones for every profile; none",
     )
     p.add_argument(
         "--areas",

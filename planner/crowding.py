@@ -66,6 +66,7 @@ DEFAULT_DECAY: tuple[tuple[float, float], ...] = ((5.0, 1.0), (10.0, 0.68), (15.
 #: ten-minute station, so the station takes the point's figure [check]. Configurable per call.
 REFERENCE_AREA_M2: Mapping[str, float] = {"center": 1500.0, "station": 1000.0, "point": 1000.0}
 
+
 def decay_weights(minutes: np.ndarray, bands: Sequence[tuple[float, float]] | None) -> np.ndarray:
     """Weight of each walking time: the weight of the first band whose upper minute it does not exceed.
 

@@ -12,6 +12,7 @@ import geopandas as gpd
 
 from .atomic import FolderSwap, recover
 from .errors import OutputError, OutputExistsError
+from .forked import beside
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -155,8 +156,9 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     import pandas as pd
 
     layers = {"facilities": plan.facilities.drop(columns=["edge", "t"])}
-    if plan.isochrones is not None and plan.service_areas is not None:
+    if plan.isochrones is not None:
         layers["isochrones"] = plan.isochrones
+    if plan.service_areas is not None:
         layers["service_areas"] = plan.service_areas
     if plan.proposals:
         layers["candidates"] = gpd.GeoDataFrame(
@@ -206,13 +208,28 @@ def write_outputs(
     return summary
 
 
-def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"]) -> dict[str, Any]:
-    from .lists_xlsx import write_lists_xlsx
+def _write_map_and_layers(plan: Plan, out: Path, basemap: str, embed_assets: bool) -> dict[str, float]:
+    """``map.html`` and ``plan.gpkg``; the seconds each took."""
     from .maps import plan_map, save_map
+
+    t0 = time.perf_counter()
+    save_map(plan_map(plan, basemap=basemap), out / "map.html", embed_assets=embed_assets)
+    t1 = time.perf_counter()
+    pop = plan.area.settings.population
+    write_geopackage(
+        out / "plan.gpkg",
+        plan_layers(plan),
+        layer_descriptions(plan.summary(), (pop.note_en or pop.note) if pop else None),
+    )
+    return {"map_s": t1 - t0, "write_s": time.perf_counter() - t1}
+
+
+def _write_report_and_lists(plan: Plan, out: Path, lang: Literal["zh", "en"]) -> tuple[float, str | bool]:
+    """``report.html``, ``report.pdf`` and ``lists.xlsx``; the seconds they took and what became of the PDF."""
+    from .lists_xlsx import write_lists_xlsx
     from .pdf import write_report_pdf
     from .report import render_report
 
-    timings = dict(plan.timings)
     t0 = time.perf_counter()
     pdf: str | bool = False
     if plan.residents is not None:
@@ -226,15 +243,21 @@ def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang:
             pdf = f"not written: {exc}"
     if plan.lists is not None:
         write_lists_xlsx(plan.lists, out / "lists.xlsx")
-    timings["report_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-    save_map(plan_map(plan, basemap=basemap), out / "map.html", embed_assets=embed_assets)
-    timings["map_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    return time.perf_counter() - t0, pdf
+
+
+def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"]) -> dict[str, Any]:
+    timings = dict(plan.timings)
+    # the map and the GeoPackage are written in a forked child while this process writes the report, its PDF and
+    # the lists: both cores at work (forked.py; in this process where forking is unavailable)
+    child = beside(_write_map_and_layers, plan, out, basemap, embed_assets)
+    try:
+        timings["report_s"], pdf = _write_report_and_lists(plan, out, lang)
+    except BaseException:
+        child.cancel()
+        raise
+    timings.update(child.result())
     layers = plan_layers(plan)
-    pop = plan.area.settings.population
-    write_geopackage(
-        out / "plan.gpkg", layers, layer_descriptions(plan.summary(), (pop.note_en or pop.note) if pop else None)
-    )
-    timings["write_s"] = time.perf_counter() - t0
     summary = plan.summary()
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     summary["outputs"] = {

@@ -42,8 +42,10 @@ class RunOptions:
 
     Attributes
     ----------
-    isochrones : {"drawn", "all", "none"}, default "drawn"
-        Isochrones and service areas for the profile the map draws (everyone), for every profile, or none.
+    isochrones : {"areas", "drawn", "all", "none"}, default "areas"
+        ``areas``: the dissolved service area of every tier and band for the profile the map draws (everyone),
+        searched directly; ``drawn``: also every facility's own isochrones for that profile; ``all``: every
+        facility's isochrones for every profile; ``none``: neither.
     sites : mapping of str to int
         Per tier, the number of new sites to propose (maximal covering).
     cover : mapping of str to float
@@ -60,7 +62,7 @@ class RunOptions:
         Show progress bars (on a terminal).
     """
 
-    isochrones: Literal["drawn", "all", "none"] = "drawn"
+    isochrones: Literal["areas", "drawn", "all", "none"] = "areas"
     sites: Mapping[str, int] = field(default_factory=dict)
     cover: Mapping[str, float] = field(default_factory=dict)
     site_weight: str | None = None
@@ -163,7 +165,10 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         availability=availability,
     )
     iso = areas = None
-    if options.isochrones != "none":
+    if options.isochrones == "areas":  # the dissolved areas only: one search per tier, no per-facility polygons
+        areas = plan.compute_service_areas(profiles=[rules.everyone.key])
+        timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    elif options.isochrones != "none":
         profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]
         cfg = area.settings.isochrones
         if network is None:

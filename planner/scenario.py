@@ -31,7 +31,7 @@ import shapely
 
 from . import columns as col
 from .access import Access, compute_access, point_distances
-from .coverage import area_units, assessed_mask, equity_table, headline, resident_coverage
+from .coverage import area_units, assessed_mask, headline, resident_coverage
 from .errors import ConfigError
 from .lists import ThreeLists, three_lists
 from .network import Snap, WalkNetwork
@@ -290,7 +290,7 @@ def what_if(
         facilities=facilities,
         access=access,
         residents=after,
-        equity=equity_table(after, plan.rules),
+        equity=None,  # not recomputed for a what-if (70 ms of a click): equity_table(plan.residents, rules) gives it
         units=None,
         isochrones=None,
         service_areas=None,

@@ -79,9 +79,11 @@ def test_refuses_to_overwrite_without_force(area_toml, tmp_path, capsys):
     assert summary["rules"]["tiers"]["station"]["minutes"] == 8
     assert summary["rules"]["profiles"]["elderly"]["speed_mps"] == 0.7
     assert summary["rules"]["bands_min"] == [3.0, 6.0]
-    # by default only the isochrones the map draws: the profile measured for everyone
-    iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
-    assert len(iso) == 7 * 2 and set(iso["profile"]) == {"adult"}
+    # by default only the dissolved service areas the map draws (the profile measured for everyone), searched
+    # directly; no per-facility isochrones
+    assert "isochrones" not in gpd.list_layers(out / "plan.gpkg")["name"].tolist()
+    areas = gpd.read_file(out / "plan.gpkg", layer="service_areas")
+    assert len(areas) == 3 * 2 and set(areas["profile"]) == {"adult"}  # 3 tiers x bands 3, 6
     assert (out / "my-notes.txt").read_text() == "keep me"
 
 

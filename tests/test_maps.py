@@ -49,7 +49,7 @@ def test_inline_assets_refuses_unknown_cdn_links():
 
 @pytest.fixture(scope="module")
 def plan(area_toml):
-    options = RunOptions(sites={"center": 1, "station": 2, "point": 1})
+    options = RunOptions(sites={"center": 1, "station": 2, "point": 1}, isochrones="drawn")  # per facility too
     return run(StudyArea.from_toml(area_toml), options)
 
 
@@ -308,13 +308,9 @@ def test_saved_map_lists_every_layer_and_stays_offline(rich, tmp_path):
     assert not re.search(r'<script src="https?://', page) and not re.search(r'<link[^>]+href="https?://', page)
     bases, overlays = _control_names(page)
     assert bases == [BASEMAPS[k]["name"] for k in ("streets", "osm", "light")]
-    assert (
-        len(overlays) == 1 + 3 * 3 + 2 + 1 + 1 + 3 + 1 + 1 + 3
-    )  # streets, 3 x 3, residents' minutes to health and meals, units, 未评估, tiers, list, context, sites
-    assert (
-        "居民步行时间 · 助餐服务 · 老年人 · 10 分钟目标 — Residents' walking minutes · Meals · Elderly · 10-min target"
-        in (overlays)
-    )
+    # streets, 3 x 3, units, 未评估, tiers, list, context, sites; the services measured on the illustrative tiers
+    # (elderly care, meals) get no residents' layer of their own (the tier layers show those walks)
+    assert len(overlays) == 1 + 3 * 3 + 1 + 1 + 3 + 1 + 1 + 3
     assert overlays[-4] == "医院（背景参考） — Hospitals (context)"
     assert any(n.startswith("未评估 · 健康服务") for n in overlays)
     for text in (
@@ -386,9 +382,9 @@ def test_map_renders_offline_in_chromium(cli_run):
         circles, markers, _layers, overlays = driver.execute_script(_COUNT)
         assert circles == n_fac  # every facility, all tiers shown
         assert markers == 2  # the two proposed stations, numbered 站1, 站2
-        # streets, 3 x (service area, isochrones, residents), residents' minutes to the 2 services the
-        # facilities list (elderly care, meals), units, 3 facility tiers, proposed stations
-        assert overlays == 1 + 3 * 3 + 2 + 1 + 3 + 1
+        # streets, 3 x (service area, residents) (the command computes no per-facility isochrones by default),
+        # units, 3 facility tiers, proposed stations
+        assert overlays == 1 + 3 * 2 + 1 + 3 + 1
         assert [e.text for e in driver.find_elements("css selector", ".lc-site")] == ["站1", "站2"]
         # toggle the point facilities off: their markers leave the map, and their legend line goes
         legend = driver.find_element("id", "lc-legend")
@@ -418,7 +414,7 @@ def test_the_full_map_renders_offline_in_chromium(rich, tmp_path):
         circles, markers, _layers, overlays = driver.execute_script(_COUNT)
         assert circles == n_fac  # tier facilities; the hospitals wait until switched on
         assert markers == 4 + 2  # 中心1, 站1, 站2, 点1 and the two health centres
-        assert overlays == 22
+        assert overlays == 20
         legend = driver.find_element("id", "lc-legend")
         assert "医院（背景参考）" not in legend.text and "许可：未说明" in legend.text
         _toggle(driver, "医院（背景参考）")

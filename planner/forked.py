@@ -1,0 +1,92 @@
+"""Work run beside the caller in a forked process, so a run's outputs use both cores of a small machine.
+
+Writing a plan's outputs is mostly pure Python (folium's templates, JSON, WeasyPrint's layout), which threads cannot
+run at once. A forked child starts with the finished plan already in its memory (copy-on-write, nothing pickled),
+writes its files and reports back through a pipe. Where ``fork`` is not available (Windows, or a platform whose
+default is ``spawn``), the work simply runs in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from .errors import LifecircleError, OutputError
+
+__all__ = ["Beside", "beside"]
+
+log = logging.getLogger(__name__)
+
+
+class Beside:
+    """A call running in a forked child (or already done here); :meth:`result` waits for it."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._proc: Any = None
+        if "fork" not in multiprocessing.get_all_start_methods() or os.environ.get("LIFECIRCLE_NO_FORK"):
+            self._run_here(fn, args)
+            return
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+        self._proc.start()
+        send.close()
+
+    def _run_here(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs (the caller failed and its output will not be used)."""
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join()
+            self._proc = None
+
+    def result(self) -> Any:
+        """The call's return value; its error is raised here (a :class:`LifecircleError` as an ``OutputError``)."""
+        if self._proc is not None:
+            try:
+                message = self._recv.recv()
+            except EOFError:  # the child died without a word (killed, out of memory)
+                message = ("died", f"exit code {self._proc.exitcode}", "")
+            self._proc.join()
+            self._proc = None
+            kind, value, detail = message
+            if kind == "ok":
+                self._value = value
+            elif kind == "input":
+                self._error = OutputError(value)
+            else:
+                log.error("output writer failed in its child process:\n%s", detail)
+                self._error = RuntimeError(f"writing outputs failed in a child process: {value}")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def beside(fn: Callable[..., Any], *args: Any) -> Beside:
+    """Start ``fn(*args)`` in a forked child (or run it now where forking is unavailable)."""
+    return Beside(fn, *args)
+
+
+def _child(send: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        send.send(("ok", fn(*args), ""))
+    except LifecircleError as exc:
+        send.send(("input", str(exc), ""))
+    except OSError as exc:  # the environment (a full disk, permissions), said as the parent would say it
+        where = f"{exc.filename}: " if exc.filename else ""
+        send.send(("input", f"cannot write {where}{exc.strerror or exc}", ""))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        send.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        send.close()
