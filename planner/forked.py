@@ -29,7 +29,11 @@ class Beside:
         self._value: Any = None
         self._error: BaseException | None = None
         self._proc: Any = None
-        if "fork" not in multiprocessing.get_all_start_methods() or os.environ.get("LIFECIRCLE_NO_FORK"):
+        if (
+            "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon  # a daemonic process (a Dask worker) may not have children
+            or os.environ.get("LIFECIRCLE_NO_FORK")
+        ):
             self._run_here(fn, args)
             return
         ctx = multiprocessing.get_context("fork")
