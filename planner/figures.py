@@ -75,9 +75,10 @@ def _fonts(zh: bool) -> Iterator[bool]:
         quiet.setLevel(level)
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Figure, *, tight: bool = True) -> str:
+    """The figure as a PNG data URI; ``tight`` trims the margins (one more drawing pass: the maps set theirs)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -195,4 +196,5 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
             x0, y0, x1, y1 = gpd.GeoSeries([plan.frame.boundary_wgs84()], crs="EPSG:4326").to_crs(crs).total_bounds
         ax.set_xlim(float(x0), float(x1))
         ax.set_ylim(float(y0), float(y1))
-        return _png(fig)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.94)
+        return _png(fig, tight=False)
