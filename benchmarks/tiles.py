@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tiles", type=int, default=2, help="tiles along each axis (default 2)")
     ap.add_argument("--replicate", type=int, default=1, help="R x R copies of the default area (default 1)")
     ap.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
+    ap.add_argument(
+        "--horizon", type=float, default=None, help="search horizon in minutes (default: the area's, 60); the halo"
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # read when the workers start: quiet scheduler
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -141,15 +144,17 @@ def main(argv: list[str] | None = None) -> None:
     assert plan.network is not None and plan.residents is not None
     placed = plan.residents[[c for c in plan.residents.columns if not c.startswith(COVERAGE)]]
     net, facilities, residents = replicate(plan.network, plan.facilities, placed, args.replicate)
-    rules, horizon = plan.rules, plan.area.settings.access.horizon_min
+    rules = plan.rules
+    horizon = args.horizon if args.horizon is not None else plan.area.settings.access.horizon_min
     tiles = (args.tiles, args.tiles)
     log.info(
-        "network %d nodes, %d edges; %d facilities; %d residents; %d x %d tiles; N = %d rounds",
+        "network %d nodes, %d edges; %d facilities; %d residents; %d x %d tiles; horizon %g min; N = %d rounds",
         net.n_nodes,
         net.n_edges,
         len(facilities),
         len(residents),
         *tiles,
+        horizon,
         args.n,
     )
     reference = single(net, facilities, residents, rules, horizon)

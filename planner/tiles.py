@@ -152,10 +152,11 @@ class TileJob:
 
 @dataclass(frozen=True)
 class TileResult:
-    """One tile's answer: its residents with coverage and its owned nodes' nearest facilities."""
+    """One tile's answer: the coverage columns of its residents (none when written to GeoParquet) and its owned
+    nodes' nearest facilities."""
 
     tile: int
-    residents: gpd.GeoDataFrame
+    residents: pd.DataFrame
     nodes: np.ndarray
     distance_m: Mapping[str, np.ndarray]
     facility: Mapping[str, np.ndarray]
@@ -277,6 +278,8 @@ def run_tile(job: TileJob) -> TileResult:
     if job.parquet is not None:
         out.to_parquet(Path(job.parquet) / f"part.{job.tile:05d}.parquet")
         out = out.iloc[:0]
+    else:  # only the columns coverage adds travel back (the caller has the rest)
+        out = pd.DataFrame(out[[c for c in out.columns if c not in job.residents.columns]])
     return TileResult(
         job.tile,
         out,
@@ -348,9 +351,10 @@ def tiled_coverage(
     """
     results = _run_tiles(network, facilities, residents, rules, horizon_min, tiles, client, progress, None)
     merged = pd.concat([res.residents for res in results]).sort_index()
-    out = gpd.GeoDataFrame(merged, geometry=residents.geometry.name, crs=residents.crs)
-    out.index = residents.index
-    out.attrs = dict(residents.attrs)
+    assert (merged.index == np.arange(len(residents))).all(), "every resident owned by exactly one tile"
+    out = residents.copy()
+    for column in merged.columns:
+        out[column] = merged[column].to_numpy()
     return out, _merge_access(network, facilities, rules, horizon_min, results)
 
 
