@@ -18,6 +18,9 @@ A study area is one small TOML file; paths in it are relative to the file::
     [tiers.station]
     minutes = 8
 
+A first line ``preset = "rural"`` starts from the township and village tiers of TD/T 1062-2021 instead of the
+urban ones (:mod:`planner.presets`).
+
     [profiles.child]               # any number of walking profiles, each measured for a group
     speed_mps = 1.0
     group = "population"
@@ -42,9 +45,10 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError, InputFileNotFound
+from .presets import Preset, preset
 from .resources import DEFAULT_AREA
 from .settings import DEFAULT_ELDERLY_SHARE, AreaSettings, FacilitiesSettings, ServiceSettings
-from .tiers import DEFAULT_PROFILES, DEFAULT_SERVICES, DEFAULT_TIERS, Rules, ServiceRule, SpeedProfile, Tier
+from .tiers import Rules, ServiceRule, SpeedProfile, Tier
 
 __all__ = [
     "DEFAULT_AREA",
@@ -81,15 +85,17 @@ def _merge(
 
 
 def rules_from_settings(settings: AreaSettings) -> Rules:
-    """Tiers, profiles, bands and services: the defaults, updated and extended by the area's tables.
+    """Tiers, profiles, bands and services: the defaults of the area's ``preset`` (:mod:`planner.presets`),
+    updated and extended by its tables.
 
     Raises
     ------
     ValueError
         When a new tier or service has no minutes, or a new profile no speed.
     """
-    tiers = _merge("tiers", DEFAULT_TIERS, settings.tiers, Tier, needs="minutes")
-    profiles = {p.key: p for p in DEFAULT_PROFILES}
+    base = preset(settings.preset)
+    tiers = _merge("tiers", base.tiers, settings.tiers, Tier, needs="minutes")
+    profiles = {p.key: p for p in base.profiles}
     for key, pspec in settings.profiles.items():
         given = pspec.model_dump(exclude_none=True)
         speed = given.pop("speed_mps", None)
@@ -107,7 +113,7 @@ def rules_from_settings(settings: AreaSettings) -> Rules:
         )
     services = _merge(
         "services",
-        DEFAULT_SERVICES,
+        base.services,
         settings.services,
         ServiceRule,
         needs="minutes",
@@ -239,6 +245,11 @@ class StudyArea:
     def title_en(self) -> str:
         """English display name."""
         return self.settings.title_en or self.name
+
+    @property
+    def preset(self) -> Preset:
+        """The preset the area's tiers and services start from (``preset = "rural"``; default urban)."""
+        return preset(self.settings.preset)
 
     @property
     def facilities_illustrative(self) -> bool:

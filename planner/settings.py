@@ -290,6 +290,15 @@ class CrowdingSettings(_Section):
 class AreaSettings(_Section):
     """Everything in ``area.toml``, checked."""
 
+    preset: Literal["urban", "rural"] = Field(
+        "urban",
+        description=(
+            "the defaults tiers and services start from (planner.presets): urban = 社区服务中心 / 家门口服务站 / "
+            "家门口服务点 at 15 / 10 / 5 min (GB 50180-2018); rural = TD/T 1062-2021's township tier "
+            "(乡镇级社区服务中心, 30 min) and village/group tier (村级服务站, 15 min), minutes to confirm; "
+            "[tiers.x] and [services.x] tables still update them"
+        ),
+    )
     name: str | None = None
     title_zh: str | None = None
     title_en: str | None = None

@@ -20,6 +20,9 @@ __all__ = [
     "DEFAULT_PROFILES",
     "DEFAULT_SERVICES",
     "DEFAULT_TIERS",
+    "RURAL_SERVICES",
+    "RURAL_TIERS",
+    "TDT_1062",
     "Rules",
     "ServiceRule",
     "SpeedProfile",
@@ -47,6 +50,9 @@ class Tier:
         GB 50180-2018 population band one facility of this tier serves.
     aliases : tuple of str
         Other names facility lists use for it (``服务站`` for ``station``).
+    source : str
+        Where the tier and its walking target come from ("" for the urban defaults, whose sources are in the
+        module docstring); ``[to confirm against …]`` marks a figure not yet checked against the standard.
     """
 
     key: str
@@ -55,6 +61,7 @@ class Tier:
     name_en: str
     population_served: tuple[int, int] | None = None
     aliases: tuple[str, ...] = ()
+    source: str = ""
 
     @property
     def short_zh(self) -> str:
@@ -154,6 +161,9 @@ class ServiceRule:
         these groups only (meals and elderly care for the elderly, childcare for all residents).
     aliases : tuple of str
         Other names lists use for it (``长者食堂`` for meals).
+    source : str
+        Where the walking target comes from ("" for the urban defaults, whose sources are in the comment above
+        :data:`DEFAULT_SERVICES`).
     """
 
     key: str
@@ -162,6 +172,7 @@ class ServiceRule:
     name_en: str = ""
     groups: tuple[str, ...] = ("population", "elderly")
     aliases: tuple[str, ...] = ()
+    source: str = ""
 
 
 #: The "1+6+X" functions (Licheng) with targets from the Shanghai 2016 guide where it names one:
@@ -182,6 +193,99 @@ DEFAULT_SERVICES: tuple[ServiceRule, ...] = (
         "Government affairs",
         ("population", "elderly"),
         ("党群", "政务服务", "事务受理"),
+    ),
+)
+
+#: The national guideline the rural tiers follow (Ministry of Natural Resources, 2021).
+TDT_1062 = "TD/T 1062-2021《社区生活圈规划技术指南》"
+_TO_CONFIRM = "[to confirm against TD/T 1062-2021]"
+
+#: The rural tiers of TD/T 1062-2021: "urban areas use a 15-minute tier plus 5-10-minute tiers; rural areas use a
+#: township tier and a village/group tier" (shared/docs/standards.md). The standards notes give no walking target
+#: and no population band for either tier, so the minutes below are the planner's working figures, marked
+#: ``[to confirm against TD/T 1062-2021]`` in each source, and no band is set (crowding then needs a 容量 column).
+#: The Chinese words follow the notes: "镇级 社区服务中心" (the center row's seed term) and "村/居 服务站" (the
+#: station row's); 乡集镇层级 and 村/组层级 are the guideline's names of the two levels [to confirm].
+RURAL_TIERS: tuple[Tier, ...] = (
+    Tier(
+        "township",
+        30.0,
+        "乡镇级社区服务中心",
+        "Township service center",
+        None,
+        ("乡集镇层级", "乡镇级", "镇级社区服务中心", "乡镇社区服务中心", "乡镇服务中心", "便民服务中心", "中心"),
+        f"{TDT_1062}: 乡村地区的乡集镇层级 (standards.md: a township tier); 30-minute walk {_TO_CONFIRM}",
+    ),
+    Tier(
+        "village",
+        15.0,
+        "村级服务站",
+        "Village service station",
+        None,
+        ("村/组层级", "村/组级", "村级", "村服务站", "村/居服务站", "村便民服务站", "村党群服务站", "服务站", "站"),
+        f"{TDT_1062}: 乡村地区的村/组层级 (standards.md: a village/group tier; 村/居 服务站 is the seeds' term); "
+        f"15-minute walk {_TO_CONFIRM}",
+    ),
+)
+
+#: Services in the rural preset: the same "1+6+X" categories, each measured against the tier that hosts it in a
+#: village. The seeds extend government services to villages (Songjiang's 190+ services, standards.md) and a
+#: village station hosts elderly care, meals, the clinic (村卫生室) and a culture/sport room, so these take the
+#: village tier's 15 minutes; childcare (托育) is a township facility, 30 minutes. Every figure [to confirm].
+RURAL_SERVICES: tuple[ServiceRule, ...] = (
+    ServiceRule(
+        "childcare",
+        30.0,
+        "托育",
+        "Childcare",
+        ("population",),
+        ("托幼", "托儿", "幼托"),
+        f"at the township tier's walking target {_TO_CONFIRM}",
+    ),
+    ServiceRule(
+        "elderly_care",
+        15.0,
+        "养老",
+        "Elderly care",
+        ("elderly",),
+        ("为老服务", "养老服务", "日间照料", "农村互助养老", "睦邻点"),
+        f"at the village tier's walking target {_TO_CONFIRM}",
+    ),
+    ServiceRule(
+        "health",
+        15.0,
+        "健康",
+        "Health",
+        ("population", "elderly"),
+        ("医疗", "卫生", "村卫生室", "社区卫生服务站"),
+        f"at the village tier's walking target (村卫生室) {_TO_CONFIRM}",
+    ),
+    ServiceRule(
+        "meals",
+        15.0,
+        "助餐",
+        "Meals",
+        ("elderly",),
+        ("长者食堂", "老年助餐", "社区食堂", "助餐点"),
+        f"at the village tier's walking target {_TO_CONFIRM}",
+    ),
+    ServiceRule(
+        "culture_sport",
+        15.0,
+        "文体",
+        "Culture and sport",
+        ("population", "elderly"),
+        ("文化", "体育", "农家书屋", "文化活动室"),
+        f"at the village tier's walking target {_TO_CONFIRM}",
+    ),
+    ServiceRule(
+        "government_affairs",
+        15.0,
+        "政务",
+        "Government affairs",
+        ("population", "elderly"),
+        ("党群", "政务服务", "事务受理", "便民服务"),
+        f"government services extended to villages (standards.md, seed 000); village tier {_TO_CONFIRM}",
     ),
 )
 
