@@ -11,16 +11,22 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from planner import columns as col
+from planner.access import point_distances
 from planner.coords import to_wgs84
+from planner.errors import ConfigError
+from planner.hours import open_mask
 from planner.isochrones import facility_isochrones
+from planner.plan import Plan
 from planner.scenario import Scenario
 from planner.scenario import what_if as plan_what_if
+from planner.straight_line import NearestByLine
 
 from . import reach
 from .deps import bad, profile_key, ready_state
 from .geojson import feature_collection
 from .problems import PROBLEMS
 from .schemas import (
+    CloseWay,
     CoverageRequest,
     CoverageResponse,
     FeatureCollection,
@@ -45,13 +51,106 @@ async def coverage(
     within the tier's target, the nearest facility (id and name), the distance from the point to its street.
 
     A point more than 500 m from every street of the study area is outside it: answered, not refused, with
-    ``inside_area: false``, null minutes, null ``covered`` and the ``reason``."""
+    ``inside_area: false``, null minutes, null ``covered`` and the ``reason``.
+
+    With ``window`` (a time window such as ``weekday_evening``), the minutes, ``covered`` and the nearest
+    facility are those of the facilities open in that window (a facility listing no opening hours counts as
+    open); a 422 says when the area's lists give no hours, so that the windows are not assessed."""
+    window = _check_window(state, body.window)
     if len(body.points) <= _INLINE_POINTS:
-        return _coverage(body, state)
-    return await work.batch(_coverage, body, state)
+        return _coverage(body, state, window)
+    return await work.batch(_coverage, body, state, window)
 
 
-def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
+def _check_window(state: ServiceState, window: str | None) -> dict[str, Any] | None:
+    """The ``window`` member of the answer (None without a window), or a 422 naming ``window``."""
+    if window is None:
+        return None
+    av = state.plan.availability
+    if av is None:
+        raise bad("window", "the time windows are not assessed for this study area: it was planned without them")
+    known = {w.key: w for w in av.windows}
+    if window not in known:
+        raise bad("window", f"{window!r} is not one of the area's time windows: {', '.join(known)}")
+    if window not in av.window_access:
+        why = av.windows_note or "未评估"
+        raise bad(
+            "window",
+            f"the time windows are not assessed for this study area: {why} (no facility list gives opening hours,"
+            " so every window would repeat the figures for all facilities; give them in a column 开放时间)",
+        )
+    w = known[window]
+    table = av.facilities
+    is_open = open_mask(table, window)
+    no_hours = table["opening_hours"].astype(str).str.strip().eq("").to_numpy() if "opening_hours" in table else None
+    return {
+        "key": w.key,
+        "name_zh": w.name_zh or w.key,
+        "name_en": w.name_en or w.key,
+        "days": [int(d) for d in w.days],
+        "start": w.start,
+        "end": w.end,
+        "open_facilities": int(is_open.sum()),
+        "without_hours": int((is_open & no_hours).sum()) if no_hours is not None else int(is_open.sum()),
+    }
+
+
+def window_arrays(
+    plan: Plan, window: str, lon: np.ndarray, lat: np.ndarray, snap_distance_m: np.ndarray, max_snap_m: float
+) -> dict[str, np.ndarray]:
+    """The tier columns of :meth:`planner.plan.Plan.query_arrays` in a time window: measured on the facilities
+    open in it (``plan.availability.window_access[window]``).
+
+    Parameters
+    ----------
+    plan : Plan
+        With its availability assessed in ``window``.
+    window : str
+        A key of ``plan.availability.window_access``.
+    lon, lat : numpy.ndarray
+        WGS-84 points.
+    snap_distance_m : numpy.ndarray
+        Their ``snap_distance_m`` from ``query_arrays`` (NaN beyond ``max_snap_m``).
+    max_snap_m : float
+        As given to ``query_arrays``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``minutes_<tier>_<profile>``, ``covered_<tier>_<profile>`` and ``nearest_<tier>`` (facility id, None
+        where none is reached).
+    """
+    av = plan.availability
+    if av is None or window not in av.window_access:
+        msg = f"time window {window!r} is not assessed in this plan"
+        raise KeyError(msg)
+    found = av.window_access[window]
+    ids = av.facilities["facility_id"].to_numpy(object)[open_mask(av.facilities, window)]  # rows of the search
+    snap = plan.network.snap(lon, lat, max_distance=max_snap_m) if plan.network is not None else None
+    out: dict[str, np.ndarray] = {}
+    for tier in plan.rules.tiers:
+        near = found.tiers.get(tier.key)
+        if near is None:
+            dist, fac = np.full(len(lon), np.inf), np.full(len(lon), -1, dtype=np.int64)
+        elif isinstance(near, NearestByLine):
+            dist, fac = near.distances(lon, lat)
+            with np.errstate(invalid="ignore"):
+                dist = np.where(snap_distance_m <= max_snap_m, dist, np.inf)
+        else:
+            assert plan.network is not None and snap is not None
+            dist, fac = point_distances(plan.network, near, snap)
+        for prof in plan.rules.profiles:
+            with np.errstate(invalid="ignore"):
+                minutes = np.where(np.isfinite(dist), dist / prof.metres_per_minute, np.nan)
+            out[col.minutes(tier.key, prof.key)] = minutes
+            out[col.covered(tier.key, prof.key)] = minutes <= tier.minutes
+        named = np.full(len(fac), None, dtype=object)
+        named[fac >= 0] = ids[fac[fac >= 0]]
+        out[col.nearest(tier.key)] = named
+    return out
+
+
+def _coverage(body: CoverageRequest, state: ServiceState, window: dict[str, Any] | None = None) -> JSONResponse:
     plan = state.plan
     profile = profile_key(state, body.profile)
     lon = np.fromiter((p.lon for p in body.points), float, len(body.points))
@@ -59,6 +158,8 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
     # the same snap as reach.snap: network.snap with max_distance=MAX_SNAP_M (NaN distance beyond it)
     q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=reach.MAX_SNAP_M)
     snap = q["snap_distance_m"]
+    if window is not None:
+        q.update(window_arrays(plan, window["key"], q["lon"], q["lat"], snap, reach.MAX_SNAP_M))
     inside = reach.inside(snap)
     tiers = [t.key for t in plan.rules.tiers]
     minutes: dict[str, list] = {}
@@ -84,7 +185,7 @@ def _coverage(body: CoverageRequest, state: ServiceState) -> JSONResponse:
         }
         for i, p in enumerate(body.points)
     ]
-    return JSONResponse({"profile": profile, "results": results})
+    return JSONResponse({"profile": profile, "window": window, "results": results})
 
 
 @router.post(
@@ -164,7 +265,11 @@ def _isochrones(state: ServiceState, body: IsochroneRequest, profile: str) -> tu
 _TOO_SHORT = "the walk of this band does not reach the origin's street"
 
 
-@router.post("/what-if", response_model=WhatIfResponse, summary="Coverage change if facilities close or open")
+@router.post(
+    "/what-if",
+    response_model=WhatIfResponse,
+    summary="Coverage change if facilities close or open, or streets change",
+)
 async def what_if(
     body: WhatIfRequest, state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)
 ) -> dict:
@@ -173,7 +278,15 @@ async def what_if(
     Each site of ``open`` is answered in ``sites``: a site outside the study area (more than 500 m from any
     street) is not opened; a site opened but nearest to nobody newly covered ``adds_nobody``. ``notes`` says
     both in words, and when the scenario changes nobody's coverage at all. ``units`` gives the gains and
-    losses per unit (街道, or grid cell) of the area, tier and profile.
+    losses per unit (街道, or grid cell) of the area, tier and profile; ``service_change`` and
+    ``service_units`` the same per service.
+
+    Street edits: ``add_links`` (a compound's side gate, a footbridge: each end joins the nearest open street
+    within 100 m, the street split there) and ``close_links`` (the street segment within 30 m of a point, or
+    a whole OSM way). ``edit_effects`` gives what each edit changes by itself; an edit that changes nobody's
+    minutes says so in ``notes`` (and ``notes_zh``). An edit that cannot be made (an end far from every
+    street, an unknown way) is a 422 naming it, e.g. ``add_links[0]``. With ``changed_minutes: true`` the
+    answer also holds the residents whose minutes changed, as GeoJSON points.
 
     Computed in a worker process, stopped at the request time limit (503)."""
     ids = _check_what_if(state, body)
@@ -197,7 +310,49 @@ def _check_what_if(state: ServiceState, body: WhatIfRequest) -> list[str]:
     for i, site_id in enumerate(ids):
         if site_id in taken or site_id in ids[:i]:
             raise bad(f"open[{i}].id", f"{site_id!r} is already the id of a facility; give the site another id")
+    if (body.add_links or body.close_links) and plan.network is None:
+        field = "add_links" if body.add_links else "close_links"
+        raise bad(field, "street edits need a street network; this study area is a straight-line estimate")
     return ids
+
+
+def street_edits(body: WhatIfRequest) -> dict[str, list[Any]]:
+    """The request's street edits as :func:`planner.scenario.what_if` takes them (``add_links``,
+    ``close_links``), in WGS-84."""
+    links = body.add_links
+    ends = [p for k in links for p in (k.start, k.end)]
+    lon, lat = to_wgs84([p.lon for p in ends], [p.lat for p in ends], body.crs)
+    add = []
+    for i, k in enumerate(links):
+        a, b = 2 * i, 2 * i + 1
+        link: dict[str, Any] = {
+            "from": {"lon": float(lon[a]), "lat": float(lat[a])},
+            "to": {"lon": float(lon[b]), "lat": float(lat[b])},
+        }
+        if k.length_m is not None:
+            link["length_m"] = float(k.length_m)
+        if k.name:
+            link["name"] = k.name
+        add.append(link)
+    points = [c for c in body.close_links if not isinstance(c, CloseWay)]
+    plon, plat = to_wgs84([c.lon for c in points], [c.lat for c in points], body.crs)
+    where = iter(zip(plon.tolist(), plat.tolist()))
+    close: list[Any] = [c.way_id if isinstance(c, CloseWay) else next(where) for c in body.close_links]
+    return {"add_links": add, "close_links": close}
+
+
+def run_what_if(plan: Plan, body: WhatIfRequest, opened: gpd.GeoDataFrame | None) -> Scenario:
+    """:func:`planner.scenario.what_if` with the request's closures, sites and street edits; a street edit
+    that cannot be made is a 422 naming it (``add_links[0]``, ``close_links[1]`` …)."""
+    try:
+        edits = street_edits(body)
+        return plan_what_if(
+            plan, close=body.close, open_sites=opened, add_links=edits["add_links"], close_links=edits["close_links"]
+        )
+    except ConfigError as exc:
+        key = exc.key or ""
+        field = key if key.startswith(("add_links", "close_links")) else "body"
+        raise bad(field, str(exc).removeprefix(f"{key}: ")) from None
 
 
 def _what_if(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> dict:
@@ -216,7 +371,7 @@ def _what_if(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> dict:
             geometry=gpd.points_from_xy(lon[inside], lat[inside]),
             crs="EPSG:4326",
         )
-    scenario = plan_what_if(plan, close=body.close, open_sites=opened)
+    scenario = run_what_if(plan, body, opened)
     before, after = scenario.before, scenario.after
     tiers: dict = {}
     for t in plan.rules.tiers:
@@ -253,26 +408,72 @@ def _what_if(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> dict:
                 "reason": reason,
             }
         )
-    if not any(v for per_tier in scenario.change.values() for c in per_tier.values() for v in c.values()):
+    effects = [_effect(e) for e in scenario.edit_effects]
+    notes += [e["note_en"] for e in effects if e["note_en"]]
+    changes = (scenario.change, scenario.service_change)
+    if not any(v for kind in changes for per_key in kind.values() for c in per_key.values() for v in c.values()):
         notes.append("this scenario changes nobody's coverage of any tier")
-    return {
+    answer = {
         "closed": [state.facility(f) for f in body.close],
         "sites": sites,
         "notes": notes,
+        "notes_zh": list(scenario.notes),
         "tiers": tiers,
-        "units": _unit_changes(scenario),
+        "service_change": scenario.service_change,
+        "units": _unit_changes(scenario, "tier"),
+        "service_units": _unit_changes(scenario, "service"),
+        "edit_effects": effects,
+        "minutes_changed": int(scenario.minutes_changed),
+        "changed_minutes": _changed_minutes(scenario) if body.changed_minutes else None,
+    }
+    return answer
+
+
+def _effect(e: Any) -> dict[str, Any]:
+    """One :class:`planner.scenario.EditEffect` as answered."""
+    zh, en = e.note
+    return {
+        "label": e.label,
+        "kind": e.kind,
+        "residents": int(e.residents),
+        "people": int(e.people),
+        "elderly": int(e.elderly),
+        "proved": bool(e.proved),
+        "changes_nothing": not e.residents,
+        "note_zh": zh or None,
+        "note_en": en or None,
     }
 
 
-def _unit_changes(scenario: Scenario) -> list[dict[str, Any]]:
-    """Per unit (街道 or grid cell), tier and profile with any change: gains and losses (rows with none left out)."""
+def _changed_minutes(scenario: Scenario) -> dict[str, Any]:
+    """The residents whose minutes changed, as a GeoJSON dict: coordinates rounded (api/reach.py), minutes to
+    2 decimals (null where none is reached); only the columns in which some of them changed."""
+    layer = scenario.changed_minutes()
+    for c in [c for c in layer.columns if c.startswith("minutes_") and c.endswith("_before")]:
+        c2 = c.removesuffix("_before") + "_after"
+        a, b = (layer[k].astype(float).replace([np.inf, -np.inf], np.nan).round(2) for k in (c, c2))
+        if a.equals(b):  # a column none of these residents' minutes changed in: left out
+            layer = layer.drop(columns=[c, c2])
+        else:
+            layer[c], layer[c2] = a, b
+    for c in ("population", "elderly"):
+        if c in layer:
+            layer[c] = layer[c].astype(float).round(2)
+    layer["geometry"] = reach.round_geometries(layer.geometry.to_numpy())
+    return layer.to_geo_dict(na="null", drop_id=True)
+
+
+def _unit_changes(scenario: Scenario, kind: str) -> list[dict[str, Any]]:
+    """Per unit (街道 or grid cell), tier (``kind`` "tier") or service ("service") and profile with any change:
+    gains and losses (rows with none left out)."""
     table = scenario.unit_change
     if table is None:
         return []
-    rows = table[table["kind"] == "tier"]
+    rows = table[table["kind"] == kind]
     counts = ("gain_people", "gain_elderly", "loss_people", "loss_elderly")
+    key = "tier" if kind == "tier" else "service"
     return [
-        {"unit": str(r["unit"]), "tier": str(r["key"]), "profile": str(r["profile"]), **{c: int(r[c]) for c in counts}}
+        {"unit": str(r["unit"]), key: str(r["key"]), "profile": str(r["profile"]), **{c: int(r[c]) for c in counts}}
         for r in rows.to_dict("records")
     ]
 

@@ -29,12 +29,11 @@ from planner.lists_xlsx import write_lists_xlsx
 from planner.maps import TIER_COLOURS
 from planner.naming import place_name
 from planner.scenario import Scenario
-from planner.scenario import what_if as plan_what_if
 
 from . import reach
 from .deps import bad, ready_state
 from .problems import PROBLEMS
-from .routes_access import _check_what_if
+from .routes_access import _check_what_if, run_what_if
 from .schemas import WhatIfRequest
 from .state import ServiceState
 from .work import Work, get_work
@@ -205,7 +204,7 @@ def _lists_xlsx(state: ServiceState, body: WhatIfRequest, ids: list[str]) -> byt
             geometry=gpd.points_from_xy(lon[inside], lat[inside]),
             crs="EPSG:4326",
         )
-    scenario = plan_what_if(plan, close=body.close, open_sites=opened)
+    scenario = run_what_if(plan, body, opened)
     lists = scenario_lists(scenario, places, state)
     with tempfile.TemporaryDirectory(prefix="lifecircle-lists-") as tmp:
         path = write_lists_xlsx(lists, Path(tmp) / "lists.xlsx")

@@ -64,6 +64,14 @@ class CoverageRequest(BaseModel):
         description="Walking profile (GET /tiers lists them); default: the profile measured for everyone",
     )
     crs: Crs = Field("wgs84", description="Coordinate system of the points (answers are WGS-84)")
+    window: str | None = Field(
+        None,
+        max_length=50,
+        description="A time window of the area (by default weekday_day, weekday_evening, weekend_day; a 422"
+        " lists the area's): minutes to the facilities open in it, a facility listing no hours counted as open;"
+        " default: every facility",
+        examples=["weekday_evening"],
+    )
 
 
 class FacilityRef(BaseModel):
@@ -92,10 +100,24 @@ class PointCoverage(BaseModel):
     nearest_facility: dict[str, FacilityRef | None] = Field(description="Per tier; null when none is in reach")
 
 
+class WindowAnswer(BaseModel):
+    """The time window the minutes were measured in."""
+
+    key: str = Field(examples=["weekday_evening"])
+    name_zh: str = Field(examples=["工作日晚间"])
+    name_en: str = Field(examples=["weekday evening"])
+    days: list[int] = Field(description="Days of the week, 0 = Monday … 6 = Sunday", examples=[[0, 1, 2, 3, 4]])
+    start: str = Field(examples=["18:00"])
+    end: str = Field(examples=["21:00"])
+    open_facilities: int = Field(description="Facilities open in it (those listing no hours included)")
+    without_hours: int = Field(description="Of those, facilities that list no hours and are counted as open")
+
+
 class CoverageResponse(BaseModel):
     """Answers in the order of the request's points."""
 
     profile: str
+    window: WindowAnswer | None = Field(None, description="The request's time window; null for every facility")
     results: list[PointCoverage]
 
 
@@ -126,19 +148,62 @@ class NewSite(LonLat):
     name: str | None = Field(None, max_length=200, description="A name to show for it")
 
 
+class NewLink(BaseModel):
+    """A walking link to add in a what-if: a compound's side gate, a footbridge, a new path."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: LonLat = Field(..., alias="from", description="One end, in the request's crs")
+    end: LonLat = Field(..., alias="to", description="The other end, in the request's crs")
+    length_m: Annotated[Number, Field(gt=0, le=50_000)] | None = Field(
+        None, description="Its walking length in metres; default: the straight line between the ends"
+    )
+    name: str | None = Field(None, max_length=200, description="A name to show for it", examples=["新开侧门"])
+
+
+class ClosePoint(LonLat):
+    """A street to close: the street segment nearest this point (within 30 m), in the request's crs."""
+
+
+class CloseWay(BaseModel):
+    """A street to close: every segment of one OSM way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    way_id: int = Field(..., ge=1, le=2**53, description="The OSM way id", examples=[25830476])
+
+
 class WhatIfRequest(BaseModel):
-    """Close facilities (by id) and/or open sites; the served state is not changed."""
+    """Close facilities (by id) and/or open sites, add walking links and close streets; the served state is
+    not changed."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"close": ["S001"], "open": [{"lon": 121.45, "lat": 31.22, "tier": "station"}]}]
+            "examples": [
+                {"close": ["S001"], "open": [{"lon": 121.45, "lat": 31.22, "tier": "station"}]},
+                {
+                    "add_links": [
+                        {"from": {"lon": 121.4402879, "lat": 31.2567142}, "to": {"lon": 121.4394984, "lat": 31.2564847}}
+                    ],
+                    "close_links": [{"lon": 121.4428, "lat": 31.2308}],
+                },
+            ]
         },
     )
 
     close: list[str] = Field([], max_length=1000)
     open: list[NewSite] = Field([], max_length=1000)
+    add_links: list[NewLink] = Field(
+        [], max_length=50, description="Walking links to add; each end joins the nearest open street within 100 m"
+    )
+    close_links: list[ClosePoint | CloseWay] = Field(
+        [], max_length=50, description="Streets to close: a point on the street, or an OSM way id"
+    )
     crs: Crs = "wgs84"
+    changed_minutes: bool = Field(
+        False, description="Also answer the residents whose minutes changed, as GeoJSON points (can be large)"
+    )
 
 
 class TierChange(BaseModel):
@@ -186,18 +251,6 @@ class UnitChange(BaseModel):
     loss_elderly: int
 
 
-class WhatIfResponse(BaseModel):
-    """Per tier and profile, e.g. ``station`` / ``adult``, and what became of each site."""
-
-    closed: list[FacilityRef]
-    sites: list[SiteAnswer]
-    notes: list[str] = Field(description="Sites not opened or adding nobody, or a scenario that changes nothing")
-    tiers: dict[str, dict[str, TierChange]]
-    units: list[UnitChange] = Field(
-        [], description="Per unit, tier and profile with any change (none listed when the area has no units)"
-    )
-
-
 class FeatureCollection(BaseModel):
     """A GeoJSON FeatureCollection (RFC 7946); coordinates are WGS-84 rounded to 6 decimals."""
 
@@ -205,6 +258,69 @@ class FeatureCollection(BaseModel):
 
     type: Literal["FeatureCollection"]
     features: list[dict[str, Any]]
+
+
+class ServiceChange(BaseModel):
+    """Residents newly within, or no longer within, a service's minutes (where the service is assessed)."""
+
+    gain_people: int
+    gain_elderly: int
+    loss_people: int
+    loss_elderly: int
+
+
+class UnitServiceChange(BaseModel):
+    """As :class:`UnitChange`, for a service (health, meals …) instead of a tier."""
+
+    unit: str
+    service: str
+    profile: str
+    gain_people: int
+    gain_elderly: int
+    loss_people: int
+    loss_elderly: int
+
+
+class EditEffectAnswer(BaseModel):
+    """What one street edit changes by itself, the other edits and facility changes staying as they are."""
+
+    label: str = Field(description="Which edit: add_links[0] (its name), close_links[1] (way 123) …")
+    kind: Literal["add", "close"]
+    residents: int = Field(description="Resident points whose minutes to some tier or service change with it")
+    people: int
+    elderly: int
+    proved: bool = Field(description="Shown to change nothing without a search (no shortest walk can use it)")
+    changes_nothing: bool
+    note_zh: str | None = Field(description="The sentence saying it changes nothing (null when it changes some)")
+    note_en: str | None
+
+
+class WhatIfResponse(BaseModel):
+    """Per tier and profile, e.g. ``station`` / ``adult``, and what became of each site and street edit."""
+
+    closed: list[FacilityRef]
+    sites: list[SiteAnswer]
+    notes: list[str] = Field(
+        description="Sites not opened or adding nobody, street edits that change nothing, or a scenario that "
+        "changes nothing"
+    )
+    notes_zh: list[str] = Field(
+        [], description="The planner's sentences for people (Chinese): street edits or a scenario changing nothing"
+    )
+    tiers: dict[str, dict[str, TierChange]]
+    service_change: dict[str, dict[str, ServiceChange]] = Field(
+        {}, description="Per service and profile it is measured for (GET /tiers lists the services)"
+    )
+    units: list[UnitChange] = Field(
+        [], description="Per unit, tier and profile with any change (none listed when the area has no units)"
+    )
+    service_units: list[UnitServiceChange] = Field([], description="Per unit, service and profile with any change")
+    edit_effects: list[EditEffectAnswer] = Field([], description="Per street edit, in order (add_links first)")
+    minutes_changed: int = Field(0, description="Resident points whose minutes to some tier or service changed")
+    changed_minutes: FeatureCollection | None = Field(
+        None,
+        description="When asked: the residents whose minutes changed (points; <column>_before/_after, rounded)",
+    )
 
 
 class UnderservedPage(FeatureCollection):
