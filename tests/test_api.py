@@ -214,3 +214,76 @@ def test_openapi_has_examples(client):
     assert "/coverage" in spec["paths"] and "/what-if" in spec["paths"]
     text = json.dumps(spec)
     assert "people-square" in text and "gcj02" in text
+
+
+# -- coverage in a time window (issue 18) ----------------------------------------------------------------------
+
+HOURS = {"X1": "Mo-Fr 09:00-17:00", "X3": "Mo-Su 18:00-21:30", "X4": "24/7"}  # X1 a station, X3 a point
+
+
+def _area_copy(area_toml, root, drop=(), hours=True):
+    """The test area in ``root``, its list giving opening hours, without the facilities ``drop``."""
+    import shutil
+
+    import pandas as pd
+
+    for f in area_toml.parent.iterdir():
+        shutil.copy(f, root / f.name)
+    fac = pd.read_csv(root / "facilities.csv")
+    if hours:
+        fac["开放时间"] = fac["id"].map(HOURS).fillna("")
+    fac[~fac["id"].isin(drop)].to_csv(root / "facilities.csv", index=False)
+    return root / "area.toml"
+
+
+@pytest.fixture(scope="module")
+def hours_client(area_toml, tmp_path_factory):
+    toml = _area_copy(area_toml, tmp_path_factory.mktemp("hours-api"))
+    hours_plan = run(StudyArea.from_toml(toml), RunOptions(isochrones="none"))
+    with TestClient(create_app(Settings(area=toml), plan=hours_plan), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("window", "closed"), [("weekday_evening", ["X1"]), ("weekend_day", ["X1", "X3"])])
+def test_coverage_in_a_window_is_that_of_the_open_facilities(hours_client, plan, area_toml, tmp_path, window, closed):
+    # the reference: the same area with the facilities closed in the window left out of its list
+    reference = run(StudyArea.from_toml(_area_copy(area_toml, tmp_path, drop=closed)), RunOptions(isochrones="none"))
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = plan.network.bbox_wgs84()
+    lon, lat = rng.uniform(x0, x1, 100), rng.uniform(y0, y1, 100)
+    points = [{"lon": a, "lat": b} for a, b in zip(lon, lat)]
+    for profile in ("adult", "elderly"):
+        want = reference.query(lon, lat)
+        for chunk in (points, points[:3]):  # a batch (in a thread) and a small request (on the event loop)
+            r = hours_client.post("/coverage", json={"points": chunk, "profile": profile, "window": window})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["window"]["key"] == window and body["window"]["name_zh"]
+            assert body["window"]["open_facilities"] == 7 - len(closed)
+            assert body["window"]["without_hours"] == 7 - len(HOURS)
+            for i, res in enumerate(body["results"]):
+                for tier in ("center", "station", "point"):
+                    m = want[f"minutes_{tier}_{profile}"].iat[i]
+                    got = res["minutes"][tier]
+                    assert (got is None and not np.isfinite(m)) or got == pytest.approx(m, abs=0.01)
+                    assert res["covered"][tier] == bool(want[f"covered_{tier}_{profile}"].iat[i])
+                    if got is not None:
+                        assert res["nearest_facility"][tier]["id"] == want[f"nearest_{tier}"].iat[i]
+    # without a window: every facility, as before; the closed station makes a difference somewhere
+    every = hours_client.post("/coverage", json={"points": points}).json()
+    assert every["window"] is None
+    evening = hours_client.post("/coverage", json={"points": points, "window": window}).json()
+    assert any(a["minutes"]["station"] != b["minutes"]["station"] for a, b in zip(every["results"], evening["results"]))
+
+
+def test_a_window_the_area_cannot_assess_is_a_422(client, hours_client):
+    point = {"points": [{"lon": 121.5, "lat": 31.28}]}
+    r = hours_client.post("/coverage", json={**point, "window": "midnight"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    (error,) = r.json()["errors"]
+    assert error["field"] == "window" and "weekday_evening" in error["reason"]
+    # no list gives hours: the windows are not assessed, and the answer says why
+    r = client.post("/coverage", json={**point, "window": "weekday_evening"})
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert error["field"] == "window" and "not assessed" in error["reason"] and "未评估" in error["reason"]
