@@ -5,11 +5,17 @@ models of :mod:`planner.siting`: candidates come from a file of available
 sites (idle buildings, 闲置场所) or from street intersections thinned to a
 spacing; demand is the residents an existing facility of the tier leaves
 uncovered; a candidate covers a resident within the tier's walking target.
+
+Siting can weigh crowding (issue 18): with ``relieve`` (crowded facility -> factor, e.g. from
+:func:`crowding_relief`), residents who are covered but whose nearest facility of the tier is crowded count as
+demand too, at their weight times the factor (< 1: they have a facility, only a crowded one), so a site within
+their reach relieves it. Without ``relieve`` the proposal is exactly as before.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from . import columns as col
 from .access import coverage_sets
 from .area import StudyArea
 from .errors import ConfigError
@@ -26,7 +33,15 @@ from .network import Snap, WalkNetwork
 from .siting import CoverageProblem, SitingResult
 from .straight_line import StraightLine, lattice_candidates
 
-__all__ = ["Proposal", "area_candidates", "candidates_from_file", "intersection_candidates", "parse_weight", "propose"]
+__all__ = [
+    "Proposal",
+    "area_candidates",
+    "candidates_from_file",
+    "crowding_relief",
+    "intersection_candidates",
+    "parse_weight",
+    "propose",
+]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +149,21 @@ def parse_weight(spec: str) -> tuple[float, float]:
     raise ConfigError(msg)
 
 
+def crowding_relief(crowding: pd.DataFrame, key: str, *, factor: float | None = None) -> dict[str, float]:
+    """Relief factors (facility id -> factor) of a tier's crowded facilities, for :func:`propose`'s ``relieve``.
+
+    ``crowding`` has per facility ``facility_id, crowding_key, load, crowded`` (``Plan.availability.facilities``).
+    The factor is ``factor`` if given (in (0, 1)), else ``1 - 1 / load``: the share of the people within the
+    facility's catchment beyond its capacity (load 1.5: a third), so a site near a badly crowded facility counts
+    for more, and a resident of one never as much as a resident with no facility.
+    """
+    mine = crowding[(crowding["crowding_key"] == key) & crowding["crowded"].fillna(False).astype(bool)]
+    load = mine["load"].to_numpy(float)
+    excess = np.where(np.isfinite(load), 1.0 - 1.0 / load, 0.99)  # no capacity at all: nearly an uncovered one
+    values = np.full(len(mine), factor) if factor is not None else excess
+    return {str(f): float(v) for f, v in zip(mine["facility_id"], values)}
+
+
 @dataclass
 class Proposal:
     """Proposed new sites for one tier and profile.
@@ -171,6 +201,11 @@ class Proposal:
             "sites": len(self.sites),
             "new_population": round(float(self.sites["new_population"].sum())),
             "new_elderly": round(float(self.sites["new_elderly"].sum())),
+            **(
+                {"relieved_population": round(float(self.sites["relieved_population"].sum()))}
+                if "relieved_population" in self.sites
+                else {}
+            ),
             "covered_share_before": round(self.before_share, 4),
             "covered_share_after": round(float(self.sites["covered_share"].iloc[-1]), 4)
             if len(self.sites)
@@ -202,6 +237,7 @@ def propose(
     method: str = "exact",
     time_limit: float = 60.0,
     landmarks: gpd.GeoDataFrame | None = None,
+    relieve: Mapping[str, float] | None = None,
 ) -> Proposal:
     """Propose new sites for one tier: ``k`` sites (MCLP) or enough for ``target_share`` (LSCP).
 
@@ -231,6 +267,11 @@ def propose(
     time_limit : float, default 60
     landmarks : geopandas.GeoDataFrame, optional
         Named points (``name``) that name the sites of a straight-line estimate (no street names).
+    relieve : mapping of str to float, optional
+        Crowded facilities of the tier (id -> factor in (0, 1), :func:`crowding_relief`): covered residents whose
+        ``nearest_<tier>`` is one of them are demand at their weight times its factor; the sites then also list
+        ``relieved_population`` and ``relieved_elderly`` (people of crowded facilities newly within reach of
+        another). Maximal covering only; with ``capacity`` a site's load counts them at their factor.
     """
     if (k is None) == (target_share is None):
         msg = "give either k (number of sites) or target_share (coverage to reach), not both"
@@ -245,7 +286,8 @@ def propose(
     covered = residents[covered_column].to_numpy(bool)
     estimate = isinstance(network, StraightLine)
     placed = np.ones(len(residents), bool) if estimate else residents["edge"].to_numpy() >= 0
-    demand = np.flatnonzero(~covered & placed & (w_all > 0))
+    relieved, w_dem = _relief(residents, tier, relieve, covered & placed & (w_all > 0), w_all, k)
+    demand = np.flatnonzero((~covered | relieved) & placed & (w_all > 0))
     if isinstance(network, StraightLine):
         cover = network.cover_sets(
             candidates.geometry.x.to_numpy(),
@@ -270,7 +312,7 @@ def propose(
             pts,
             minutes * speed_mps * 60.0,
         )
-    problem = CoverageProblem(w_all[demand], cover)
+    problem = CoverageProblem(w_dem[demand], cover)
     unreachable = list(candidates.attrs.get("unreachable", []))
     if k is not None:
         result = problem.mclp(k, method=method, capacity=capacity, time_limit=time_limit)
@@ -282,13 +324,16 @@ def propose(
     # newly covered people per ranked site, in people and elderly whatever the weight
     remaining = np.ones(len(demand), dtype=bool)
     csc = cover.tocsc()
-    new_pop, new_eld = [], []
+    new_pop, new_eld, rel_pop, rel_eld = [], [], [], []
+    eased = relieved[demand]
     for j in result.sites:
         hit = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
         hit = hit[remaining[hit]]
         remaining[hit] = False
-        new_pop.append(pop[demand][hit].sum())
-        new_eld.append(eld[demand][hit].sum())
+        new_pop.append(pop[demand][hit[~eased[hit]]].sum())
+        new_eld.append(eld[demand][hit[~eased[hit]]].sum())
+        rel_pop.append(pop[demand][hit[eased[hit]]].sum())
+        rel_eld.append(eld[demand][hit[eased[hit]]].sum())
     before = pop[covered].sum() / pop.sum() if pop.sum() else 0.0
     chosen = candidates.iloc[result.sites]
     sites = gpd.GeoDataFrame(
@@ -307,6 +352,9 @@ def propose(
         geometry=chosen.geometry.values,
         crs="EPSG:4326",
     )
+    if relieve:
+        sites["relieved_population"] = np.round(rel_pop, 1)
+        sites["relieved_elderly"] = np.round(rel_eld, 1)
     # named as planners name places: by the nearest street and its cross street (国顺路近政立路)
     sites["place"] = _place_names(network, sites, landmarks) if len(sites) else []
     log.info(
@@ -322,6 +370,29 @@ def propose(
         result.seconds,
     )
     return Proposal(sites, result, tier, profile, model, float(before), len(candidates), unreachable)
+
+
+def _relief(
+    residents: pd.DataFrame,
+    tier: str,
+    relieve: Mapping[str, float] | None,
+    served: np.ndarray,
+    w_all: np.ndarray,
+    k: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``served`` residents a crowded facility serves (``relieve``), and the demand weights with theirs scaled."""
+    if not relieve:
+        return np.zeros(len(residents), dtype=bool), w_all
+    bad = {f: v for f, v in relieve.items() if not 0 < v < 1}
+    if k is None or bad or col.nearest(tier) not in residents:
+        msg = (
+            f"relieving crowded facilities needs k sites (maximal covering), factors in (0, 1) (bad: {bad}) and "
+            f"the residents' {col.nearest(tier)} column"
+        )
+        raise ConfigError(msg)
+    factor = residents[col.nearest(tier)].map(dict(relieve)).to_numpy(float)
+    relieved = served & np.isfinite(factor)
+    return relieved, np.where(relieved, w_all * np.nan_to_num(factor), w_all)
 
 
 def _place_names(

@@ -7,13 +7,17 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
+import shapely
 
 from planner.area import StudyArea
 from planner.cli import main
+from planner.errors import ConfigError
 from planner.pipeline import RunOptions, run
 from planner.scenario import what_if
-from planner.sites import intersection_candidates, parse_weight
+from planner.sites import area_candidates, crowding_relief, intersection_candidates, parse_weight, propose
+from planner.straight_line import StraightLine
 
 if TYPE_CHECKING:
     from planner.plan import Plan
@@ -138,3 +142,135 @@ def test_cli_bad_sites_argument(capsys):
     with pytest.raises(SystemExit):
         main(["plan", "--sites", "station:5"])
     assert "expected TIER=VALUE" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- siting weighs crowding (issue 18 item 2)
+
+
+def _crowded_case():
+    """West: 100 people with no station. East, 1,000 m away: 300 people covered by station S1, which is crowded.
+    Candidates every 100 m on the line between them; a site covers people within 600 m straight (750 m walked at
+    1.25 m/s in 10 minutes)."""
+    frame = StraightLine(shapely.box(121.20, 31.00, 121.30, 31.06))
+    x0, y0 = frame.project(121.24, 31.03)
+    rx, ry = np.array([x0, x0 + 1000.0]), np.array([y0, y0])
+    lon, lat = frame.unproject(rx, ry)
+    residents = gpd.GeoDataFrame(
+        {
+            "population": [100.0, 300.0],
+            "elderly": [20.0, 90.0],
+            "edge": -1,
+            "t": np.nan,
+            "offset_m": 0.0,
+            "covered_station_adult": [False, True],
+            "nearest_station": [None, "S1"],
+        },
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
+    cx = x0 + np.arange(0.0, 1001.0, 100.0)
+    clon, clat = frame.unproject(cx, np.full(len(cx), y0))
+    cands = gpd.GeoDataFrame(
+        {"candidate_id": [f"C{int(d)}" for d in cx - x0], "source": "test"},
+        geometry=gpd.points_from_xy(clon, clat),
+        crs="EPSG:4326",
+    )
+    return frame, residents, cands, cx - x0
+
+
+def _propose_station(frame, residents, cands, k, **kw):
+    return propose(
+        frame,
+        residents,
+        cands,
+        tier="station",
+        minutes=10.0,
+        speed_mps=1.25,
+        profile="adult",
+        covered_column="covered_station_adult",
+        k=k,
+        **kw,
+    )
+
+
+def test_relief_pulls_the_site_toward_a_crowded_station():
+    frame, residents, cands, offset = _crowded_case()
+    plain = _propose_station(frame, residents, cands, 1)
+    assert "relieved_population" not in plain.sites and "relieved_population" not in plain.summary()
+    assert plain.result.objective == pytest.approx(100.0)
+    # with relief, only a site within 600 m of both groups scores best: 100 + 0.5 x 300
+    eased = _propose_station(frame, residents, cands, 1, relieve={"S1": 0.5})
+    where = offset[cands["candidate_id"].tolist().index(eased.sites["candidate_id"].iloc[0])]
+    assert 400 <= where <= 600 and eased.result.objective == pytest.approx(250.0)
+    # the gains recounted from distances, not from the solver: new people and relieved people apart
+    assert eased.sites["new_population"].iloc[0] == 100 and eased.sites["relieved_population"].iloc[0] == 300
+    assert eased.sites["relieved_elderly"].iloc[0] == 90 and eased.sites["covered_share"].iloc[0] == 1.0
+    assert eased.summary()["relieved_population"] == 300
+
+
+def test_relief_alone_can_outweigh_uncovered_people():
+    frame, residents, cands, offset = _crowded_case()
+    far = cands[(offset <= 200) | (offset >= 900)].reset_index(drop=True)  # no site reaches both groups
+    x_of = dict(zip(cands["candidate_id"], offset))
+    assert x_of[_propose_station(frame, residents, far, 1).sites["candidate_id"].iloc[0]] <= 200
+    strong = _propose_station(frame, residents, far, 1, relieve={"S1": 0.5})  # 150 > 100
+    assert x_of[strong.sites["candidate_id"].iloc[0]] >= 900
+    assert strong.sites["new_population"].iloc[0] == 0 and strong.sites["relieved_population"].iloc[0] == 300
+    weak = _propose_station(frame, residents, far, 1, relieve={"S1": 0.25})  # 75 < 100
+    assert x_of[weak.sites["candidate_id"].iloc[0]] <= 200
+    two = _propose_station(frame, residents, far, 2, relieve={"S1": 0.5})
+    assert two.sites["new_population"].tolist() == [0, 100] and two.sites["relieved_population"].tolist() == [300, 0]
+    assert two.sites["covered_share"].tolist() == [0.75, 1.0]  # coverage counts only the newly covered
+
+
+def test_relief_factors_and_refusals():
+    table = pd.DataFrame(
+        {
+            "facility_id": ["S1", "S2", "S3", "P1"],
+            "crowding_key": ["station", "station", "station", "point"],
+            "load": [2.0, 0.8, np.nan, 4.0],
+            "crowded": pd.array([True, False, pd.NA, True], dtype="boolean"),
+        }
+    )
+    assert crowding_relief(table, "station") == {"S1": 0.5}  # 1 - 1/load: half its people are beyond capacity
+    assert crowding_relief(table, "point", factor=0.3) == {"P1": 0.3}
+    frame, residents, cands, _ = _crowded_case()
+    for bad in ({"S1": 1.0}, {"S1": 0.0}):
+        with pytest.raises(ConfigError, match="factors in"):
+            _propose_station(frame, residents, cands, 1, relieve=bad)
+    with pytest.raises(ConfigError, match="maximal covering"):
+        propose(
+            frame,
+            residents,
+            cands,
+            tier="station",
+            minutes=10.0,
+            speed_mps=1.25,
+            profile="adult",
+            covered_column="covered_station_adult",
+            target_share=0.9,
+            relieve={"S1": 0.5},
+        )
+
+
+def test_relief_on_streets_recounts(plan):
+    res = plan.residents
+    busiest = res.loc[res["covered_station_adult"].astype(bool), "nearest_station"].value_counts().index[0]
+    cands = area_candidates(plan.area, plan.network)
+    kw = {
+        "tier": "station",
+        "minutes": plan.rules.tier("station").minutes,
+        "speed_mps": plan.rules.everyone.speed_mps,
+        "profile": "adult",
+        "covered_column": "covered_station_adult",
+        "k": 2,
+    }
+    plain = propose(plan.network, res, cands, **kw)
+    again = plan.propose_sites("station", k=2)
+    assert plain.sites["candidate_id"].tolist() == again.sites["candidate_id"].tolist()  # default unchanged
+    eased = propose(plan.network, res, cands, relieve={busiest: 0.5}, **kw)
+    assert eased.sites["relieved_population"].sum() > 0
+    # the solver's objective is what the recount says: newly covered plus half the relieved (rounded to 0.1)
+    recount = eased.sites["new_population"].sum() + 0.5 * eased.sites["relieved_population"].sum()
+    assert eased.result.objective == pytest.approx(recount, abs=0.2)
+    assert eased.result.objective >= plain.result.objective - 1e-6
