@@ -57,6 +57,14 @@ def _bands(text: str) -> tuple[float, ...]:
     return bands
 
 
+def _tiles(text: str) -> tuple[int, int]:
+    nx_, sep, ny_ = text.lower().partition("x")
+    if not sep or not nx_.strip().isdigit() or not ny_.strip().isdigit() or int(nx_) < 1 or int(ny_) < 1:
+        msg = f"--tiles {text!r}: expected NxM, e.g. 3x3"
+        raise argparse.ArgumentTypeError(msg)
+    return int(nx_), int(ny_)
+
+
 def _tier_values(kind):
     """Parser of ``"station=5,point=10"`` into ``{"station": 5, "point": 10}``."""
 
@@ -200,12 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         metavar="N",
-        help="with --areas: run on a local Dask cluster of N worker processes (default: one area after another here)",
+        help="run on a local Dask cluster of N worker processes: the tiles of one area, or the areas of --areas",
+    )
+    p.add_argument(
+        "--tiles",
+        type=_tiles,
+        metavar="NxM",
+        help="access and coverage tile by tile (NxM tiles; 2x2 with --workers or --scheduler), equal to one piece",
     )
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="with --areas: run on a running Dask scheduler, e.g. tcp://host:8786 (its dashboard shows progress)",
+        help="run on a running Dask scheduler, e.g. tcp://host:8786 (its dashboard shows progress)",
     )
 
     area = sub.add_parser("area", help="bring your own district: validate inputs, or download streets")
@@ -292,9 +306,6 @@ def run_many(args: argparse.Namespace) -> int:
 
     from .multi_area import local_client, run_areas
 
-    if args.areas is None:
-        msg = "--workers and --scheduler run the plans of --areas DIR on Dask; give --areas"
-        raise ConfigError(msg, key="workers")
     if args.workers is not None and args.workers < 1:
         msg = f"--workers {args.workers}: give at least one worker"
         raise ConfigError(msg, key="workers")
@@ -341,7 +352,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Run ``lifecircle plan``."""
-    if args.areas is not None or args.workers is not None or args.scheduler is not None:
+    if args.areas is not None:
         return run_many(args)
     t_start = time.perf_counter()
     area = area_with_flags(StudyArea.from_toml(args.area), args)
@@ -349,7 +360,23 @@ def run_plan(args: argparse.Namespace) -> int:
     log.info("study area %s (%s); output folder %s", area.title_en, area.title_zh, out)
     if area.facilities_illustrative:
         log.warning("the facility inventory of %s is ILLUSTRATIVE, not real positions", area.name)
-    plan = run(area, run_options(args))
+    options = run_options(args)
+    client = None
+    if args.workers is not None or args.scheduler is not None:  # access and coverage tile by tile, on Dask
+        from .multi_area import local_client
+
+        if args.workers is not None and args.workers < 1:
+            msg = f"--workers {args.workers}: give at least one worker"
+            raise ConfigError(msg, key="workers")
+        client = local_client(args.workers, args.scheduler)
+        options = replace(options, client=client, tiles=args.tiles or (2, 2))
+    elif args.tiles is not None:
+        options = replace(options, tiles=args.tiles)
+    try:
+        plan = run(area, options)
+    finally:
+        if client is not None:
+            client.close()
     per_tier = ", ".join(f"{t.key} {int((plan.facilities['tier'] == t.key).sum())}" for t in plan.rules.tiers)
     if plan.network is not None:
         net = plan.network
@@ -402,7 +429,7 @@ def run_area(args: argparse.Namespace) -> int:
         print(f"saved {out}; next: lifecircle area init --osm {out} --facilities ... --population ...")
         return 0
     from .area import write_area_toml
-    from .residents import read_population
+    from .population import read_population
     from .validate import check_inputs
 
     target = args.out / "area.toml"

@@ -15,21 +15,23 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from .access import Access, compute_access
 from .area import StudyArea
 from .availability import assess_availability
-from .coverage import area_units, equity_table, mark_assessed, resident_coverage
+from .coverage import equity_table, mark_assessed, resident_coverage
 from .errors import ConfigError
 from .facilities import area_context, area_facilities
 from .isochrones import dissolve_isochrones, facility_isochrones
 from .lists import three_lists
 from .network import WalkNetwork, load_network
 from .plan import Plan
+from .population import estimate_outline
 from .population_check import check_population
-from .residents import estimate_outline, place_residents
+from .residents import place_residents
 from .straight_line import EstimatedAccess, StraightLine, estimate_access
+from .units import area_units
 
 __all__ = ["RunOptions", "run"]
 
@@ -60,6 +62,11 @@ class RunOptions:
         Read and write the on-disk network cache.
     progress : bool, default False
         Show progress bars (on a terminal).
+    tiles : (int, int), optional
+        Compute access and coverage tile by tile (:func:`planner.tiles.tiled_coverage`, equal to the whole-network
+        run), as tasks on ``client`` when one is given.
+    client : distributed.Client, optional
+        The Dask client the tiles run on (``tiles`` default (2, 2) when only a client is given).
     """
 
     isochrones: Literal["areas", "drawn", "all", "none"] = "areas"
@@ -73,6 +80,8 @@ class RunOptions:
     skip_invalid_facilities: bool = False
     use_cache: bool = True
     progress: bool = False
+    tiles: tuple[int, int] | None = None
+    client: Any = None
 
 
 def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Plan:
@@ -128,26 +137,36 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     timings["facilities_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
     horizon = area.settings.access.horizon_min
-    access: Access | EstimatedAccess
-    if network is not None:
-        access = compute_access(network, facilities, rules, horizon)
-    else:
-        assert estimate is not None
-        access = estimate_access(estimate, facilities, rules, horizon)
-    timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-
-    residents = units = equity = availability = None
     placed = place_residents(area, frame, use_cache=options.use_cache)
     if placed is not None:
         placed = mark_assessed(area, placed)
-        residents = resident_coverage(
-            frame,
-            placed,
-            dict(access.tiers),
-            rules,
-            dict(access.services),
-            facility_ids=facilities["facility_id"].to_numpy(),
+    tiles = options.tiles or ((2, 2) if options.client is not None else None)
+    access: Access | EstimatedAccess
+    residents = units = equity = availability = None
+    if tiles is not None and network is not None and placed is not None:  # tile by tile, on Dask with a client
+        from .tiles import tiled_coverage  # the dask extra, only when asked
+
+        residents, access = tiled_coverage(
+            network, facilities, placed, rules, horizon, tiles=tiles, client=options.client, progress=options.progress
         )
+        timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    else:
+        if network is not None:
+            access = compute_access(network, facilities, rules, horizon)
+        else:
+            assert estimate is not None
+            access = estimate_access(estimate, facilities, rules, horizon)
+        timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+        if placed is not None:
+            residents = resident_coverage(
+                frame,
+                placed,
+                dict(access.tiers),
+                rules,
+                dict(access.services),
+                facility_ids=facilities["facility_id"].to_numpy(),
+            )
+    if residents is not None:
         units = area_units(area, frame, residents, facilities, rules)
         equity = equity_table(residents, rules)
         availability = assess_availability(area, frame, facilities, residents, rules)

@@ -16,7 +16,6 @@ source's population inside the study area.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -24,16 +23,15 @@ import pandas as pd
 import shapely
 
 from .area import StudyArea
-from .errors import ConfigError, InputError, InputFileNotFound
+from .errors import ConfigError
 from .network import WalkNetwork
 from .osm import buildings_frame
+from .population import PopulationError, elderly_counts, read_population
+from .settings import DEFAULT_ELDERLY_SHARE
 from .straight_line import StraightLine, lattice_points
 
 __all__ = [
-    "PopulationError",
-    "estimate_outline",
     "place_residents",
-    "read_population",
     "residents_from_points",
     "residents_from_zones",
     "residents_without_streets",
@@ -41,106 +39,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Share of residents aged 60+ in Shanghai, 7th census (2020): 23.4% (shared/docs/standards.md, to be confirmed
-#: against the census tables). Central districts are older than the city average, so this is a floor there.
-DEFAULT_ELDERLY_SHARE = 0.234
 
 _RESIDENT_COLUMNS = ["resident_id", "zone_id", "population", "elderly", "placement", "edge", "t", "offset_m"]
-
-
-class PopulationError(InputError):
-    """A population source cannot be used; the message names the file, field and reason."""
-
-
-def read_population(path: str | Path, *, column: str = "population") -> gpd.GeoDataFrame:
-    """Read a population file: GeoJSON/GeoPackage/Shapefile, or CSV of grid cells or points.
-
-    CSV files give either cell boxes (``minlon, minlat, maxlon, maxlat``) or
-    points (``lon, lat``), in WGS-84.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-    column : str, default "population"
-        The population column.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        EPSG:4326, with the population column numeric and checked.
-
-    Raises
-    ------
-    PopulationError
-        Missing column, negative or non-numeric values, coordinates that are not degrees.
-    """
-    path = Path(path)
-    if not path.is_file():
-        msg = f"population file not found: {path}"
-        raise InputFileNotFound(msg, path=path)
-    if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path)
-        cols = set(df.columns)
-        if {"minlon", "minlat", "maxlon", "maxlat"} <= cols:
-            geom = shapely.box(df["minlon"], df["minlat"], df["maxlon"], df["maxlat"])
-        elif {"lon", "lat"} <= cols:
-            geom = shapely.points(df["lon"], df["lat"])
-        else:
-            msg = (
-                f"{path}: a population CSV needs cell columns minlon, minlat, maxlon, maxlat or point "
-                f"columns lon, lat (columns are: {', '.join(map(str, df.columns))})"
-            )
-            raise PopulationError(msg)
-        gdf = gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
-    else:
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as exc:  # noqa: BLE001 - pyogrio raises several error types for unreadable files
-            msg = f"{path}: not a readable spatial file ({exc})"
-            raise PopulationError(msg) from None
-    if gdf.crs is None:
-        msg = f"{path}: no coordinate reference system given; save it with one (e.g. EPSG:4326)"
-        raise PopulationError(msg)
-    if not gdf.crs.equals("EPSG:4326"):
-        log.info("%s: converting population from %s to WGS-84", path.name, gdf.crs.to_string())
-        gdf = gdf.to_crs("EPSG:4326")
-    x0, y0, x1, y1 = gdf.total_bounds
-    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        msg = (
-            f"{path}: coordinates ({x0:g}, {y0:g}, {x1:g}, {y1:g}) are not longitude/latitude degrees; "
-            "the file's declared coordinate system is wrong"
-        )
-        raise PopulationError(msg)
-    if column not in gdf.columns:
-        msg = f"{path}: no population column {column!r} (columns are: {', '.join(map(str, gdf.columns))})"
-        raise PopulationError(msg)
-    values = pd.to_numeric(gdf[column], errors="coerce")
-    bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0).to_numpy(float))
-    if bad.any():
-        rows = (np.flatnonzero(bad.to_numpy()) + 2)[:10]
-        msg = (
-            f"{path}: column {column!r} must hold finite non-negative numbers; bad value(s) in row(s) "
-            f"{', '.join(map(str, rows))}{' ...' if bad.sum() > 10 else ''} "
-            f"(e.g. {str(gdf[column][bad].iloc[0])!r})"
-        )
-        raise PopulationError(msg)
-    gdf[column] = values.astype(float)
-    gdf.attrs["source"] = str(path)
-    return gdf
-
-
-def _elderly(
-    gdf: gpd.GeoDataFrame, population: np.ndarray, elderly_col: str | None, elderly_share: float
-) -> np.ndarray:
-    if not 0 <= elderly_share <= 1:
-        msg = f"elderly share must be between 0 and 1, got {elderly_share}"
-        raise PopulationError(msg)
-    if elderly_col and elderly_col in gdf.columns:
-        values = pd.to_numeric(gdf[elderly_col], errors="coerce").to_numpy(dtype=float)
-        if elderly_col.endswith("share"):
-            return np.clip(values, 0, 1) * population
-        return np.minimum(values, population)
-    return population * elderly_share
 
 
 def _street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray, ...]:
@@ -210,7 +110,7 @@ def residents_from_zones(
     frac = np.divide(shapely.area(inside_deg), area, out=np.zeros(len(zones)), where=area > 0)
     inside = gpd.GeoSeries(inside_deg, crs="EPSG:4326").to_crs(network.crs).values
     pop = zones[population_col].to_numpy(dtype=float) * frac
-    eld = _elderly(zones, zones[population_col].to_numpy(dtype=float), elderly_col, elderly_share) * frac
+    eld = elderly_counts(zones, zones[population_col].to_numpy(dtype=float), elderly_col, elderly_share) * frac
     if pop.sum() <= 0:
         msg = (
             f"{source}: no residents inside the study area: the population zones "
@@ -366,7 +266,7 @@ def residents_from_points(
         {
             "zone": np.arange(len(pts)),
             "population": pop,
-            "elderly": _elderly(pts, pop, elderly_col, elderly_share),
+            "elderly": elderly_counts(pts, pop, elderly_col, elderly_share),
             "placement": "point",
             "edge": snap.edge,
             "t": snap.t,
@@ -430,7 +330,7 @@ def residents_without_streets(
     source = data.attrs.get("source", "population")
     data = data.to_crs("EPSG:4326")
     pop = data[population_col].to_numpy(dtype=float)
-    eld = _elderly(data, pop, elderly_col, elderly_share)
+    eld = elderly_counts(data, pop, elderly_col, elderly_share)
     if data.geom_type.eq("Point").all():
         x, y = model.project(data.geometry.x.to_numpy(), data.geometry.y.to_numpy())
         zone, share, placement = np.arange(len(data)), np.ones(len(data)), "point"
@@ -466,22 +366,6 @@ def residents_without_streets(
             "placement": f"lattice {spacing_m:g} m",
         },
     )
-
-
-def estimate_outline(area: StudyArea) -> shapely.Geometry:
-    """The outline of a study area assessed without streets: its population zones' union (else their hull), or
-    the units' polygons when there is no population source."""
-    cfg = area.settings.population
-    if cfg is not None:
-        data = read_population(area.path(cfg.source[1]), column=cfg.column).to_crs("EPSG:4326")
-        geoms = data.geometry.values
-        if data.geom_type.eq("Point").all():
-            return shapely.convex_hull(shapely.union_all(geoms)).buffer(0.002)
-        return shapely.union_all(geoms)
-    if area.settings.units.file is not None:
-        return shapely.union_all(gpd.read_file(area.path(area.settings.units.file)).to_crs("EPSG:4326").geometry.values)
-    msg = f"{area.file}: without a street network the study area needs a [population] source or a [units] file"
-    raise ConfigError(msg, path=area.file, key="population")
 
 
 def place_residents(

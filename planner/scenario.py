@@ -31,13 +31,14 @@ import shapely
 
 from . import columns as col
 from .access import Access, compute_access, point_distances
-from .coverage import area_units, assessed_mask, headline, resident_coverage
+from .coverage import assessed_mask, headline, resident_coverage
 from .errors import ConfigError
 from .lists import ThreeLists, three_lists
 from .network import Snap, WalkNetwork
 from .plan import Plan
 from .straight_line import EstimatedAccess, StraightLine, estimate_access
 from .street_edits import EditedNetwork, StreetEdits, apply_edits
+from .units import area_units
 
 __all__ = ["EditEffect", "Scenario", "what_if"]
 

@@ -19,8 +19,8 @@ import shapely
 from .errors import InputError
 from .facilities import load_facilities
 from .network import WalkNetwork, load_network
+from .population import PopulationError, read_population
 from .positions import check_list_crs, crs_fit
-from .residents import PopulationError, read_population
 from .tiers import DEFAULT_TIERS, Rules
 
 __all__ = ["AreaCheck", "check_inputs"]

@@ -11,7 +11,8 @@ from conftest import YANGPU
 from planner.access import nearest_facility
 from planner.coverage import gini, headline, resident_coverage, weighted_quantile
 from planner.network import WalkNetwork
-from planner.residents import PopulationError, read_population, residents_from_points, residents_from_zones
+from planner.population import PopulationError, read_population
+from planner.residents import residents_from_points, residents_from_zones
 from planner.tiers import Rules, SpeedProfile, Tier
 from test_access import hand_network
 

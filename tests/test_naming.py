@@ -11,9 +11,9 @@ import pytest
 import shapely
 
 from conftest import YANGPU, lonlat, write_osm
-from planner.coverage import regular_grid
 from planner.naming import fallback_name, grid_unit_names, place_name, unique_names
 from planner.network import WalkNetwork
+from planner.units import regular_grid
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 

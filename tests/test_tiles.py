@@ -231,3 +231,15 @@ def test_a_tile_job_stays_picklable_after_it_ran(plan):
     job = tile_jobs(plan.network, plan.facilities, _placed(plan), plan.rules, 15.0, grid)[0]
     run_tile(job)
     assert pickle.loads(pickle.dumps(job)).tile == job.tile
+
+
+def test_a_run_with_tiles_equals_the_run_in_one_piece(area_toml):
+    """``RunOptions(tiles=...)`` (``plan --tiles``, or ``--workers`` on Dask) goes through the same pipeline."""
+    area = StudyArea.from_toml(area_toml)
+    whole = run(area, RunOptions(isochrones="none"))
+    tiled = run(area, RunOptions(isochrones="none", tiles=(2, 2)))
+    cols = [c for c in whole.residents.columns if c.startswith(("minutes_", "covered_", "missing_", "nearest_"))]
+    for c in cols:
+        a, b = whole.residents[c], tiled.residents[c]
+        assert a.equals(b), c
+    assert whole.summary()["residents"] == tiled.summary()["residents"]
