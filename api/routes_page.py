@@ -2,7 +2,9 @@
 and the scenario's three lists as a workbook.
 
 The page (``api/static/``) draws the facilities, the units (街道) and the streets, and sends every click to
-``POST /what-if``; the figures it shows are that answer's. ``POST /what-if/lists.xlsx`` takes the same body
+``POST /what-if``; the figures it shows are that answer's. Besides opening and closing facilities, its tools
+draw a walking link (a side gate, a footbridge: two clicks, ``add_links``) and close a street (a click on it,
+``close_links``). ``POST /what-if/lists.xlsx`` takes the same body
 and answers the 需求清单, 资源清单 and 服务清单 of the scenario, recomputed, in one workbook.
 """
 
@@ -71,8 +73,9 @@ async def leaflet(kind: str) -> Response:
 
 @router.get("/page/base", summary="What the what-if page draws: tiers, facilities and units")
 async def base(state: ServiceState = Depends(ready_state)) -> Response:
-    """The rules (tiers with their Chinese names, profiles), every facility (id, name, tier or "" for a facility
-    of a service list only, services by Chinese name, WGS-84 point) and
+    """The rules (tiers with their Chinese names, profiles, services with the profiles each is measured on;
+    ``street_edits``: whether the area has streets to edit), every facility (id, name, tier or "" for a
+    facility of a service list only, services by Chinese name, WGS-84 point) and
     the units (街道 or grid cells) as GeoJSON, simplified to ~10 m for drawing. Built once and kept."""
     content = state.cached("page_base", lambda: _base(state))
     return Response(content, media_type="application/json")
@@ -121,6 +124,16 @@ def _base(state: ServiceState) -> bytes:
             for t in rules.tiers
         ],
         "profiles": [{"key": p.key, "name_zh": p.name_zh or p.key, "group": p.group} for p in rules.profiles],
+        "services": [
+            {
+                "key": r.key,
+                "name_zh": r.name_zh or r.key,
+                "minutes": r.minutes,
+                "profiles": [p.key for p in rules.service_profiles(r.key)],
+            }
+            for r in rules.services
+        ],
+        "street_edits": plan.network is not None,
         "everyone": rules.everyone.key,
         "facilities": facilities,
         "units": units,

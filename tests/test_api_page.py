@@ -4,11 +4,13 @@ scenario's three lists download as one workbook."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -126,28 +128,33 @@ def test_the_lists_of_a_scenario(client, plan):
 # -- in headless Chromium, against a real server ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(plan, area_toml):
-    """The service on 127.0.0.1 (uvicorn in a thread), its base URL."""
+@contextlib.contextmanager
+def _serving(app) -> Iterator[str]:
+    """``app`` on 127.0.0.1 (uvicorn in a thread), its base URL."""
     import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Settings(area=area_toml), plan=plan), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, name="page-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(plan, area_toml):
+    """The service of the test area on 127.0.0.1, its base URL."""
+    with _serving(create_app(Settings(area=area_toml), plan=plan)) as url:
+        yield url
 
 
 def _wait(driver, script: str, timeout: float = 30.0):
@@ -184,8 +191,10 @@ def _shown(driver) -> dict:
 
 
 def _shown_units(driver) -> list:
+    """The unit table's rows of tiers (those of services carry data-service instead)."""
     return driver.execute_script(
-        "return [...document.querySelectorAll('#unit-table tbody tr')].map(tr => [tr.dataset.unit, tr.dataset.tier,"
+        "return [...document.querySelectorAll('#unit-table tbody tr[data-tier]')]"
+        ".map(tr => [tr.dataset.unit, tr.dataset.tier,"
         " ...[...tr.querySelectorAll('td[data-k]')].map(td => Number(td.dataset.value))]);"
     )
 
@@ -278,3 +287,94 @@ def test_a_click_adds_a_site_and_the_page_shows_the_what_if_answer(server, plan,
         assert severe == []
     finally:
         driver.quit()
+
+
+# -- street edits on the page, on the default area (its footbridge, as tests/test_street_edits.py) ---------------
+
+BRIDGE = ((121.4402879, 31.2567142), (121.4394984, 31.2564847))  # 79 m straight, 2.2 km by the streets
+
+
+def _tool(driver, value: str) -> None:
+    driver.find_element("css selector", f'input[name="tool"][value="{value}"]').click()
+
+
+def _shown_services(driver) -> dict:
+    """The services table as shown: (service, profile) -> column -> number."""
+    return driver.execute_script(
+        "const out = {}; document.querySelectorAll('#service-table tbody tr').forEach(tr => {"
+        " const k = tr.dataset.service + '/' + tr.dataset.profile; out[k] = {};"
+        " tr.querySelectorAll('td[data-k]').forEach(td => { out[k][td.dataset.k] = Number(td.dataset.value); }); });"
+        " return out;"
+    )
+
+
+@pytest.mark.browser
+def test_drawing_a_footbridge_shows_the_what_if_gain(monkeypatch):
+    default = run(options=RunOptions(isochrones="none"))
+    everyone = default.rules.everyone.key
+    with _serving(create_app(Settings(), plan=default)) as url:
+        driver = _driver_for_loopback(monkeypatch)
+        try:
+            driver.get(url + "/")
+            _wait(driver, "return document.body.dataset.ready")
+            (lon0, lat0), (lon1, lat1) = BRIDGE
+            driver.execute_script(
+                "lifecircle.map.setView([arguments[1], arguments[0]], 18, {animate: false})", *BRIDGE[0]
+            )
+            _tool(driver, "link")
+            _click_at(driver, lon0, lat0)
+            _click_at(driver, lon1, lat1)
+            _wait(driver, "return document.body.dataset.answered === '1'")
+            sent = driver.execute_script("return lifecircle.lastBody")
+            (link,) = sent["add_links"]
+            assert sent["open"] == [] and sent["close"] == [] and sent["close_links"] == []
+            # a pixel at zoom 18 is about half a metre
+            assert abs(link["from"]["lon"] - lon0) < 2e-5 and abs(link["from"]["lat"] - lat0) < 2e-5
+            assert abs(link["to"]["lon"] - lon1) < 2e-5 and abs(link["to"]["lat"] - lat1) < 2e-5
+            direct = httpx.post(url + "/what-if", json=sent, timeout=60).json()
+            gain = direct["service_change"]["health"][everyone]
+            assert gain["gain_people"] > 0
+            shown = _shown_services(driver)
+            assert shown[f"health/{everyone}"] == gain
+            assert _shown(driver) == _expected(direct, everyone)[0]
+            effect = driver.find_element("css selector", "#edits li[data-edit='0']")
+            assert int(effect.get_attribute("data-people")) == direct["edit_effects"][0]["people"] > 0
+            assert effect.text.startswith("连接1（新增步行连接）：改变")
+            assert f"{gain['gain_people']:,}" in driver.find_element("id", "summary").text
+            assert "新增步行连接" in driver.find_element("id", "scenario-list").text
+            # the exact footbridge gains as many: the page's drawing is the bridge
+            exact = {"from": dict(zip(("lon", "lat"), BRIDGE[0])), "to": dict(zip(("lon", "lat"), BRIDGE[1]))}
+            want = httpx.post(url + "/what-if", json={"add_links": [exact]}, timeout=60).json()
+            assert want["service_change"]["health"][everyone]["gain_people"] == pytest.approx(
+                gain["gain_people"], rel=0.02
+            )
+
+            # a street closed by a click on it: sent as a point; a click far from any street is taken back
+            net = default.network
+            e = int(np.flatnonzero(net.length > 80)[0])
+            mid = ((net.lon[net.u[e]] + net.lon[net.v[e]]) / 2, (net.lat[net.u[e]] + net.lat[net.v[e]]) / 2)
+            driver.execute_script("lifecircle.map.setView([arguments[1], arguments[0]], 18, {animate: false})", *mid)
+            _tool(driver, "close")
+            _click_at(driver, *mid)
+            _wait(driver, "return document.body.dataset.answered === '2'")
+            sent = driver.execute_script("return lifecircle.lastBody")
+            assert len(sent["add_links"]) == 1 and len(sent["close_links"]) == 1
+            direct = httpx.post(url + "/what-if", json=sent, timeout=60).json()
+            assert len(driver.find_elements("css selector", "#edits li")) == len(direct["edit_effects"]) == 2
+            assert _shown(driver) == _expected(direct, everyone)[0]
+            notes = [e["note_zh"] for e in direct["edit_effects"] if e["note_zh"]]
+            for note in notes:  # an edit that changes nothing says so on the page
+                assert note in driver.find_element("id", "edits").text
+            # a closure 5 km west of the area, far from any street: refused by the service, taken back on the page
+            x0, y0, _, _ = net.bbox_wgs84()
+            far = (x0 - 0.05, y0)
+            driver.execute_script("lifecircle.map.fire('click', {latlng: L.latLng(arguments[1], arguments[0])})", *far)
+            failed = _wait(driver, "return document.body.dataset.failed || ''")
+            assert "无法封闭" in failed and "close_links[1]" not in failed
+            _wait(driver, "return document.body.dataset.answered === '3'")
+            assert driver.execute_script("return lifecircle.closures.length") == 1
+            assert "已撤销" in driver.find_element("id", "status").text
+            severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert all("422" in e["message"] for e in severe), severe
+        finally:
+            driver.quit()

@@ -10,6 +10,7 @@
   const app = {
     base: null, map: null, units: null, closed: new Set(), opened: [], markers: {}, seq: 0, answered: 0,
     lastBody: null, lastAnswer: null, nextId: 1,
+    mode: "site", links: [], closures: [], pending: null, nextLink: 1, nextClosure: 1,
   };
   window.lifecircle = app;
 
@@ -19,15 +20,18 @@
   /** What a facility is: its tier, or the services it offers when it is on a service list only. */
   function kind(f) { return f.tier ? tier(f.tier).name_zh : `${f.services.join("、") || ""}服务设施`; }
   function facilityName(id) { const f = app.base.facilities.find((x) => x.id === id); return f ? f.name : id; }
+  function service(key) { return (app.base.services || []).find((x) => x.key === key) || { key, name_zh: key, profiles: [] }; }
+  function profileName(key) { return (app.base.profiles.find((p) => p.key === key) || { name_zh: key }).name_zh; }
   function siteName(s) { return s.place ? `${s.place}` : `新增${tier(s.tier).name_zh}（${s.lat.toFixed(5)}, ${s.lon.toFixed(5)}）`; }
 
-  async function problemText(r) {
-    try {
-      const p = await r.json();
-      if (p.errors && p.errors.length) return p.errors.map((e) => `${e.field}: ${e.reason}`).join("；");
-      return p.detail || p.title || r.statusText;
-    } catch (e) { return r.statusText; }
+  async function problemOf(r) {
+    try { return await r.json(); } catch (e) { return null; }
   }
+  function problemWords(p, r) {
+    if (p && p.errors && p.errors.length) return p.errors.map((e) => `${e.field}: ${e.reason}`).join("；");
+    return (p && (p.detail || p.title)) || r.statusText;
+  }
+  async function problemText(r) { return problemWords(await problemOf(r), r); }
 
   // ---------------------------------------------------------------- map
   async function start() {
@@ -49,7 +53,13 @@
     const dot = (c) => `<span class="swatch" style="background:${esc(c)}"></span>`;
     $("#legend").innerHTML = "图例：" + b.tiers.map((t) => `${dot(t.colour)}${esc(t.name_zh)}`).join(" ") +
       (b.facilities.some((f) => !f.tier) ? ` ${dot(OTHER.colour)}其他服务设施` : "") +
-      (b.units ? ' <span class="swatch unit"></span>街道边界（绿色：覆盖增加，红色：覆盖减少）' : "") + ' <span class="swatch new"></span>新增设施';
+      (b.units ? ' <span class="swatch unit"></span>街道边界（绿色：覆盖增加，红色：覆盖减少）' : "") + ' <span class="swatch new"></span>新增设施' +
+      ' <span class="swatch link"></span>新增步行连接 <span class="swatch closure"></span>封闭道路';
+    document.querySelectorAll('input[name="tool"]').forEach((el) => el.addEventListener("change", () => setMode(el.value)));
+    if (!b.street_edits) {
+      document.querySelectorAll('input[name="tool"]:not([value="site"])').forEach((el) => { el.disabled = true; });
+      $("#tool-hint").textContent = "本研究区为直线距离估算，没有道路网，不能改动道路。";
+    }
     const sel = $("#profile");
     b.profiles.forEach((p) => {
       const o = document.createElement("option");
@@ -71,7 +81,7 @@
       }).addTo(map);
     }
     b.facilities.forEach(drawFacility);
-    map.on("click", (e) => addSite(e.latlng, performance.now()));
+    map.on("click", (e) => onMapClick(e.latlng, performance.now()));
     $("#clear").addEventListener("click", clearAll);
     $("#download").addEventListener("click", download);
     $("#status").textContent = "点击地图新增设施，或点击设施将其关闭。";
@@ -101,7 +111,8 @@
     const m = L.circleMarker([f.lat, f.lon], { ...facilityStyle(f), bubblingMouseEvents: false });
     const tip = () => `${esc(f.name)}（${esc(kind(f))}）<br>${app.closed.has(f.id) ? "已关闭，点击恢复" : "点击关闭"}`;
     m.bindTooltip(tip);
-    m.on("click", () => {
+    m.on("click", (e) => {
+      if (app.mode !== "site") { onMapClick(e.latlng, performance.now()); return; } // drawing: the point, not the facility
       if (app.closed.has(f.id)) app.closed.delete(f.id); else app.closed.add(f.id);
       m.setStyle(facilityStyle(f));
       m.setTooltipContent(tip());
@@ -137,7 +148,82 @@
     }).catch(() => {});
   }
 
+  // ---------------------------------------------------------------- street edits
+  const HINTS = {
+    site: "",
+    link: "画连接：点击连接的起点，再点击终点（两端各自接到 100 米内最近的街道）。",
+    close: "封闭道路：点击要封闭的街道（30 米以内最近的一段）。",
+  };
+
+  function setMode(mode) {
+    app.mode = mode;
+    if (app.pending) { app.map.removeLayer(app.pending.marker); app.pending = null; }
+    $("#tool-hint").textContent = HINTS[mode] || "";
+    document.body.dataset.mode = mode;
+  }
+
+  function onMapClick(latlng, t0) {
+    if (app.mode === "link") linkPoint(latlng, t0);
+    else if (app.mode === "close") closeStreet(latlng, t0);
+    else addSite(latlng, t0);
+  }
+
+  const point = (latlng) => ({ lon: +latlng.lng.toFixed(7), lat: +latlng.lat.toFixed(7) });
+
+  function linkPoint(latlng, t0) {
+    const p = point(latlng);
+    if (!app.pending) {
+      const marker = L.circleMarker([p.lat, p.lon], { radius: 5, color: "#117a65", weight: 2, fillColor: "#fff", fillOpacity: 1, interactive: false }).addTo(app.map);
+      app.pending = { ...p, marker };
+      $("#tool-hint").textContent = "已选起点，请点击连接的终点。";
+      return;
+    }
+    const from = { lon: app.pending.lon, lat: app.pending.lat };
+    app.map.removeLayer(app.pending.marker);
+    app.pending = null;
+    $("#tool-hint").textContent = HINTS.link;
+    const link = { n: app.nextLink++, from, to: p };
+    link.name = `连接${link.n}`;
+    link.metres = Math.round(app.map.distance([from.lat, from.lon], [p.lat, p.lon]));
+    link.line = L.polyline([[from.lat, from.lon], [p.lat, p.lon]], { color: "#117a65", weight: 5, opacity: 0.9, bubblingMouseEvents: false })
+      .bindTooltip(() => `新增步行连接：${esc(link.name)}（直线 ${link.metres} 米）<br>点击撤销`).addTo(app.map);
+    link.line.on("click", () => { removeLink(link); evaluate(performance.now()); });
+    app.links.push(link);
+    evaluate(t0);
+  }
+
+  function closeStreet(latlng, t0) {
+    const p = point(latlng);
+    const c = { n: app.nextClosure++, ...p, place: null };
+    c.marker = L.circleMarker([p.lat, p.lon], { radius: 7, color: "#c0392b", weight: 3, fillColor: "#fff", fillOpacity: 1, bubblingMouseEvents: false })
+      .bindTooltip(() => `封闭道路：${esc(closureName(c))}<br>点击撤销`).addTo(app.map);
+    c.marker.on("click", () => { removeClosure(c); evaluate(performance.now()); });
+    app.closures.push(c);
+    evaluate(t0);
+    fetch(`/page/place?lon=${c.lon}&lat=${c.lat}`).then((r) => (r.ok ? r.json() : null)).then((pl) => {
+      if (pl && pl.name) { c.place = pl.name; renderScenario(); render(); }
+    }).catch(() => {});
+  }
+
+  function closureName(c) { return c.place ? `${c.place}（封闭${c.n}）` : `封闭道路${c.n}（${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}）`; }
+  function removeLink(link) { app.links = app.links.filter((x) => x !== link); app.map.removeLayer(link.line); }
+  function removeClosure(c) { app.closures = app.closures.filter((x) => x !== c); app.map.removeLayer(c.marker); }
+
+  /** The edit a problem names (add_links[1], close_links[0] …), removed; its words, or null. */
+  function dropFailedEdit(p) {
+    const e = p && p.errors && p.errors[0];
+    const m = e && /^(add_links|close_links)\[(\d+)\]/.exec(e.field);
+    if (!m) return null;
+    const i = Number(m[2]);
+    if (m[1] === "add_links" && app.links[i]) { const k = app.links[i]; removeLink(k); return `无法新增${k.name}：${e.reason}`; }
+    if (m[1] === "close_links" && app.closures[i]) { const c = app.closures[i]; removeClosure(c); return `无法封闭${closureName(c)}：${e.reason}`; }
+    return null;
+  }
+
   function clearAll() {
+    app.links.slice().forEach(removeLink);
+    app.closures.slice().forEach(removeClosure);
+    if (app.pending) { app.map.removeLayer(app.pending.marker); app.pending = null; }
     app.opened.forEach((s) => app.map.removeLayer(s.marker));
     app.opened = [];
     const was = [...app.closed];
@@ -151,13 +237,15 @@
     return {
       close: [...app.closed],
       open: app.opened.map((s) => ({ lon: s.lon, lat: s.lat, tier: s.tier, id: s.id })),
+      add_links: app.links.map((k) => ({ from: k.from, to: k.to, name: k.name })),
+      close_links: app.closures.map((c) => ({ lon: c.lon, lat: c.lat })),
     };
   }
 
   async function evaluate(t0) {
     const seq = ++app.seq;
     renderScenario();
-    const empty = !app.closed.size && !app.opened.length;
+    const empty = !app.closed.size && !app.opened.length && !app.links.length && !app.closures.length;
     $("#download").disabled = empty;
     $("#clear").disabled = empty;
     if (empty) {
@@ -178,7 +266,17 @@
     }
     if (seq !== app.seq) return; // a newer click is on its way
     if (!r.ok) {
-      $("#status").textContent = `计算失败（${r.status}）：${await problemText(r)}`;
+      const p = await problemOf(r);
+      if (seq !== app.seq) return;
+      const dropped = r.status === 422 ? dropFailedEdit(p) : null;
+      if (dropped) { // an edit that cannot be made: taken back, the rest computed again
+        await evaluate(t0);
+        $("#status").textContent = `${dropped}（已撤销这项改动）`;
+        delete document.body.dataset.busy;
+        document.body.dataset.failed = dropped;
+        return;
+      }
+      $("#status").textContent = `计算失败（${r.status}）：${problemWords(p, r)}`;
       delete document.body.dataset.busy;
       return;
     }
@@ -202,6 +300,8 @@
       const f = app.base.facilities.find((x) => x.id === id);
       items.push(`<li data-closed="${esc(id)}">关闭${esc(kind(f))}：${esc(f.name)}</li>`);
     });
+    app.links.forEach((k) => items.push(`<li data-link="${k.n}">新增步行连接：${esc(k.name)}（直线 ${k.metres} 米）</li>`));
+    app.closures.forEach((c) => items.push(`<li data-closure="${c.n}">封闭道路：${esc(closureName(c))}</li>`));
     ul.innerHTML = items.join("") || '<li class="muted">尚未改动：点击地图开始。<span class="en">No change yet.</span></li>';
   }
 
@@ -215,7 +315,9 @@
     const ubody = $("#unit-table tbody");
     if (!a) {
       tbody.innerHTML = ""; ubody.innerHTML = ""; $("#summary").innerHTML = ""; $("#notes").innerHTML = "";
+      $("#service-table tbody").innerHTML = ""; $("#edits").innerHTML = "";
       $("#tier-table").hidden = true; $("#unit-table").hidden = true; $("#unit-none").hidden = false;
+      $("#service-table").hidden = true; $("#edits-box").hidden = true;
       shadeUnits([]);
       return;
     }
@@ -234,14 +336,54 @@
     });
     tbody.innerHTML = rows.join("");
     $("#tier-table").hidden = false;
+
+    // services (健康, 养老 …): each at the chosen speed when it is measured on it, else at its own
+    const srows = [];
+    Object.entries(a.service_change || {}).forEach(([key, per]) => {
+      const profiles = per[profile] ? [profile] : Object.keys(per);
+      profiles.forEach((pk) => {
+        const c = per[pk];
+        if (!(c.gain_people || c.gain_elderly || c.loss_people || c.loss_elderly)) return;
+        const sv = service(key);
+        const label = `${sv.name_zh}服务${pk !== profile ? `（${profileName(pk)}步行）` : ""}`;
+        let s = `<b>${esc(label)}</b>：${sv.minutes ? `${sv.minutes} 分钟内` : ""}新增覆盖居民 ${fmt(c.gain_people)} 人，其中老年人 ${fmt(c.gain_elderly)} 人`;
+        if (c.loss_people || c.loss_elderly) s += `；失去覆盖居民 ${fmt(c.loss_people)} 人，其中老年人 ${fmt(c.loss_elderly)} 人`;
+        sentences.push(`<p>${s}。</p>`);
+        srows.push(`<tr data-service="${esc(key)}" data-profile="${esc(pk)}"><td>${esc(label)}</td>` +
+          cell(c.gain_people, "gain", "gain_people") + cell(c.gain_elderly, "gain", "gain_elderly") +
+          cell(c.loss_people, "loss", "loss_people") + cell(c.loss_elderly, "loss", "loss_elderly") + "</tr>");
+      });
+    });
+    $("#service-table tbody").innerHTML = srows.join("");
+    $("#service-table").hidden = !srows.length;
     $("#summary").innerHTML = `<p class="muted">按${esc(pname)}步行速度计算：</p>` +
       (sentences.join("") || "<p>这一情景不改变任何居民的覆盖。</p>");
 
+    // what each street edit changes by itself (add_links first, as sent)
+    const effects = (a.edit_effects || []).map((e, i) => {
+      const nLinks = (app.lastBody && app.lastBody.add_links ? app.lastBody.add_links.length : 0);
+      const name = i < nLinks ? (app.links[i] ? `${app.links[i].name}（新增步行连接）` : e.label)
+        : (app.closures[i - nLinks] ? closureName(app.closures[i - nLinks]) : e.label);
+      if (e.changes_nothing) return `<li class="nothing" data-edit="${i}" data-residents="0">${esc(name)}：${esc(e.note_zh || "不改变任何居民的步行时间。")}</li>`;
+      return `<li data-edit="${i}" data-residents="${e.residents}" data-people="${e.people}">${esc(name)}：改变 ${fmt(e.residents)} 个居民点的步行时间，` +
+        `涉及居民 ${fmt(e.people)} 人，其中老年人 ${fmt(e.elderly)} 人。</li>`;
+    });
+    $("#edits").innerHTML = effects.join("");
+    $("#edits-box").hidden = !effects.length;
+
     const units = (a.units || []).filter((u) => u.profile === profile);
-    units.sort((x, y) => (y.gain_people - y.loss_people) - (x.gain_people - x.loss_people) || x.unit.localeCompare(y.unit, "zh"));
+    const sunits = (a.service_units || []).filter((u) => u.profile === profile);
+    const net = (u) => u.gain_people - u.loss_people;
+    const byNet = (x, y) => net(y) - net(x) || x.unit.localeCompare(y.unit, "zh");
+    units.sort(byNet);
+    sunits.sort(byNet);
+    const counts = (u) => cell(u.gain_people, "gain", "gain_people") + cell(u.gain_elderly, "gain", "gain_elderly") +
+      cell(u.loss_people, "loss", "loss_people") + cell(u.loss_elderly, "loss", "loss_elderly");
     ubody.innerHTML = units.map((u) => `<tr data-unit="${esc(u.unit)}" data-tier="${esc(u.tier)}"><td>${esc(u.unit)}</td><td>${esc(tier(u.tier).name_zh)}</td>` +
-      cell(u.gain_people, "gain", "gain_people") + cell(u.gain_elderly, "gain", "gain_elderly") +
-      cell(u.loss_people, "loss", "loss_people") + cell(u.loss_elderly, "loss", "loss_elderly") + "</tr>").join("");
+      counts(u) + "</tr>").join("") +
+      sunits.map((u) => `<tr data-unit="${esc(u.unit)}" data-service="${esc(u.service)}"><td>${esc(u.unit)}</td><td>${esc(service(u.service).name_zh)}服务</td>` +
+      counts(u) + "</tr>").join("");
+    units.push(...sunits);
     shadeUnits(units);
     $("#unit-table").hidden = !units.length;
     $("#unit-none").hidden = !!units.length;
@@ -258,8 +400,9 @@
     const servicesOnly = [...app.closed].map((id) => app.base.facilities.find((f) => f.id === id)).filter((f) => !f.tier);
     if (servicesOnly.length) {
       notes.push(`关闭的${servicesOnly.map((f) => f.name).join("、")}只提供${[...new Set(servicesOnly.flatMap((f) => f.services))].join("、") || "单项"}服务，` +
-        "不属于社区服务中心、服务站、服务点三级设施；本页只列出三级设施的覆盖变化。");
+        "不属于社区服务中心、服务站、服务点三级设施；其服务的覆盖变化见上方服务表。");
     }
+    (a.notes_zh || []).filter((n) => !(a.edit_effects || []).some((e) => e.note_zh === n)).forEach((n) => notes.push(n));
     $("#notes").innerHTML = notes.map((n) => `<li>${esc(n)}</li>`).join("");
   }
 
