@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from planner.area import StudyArea
 from planner.errors import LifecircleError
 from planner.plan import Plan
 
-from . import problems, routes_access, routes_layers, routes_meta, routes_page
+from . import fast_lane, problems, routes_access, routes_layers, routes_meta, routes_page
 from .settings import Settings
 from .state import ServiceState
 from .work import Work
@@ -48,10 +49,10 @@ Street data © OpenStreetMap contributors (ODbL).
 """
 
 
-def _openapi(app: FastAPI, area: StudyArea | Path) -> None:
+def _openapi(app: FastAPI, area: StudyArea | Path, *, keys: bool = False) -> None:
     """OpenAPI lists the served area's own tiers and profiles as the allowed values (read from its TOML file,
     so the schema is right before the network is built; requests are checked against the same lists), and
-    declares every error as problem details."""
+    declares every error as problem details; with API keys, the ``X-API-Key`` header and its 401."""
     enums: dict[str, list[str]] = {}
     try:
         rules = area.rules if isinstance(area, StudyArea) else StudyArea.from_toml(area).rules
@@ -75,10 +76,32 @@ def _openapi(app: FastAPI, area: StudyArea | Path) -> None:
             for name, prop in model.get("properties", {}).items():
                 if name in enums:
                     _set_enum(prop, enums[name])
+        if keys:
+            _declare_keys(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_keys(schema: dict) -> None:
+    """The API-key header as the security of every operation but the open ones, each with its 401."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["APIKeyHeader"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "One of the keys in LIFECIRCLE_API_KEYS",
+    }
+    unauthorized = {
+        "description": "Missing or wrong X-API-Key header",
+        "content": {problems.MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            if _open(method.upper(), path):
+                continue
+            op["security"] = [{"APIKeyHeader": []}]
+            op.setdefault("responses", {})["401"] = unauthorized
 
 
 def _set_enum(prop: dict, values: list[str]) -> None:
@@ -119,7 +142,7 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
     app.state.lifecircle = state
     app.state.settings = settings
     app.state.work = work
-    _openapi(app, plan.area if plan is not None else settings.area)
+    _openapi(app, plan.area if plan is not None else settings.area, keys=bool(settings.api_keys))
 
     if settings.cors_origins:
         app.add_middleware(
@@ -136,22 +159,49 @@ def create_app(settings: Settings | None = None, *, plan: Plan | None = None) ->
         max_body_bytes=settings.max_body_bytes,
         timeout_s=settings.request_timeout_s,
         retry_after_s=settings.retry_after_s,
+        api_keys=settings.api_keys,
+        fast=fast_lane.endpoints(routes_access.router.routes) if settings.fast_lane else None,
+        service=(state, work),
     )
     return app
 
 
 class GuardMiddleware:
-    """Request ids, body-size and time limits, and one structured log line per request (pure ASGI).
+    """Request ids, API keys, body-size and time limits, the ``/coverage`` fast lane, and one structured log
+    line per request (pure ASGI).
 
     A request over the time limit is cancelled (a worker process computing for it is killed, see
-    :mod:`api.heavy`) and answered 503 with ``Retry-After``.
+    :mod:`api.heavy`) and answered 503 with ``Retry-After``. With ``api_keys``, a request without a valid
+    ``X-API-Key`` header is answered 401 (problem details), except on :data:`OPEN_PATHS` / :data:`OPEN_PREFIXES`
+    and for CORS preflights (``OPTIONS``, which carry no custom header and answer no data).
     """
 
-    def __init__(self, app, *, max_body_bytes: int, timeout_s: float, retry_after_s: int = 5):
+    def __init__(
+        self,
+        app,
+        *,
+        max_body_bytes: int,
+        timeout_s: float,
+        retry_after_s: int = 5,
+        api_keys: list[str] | None = None,
+        fast: dict[tuple[str, str], fast_lane.Endpoint] | None = None,
+        service: tuple[ServiceState, Work] | None = None,
+    ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
+        self.api_keys = [k.encode() for k in api_keys or [] if k]
+        self.fast = fast or {}
+        self.service = service
+
+    def _key_ok(self, given: bytes | None) -> bool:
+        if given is None:
+            return False
+        ok = False
+        for key in self.api_keys:  # every key compared, in constant time: no timing tells which was close
+            ok |= hmac.compare_digest(given, key)
+        return ok
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -182,10 +232,21 @@ class GuardMiddleware:
                     raise _TooLarge
             return message
 
+        path = scope["path"]
         try:
+            if self.api_keys and not _open(scope["method"], path) and not self._key_ok(headers.get(b"x-api-key")):
+                reason = "missing" if b"x-api-key" not in headers else "not a valid key"
+                await _problem(send_with_id, scope, request_id, 401, "X-API-Key", f"header {reason}", [_KEY_CHALLENGE])
+                return
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 raise _TooLarge
-            await asyncio.wait_for(self.app(scope, receive_limited, send_with_id), timeout=self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # no task per request, unlike wait_for
+                endpoint = self.fast.get((scope["method"], path))
+                if endpoint is not None and self.service is not None and fast_lane.is_json(headers):
+                    receive_limited = await self._fast(endpoint, scope, receive_limited, send_with_id)
+                    if receive_limited is None:
+                        return
+                await self.app(scope, receive_limited, send_with_id)
         except _TooLarge:
             if not started["done"]:
                 reason = f"request body larger than {self.max_body_bytes:,} bytes"
@@ -202,12 +263,56 @@ class GuardMiddleware:
                         {
                             "request_id": request_id,
                             "method": scope["method"],
-                            "path": scope["path"],
+                            "path": path,
                             "status": status["code"],
                             "ms": round(1000 * (time.perf_counter() - start), 2),
                         }
                     )
                 )
+
+    async def _fast(self, endpoint: fast_lane.Endpoint, scope, receive, send):
+        """Answer through the fast lane (returns None), or give back a ``receive`` that replays the body read."""
+        assert self.service is not None
+        state, work = self.service
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: nothing to answer
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        if state.ready:
+            response = await endpoint(raw, state, work)
+            if response is not None:
+                await response(scope, receive, send)
+                return None
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+#: Paths answered without an API key: liveness, readiness, the documentation and the page's shell and assets.
+OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/"})
+OPEN_PREFIXES = ("/static/", "/static-offline-docs/", "/page/leaflet.")
+_KEY_CHALLENGE = (b"www-authenticate", b'APIKey header="X-API-Key"')
+
+
+def _open(method: str, path: str) -> bool:
+    """Whether a request needs no API key."""
+    if method == "OPTIONS":
+        return True
+    if path in OPEN_PATHS:
+        return method in ("GET", "HEAD")
+    return path.startswith(OPEN_PREFIXES) and method in ("GET", "HEAD")
 
 
 class _TooLarge(Exception):

@@ -46,7 +46,17 @@ class Settings:
     max_origins : int
         Origins per ``/isochrones`` request.
     cors_origins : list of str
-        Origins allowed by CORS; empty = CORS off. ``LIFECIRCLE_CORS_ORIGINS``, comma-separated.
+        Origins allowed by CORS; empty = CORS off (the default: no cross-origin page may call the service).
+        ``LIFECIRCLE_CORS_ORIGINS``, comma-separated.
+    api_keys : list of str
+        Keys a client must send in the ``X-API-Key`` header; empty = no keys asked (the default). With keys,
+        every endpoint but ``/health``, ``/ready``, ``/docs``, ``/redoc``, ``/openapi.json``, the what-if
+        page's shell and static assets answers 401 (problem details) without a valid key.
+        ``LIFECIRCLE_API_KEYS``, comma-separated.
+    fast_lane : bool
+        Answer ``POST /coverage`` by calling its endpoint straight from the outer middleware once the body
+        validates, skipping the framework's routing and dependency injection (the same endpoint, the same
+        answer; anything unusual takes the ordinary path). ``LIFECIRCLE_FAST_LANE=0`` turns it off.
     heavy_workers : int
         Heavy requests (``/isochrones``, ``/what-if``, ``/candidates``, and the first build of ``/map``,
         ``/report`` and ``/service-areas``) computing at once, each in its own worker process.
@@ -83,6 +93,8 @@ class Settings:
     max_points: int = 10_000
     max_origins: int = 100
     cors_origins: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_CORS_ORIGINS"))
+    api_keys: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_API_KEYS"))
+    fast_lane: bool = os.environ.get("LIFECIRCLE_FAST_LANE", "1").strip().lower() not in ("0", "false", "no", "off")
     heavy_workers: int = _env_int("LIFECIRCLE_HEAVY_WORKERS", _cores())
     heavy_queue: int = _env_int("LIFECIRCLE_HEAVY_QUEUE", _cores())
     heavy_nice: int = _env_int("LIFECIRCLE_HEAVY_NICE", 5)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
+import numpy as np
+
 from planner.area import StudyArea
 from planner.pipeline import RunOptions, run
 from planner.plan import Plan
@@ -41,6 +43,28 @@ class ServiceState:
         self._thread = threading.Thread(target=self._build, name="plan-build", daemon=True)
         self._thread.start()
 
+    def build_now(self) -> bool:
+        """Build the plan in this thread (the pre-forking server builds once, before its workers start)."""
+        if self._plan is None and self.error is None:
+            self._build()
+        return self.ready
+
+    def warm(self) -> None:
+        """Build what the first requests would build lazily (the facility names, the network's snapping
+        indexes), so that the first requests do not wait for it and worker processes forked after this
+        share them instead of each building its own."""
+        if not self.ready:
+            return
+        self.facility_names  # noqa: B018 - cached on first use
+        net = self.plan.network
+        if net is None:
+            return
+        rng = np.random.default_rng(0)
+        lon0, lon1 = float(np.nanmin(net.lon)), float(np.nanmax(net.lon))
+        lat0, lat1 = float(np.nanmin(net.lat)), float(np.nanmax(net.lat))
+        for n in (1, 64, 2 * net.n_edges + 1):  # one point, a small batch, a batch large enough for the grid
+            self.plan.query_arrays(rng.uniform(lon0, lon1, n), rng.uniform(lat0, lat1, n), max_snap_m=500.0)
+
     def _build(self) -> None:
         try:
             plan = run(StudyArea.from_toml(self.area_path), RunOptions(isochrones="none"))
@@ -49,6 +73,8 @@ class ServiceState:
                 self.error = NO_STREETS
                 return
             self._plan = plan
+            if threading.current_thread() is self._thread:  # served already: warm before the first requests
+                self.warm()
             log.info("study area %s ready", plan.area.name)
         except Exception as exc:  # reported by /ready; the service stays up to say so
             log.exception("could not build the study area")

@@ -1,14 +1,29 @@
-"""Load test of a real ``lifecircle serve`` on 127.0.0.1: throughput and latency, bounded in time and requests.
+"""Load test of a real ``lifecircle serve`` on 127.0.0.1: latency, batches and memory, bounded in time.
 
-    python -m benchmarks.api_load [--seconds 30] [--clients 50] [--burst 45] [--no-load]
+    python -m benchmarks.api_load [--workers 1,2] [--connections 1,10,50] [--seconds 5] [--rounds 3]
+                                  [--batches 10] [--million] [--burst 0]
 
-Starts the server on a free loopback port, waits for /ready, then measures (1) single-point POST /coverage
-with N concurrent clients for a fixed time and (2) 10,000-point batches, and stops the server.
+For each worker count (``lifecircle serve --workers N``; N > 1 pre-forks workers that share one built area)
+it starts the server on a free loopback port, waits for /ready, and measures in the same run:
 
-``--burst N`` then sends N concurrent ``/isochrones`` at the documented limits (100 origins, 12 bands to
-60 minutes) while probing ``/health`` every 0.1 s, and prints the answers' statuses, the slowest
-``/health``, the server's RSS before, at its peak and after, and whether any worker process still
-computes once every client has its answer (``--no-load`` skips (1) and (2)).
+1. single-point ``POST /coverage`` at 1, 10 and 50 concurrent connections, each for ``--seconds``, repeated
+   ``--rounds`` times: the median over the rounds of p50 and p99 (N rounds and the requests counted are
+   printed), first alone, then while one client loops ``POST /what-if`` (open one station) all along;
+   closed loop: each connection sends its next request when the previous one is answered, so p50 at C
+   connections is about C / throughput. Load generator: ``wrk`` (C, one thread) when installed (Debian:
+   ``apt-get install wrk``), else this script's asyncio client (which costs the server's cores more);
+2. ``--batches`` 10,000-point ``/coverage`` requests, one at a time: the median time;
+3. with ``--million``, 1,000,000 points as 100 requests of 10,000 (the per-request limit) on 2 connections;
+4. memory: RSS and PSS (pages shared between processes counted in part, from /proc) of the server and of
+   each worker, after /ready and after the load.
+
+It prints the machine's load average (1 min) before and after: the 2 cores are shared with the load
+generator, and with anything else running.
+
+``--burst N`` (after the above, one worker count) sends N concurrent ``/isochrones`` at the documented limits
+(100 origins, 12 bands to 60 minutes) while probing ``/health`` every 0.1 s, and prints the answers'
+statuses, the slowest ``/health`` and whether any heavy worker process still computes once every client has
+its answer.
 """
 
 from __future__ import annotations
@@ -23,6 +38,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +48,7 @@ import numpy as np
 # Central Shanghai, inside the default area's streets
 LON0, LON1, LAT0, LAT1 = 121.43, 121.52, 31.19, 31.27
 MAX_REQUESTS = 200_000  # hard bound whatever the duration
+WHAT_IF = {"open": [{"tier": "station", "lon": 121.47, "lat": 31.23}]}
 
 
 def free_port() -> int:
@@ -40,56 +57,213 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, workers: int = 1) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "lifecircle"
     proc = subprocess.Popen(
-        [str(exe), "-q", "serve", "--port", str(port)],
+        [str(exe), "-q", "serve", "--port", str(port), "--workers", str(workers)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=dict(os.environ),
     )
     url = f"http://127.0.0.1:{port}/ready"
-    deadline = time.time() + 120
+    deadline = time.time() + 180
     while time.time() < deadline:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
         time.sleep(0.25)
     proc.kill()
-    raise RuntimeError("server did not become ready in 120 s")
+    raise RuntimeError("server did not become ready in 180 s")
 
 
-async def single_point(base: str, clients: int, seconds: float) -> tuple[list[float], int, float]:
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def load_1min() -> float:
+    return os.getloadavg()[0]
+
+
+# --- memory, from /proc -------------------------------------------------------------------------------
+
+
+def _status_kb(pid: int, key: str) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (MB)."""
+    return _status_kb(pid, "VmRSS:") / 1024
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of a process (MB): its pages shared with others counted in part."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds a process has used (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (its worker processes)."""
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def memory(pid: int) -> str:
+    """RSS and PSS of the server process and of each worker (MB), and PSS in all."""
+    kids = children(pid)
+    parts = [f"server RSS {rss_mb(pid):.0f} PSS {pss_mb(pid):.0f}"]
+    parts += [f"worker {i + 1} RSS {rss_mb(k):.0f} PSS {pss_mb(k):.0f}" for i, k in enumerate(kids)]
+    total = pss_mb(pid) + sum(pss_mb(k) for k in kids)
+    return f"{'; '.join(parts)}; PSS in all {total:.0f} MB"
+
+
+# --- load generators ----------------------------------------------------------------------------------
+
+
+def wrk_run(base: str, connections: int, seconds: float) -> tuple[float, float, float, int, int]:
+    """p50 and p99 (ms), requests per second, non-2xx and socket errors, and requests of one wrk run."""
+    script = Path(__file__).with_name("coverage_point.lua")
+    cmd = [shutil.which("wrk") or "wrk", "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency"]
+    out = subprocess.run([*cmd, "-s", str(script), base], capture_output=True, text=True, check=True).stdout
+    p50, p99 = (_wrk_ms(re.search(rf"\s{k}%\s+(\S+)", out).group(1)) for k in ("50", "99"))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    bad = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(g) for g in errors.groups()) if errors else 0)
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return p50, p99, rps, bad, count
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def python_run(base: str, connections: int, seconds: float) -> tuple[float, float, float, int, int]:
+    """The same as :func:`wrk_run` with an asyncio httpx client."""
     latencies: list[float] = []
     errors = 0
-    stop = time.perf_counter() + seconds
     rng = random.Random(1)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def run() -> float:
         nonlocal errors
-        while time.perf_counter() < stop and len(latencies) + errors < MAX_REQUESTS:
-            body = {"points": [{"lon": rng.uniform(LON0, LON1), "lat": rng.uniform(LAT0, LAT1)}]}
-            t0 = time.perf_counter()
-            try:
-                r = await client.post(f"{base}/coverage", json=body)
-                ok = r.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - t0)
-            else:
-                errors += 1
+        stop = time.perf_counter() + seconds
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    t0 = time.perf_counter()
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-    return latencies, errors, time.perf_counter() - t0
+        async def worker(client: httpx.AsyncClient) -> None:
+            nonlocal errors
+            while time.perf_counter() < stop and len(latencies) + errors < MAX_REQUESTS:
+                body = {"points": [{"lon": rng.uniform(LON0, LON1), "lat": rng.uniform(LAT0, LAT1)}]}
+                t0 = time.perf_counter()
+                try:
+                    ok = (await client.post(f"{base}/coverage", json=body)).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        t0 = time.perf_counter()
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+            await asyncio.gather(*(worker(client) for _ in range(connections)))
+        return time.perf_counter() - t0
+
+    wall = asyncio.run(run())
+    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies) / wall, errors, len(latencies)
 
 
-def batches(base: str, n: int, size: int) -> list[float]:
+class WhatIfLoop:
+    """One client posting ``/what-if`` in a loop, in a thread, until stopped."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.times: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=120) as client:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                status = client.post(f"{self.base}/what-if", json=WHAT_IF).status_code
+                self.times.append(time.perf_counter() - t0)
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def __enter__(self) -> WhatIfLoop:
+        self._thread.start()
+        time.sleep(0.5)  # the first one under way
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(180)
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds of the server and its workers so far (a worker's own children not included)."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        with contextlib.suppress(OSError):
+            total += cpu_s(p)
+    return total
+
+
+def latency_table(base: str, pid: int, connections: list[int], seconds: float, rounds: int, tool: str) -> None:
+    run = wrk_run if tool == "wrk" else python_run
+    run(base, max(connections), 1.0)  # warm-up, not counted
+    for what_if in (False, True):
+        with WhatIfLoop(base) if what_if else contextlib.nullcontext() as loop:
+            for c in connections:
+                cpu0 = server_cpu_s(pid)
+                res = [run(base, c, seconds) for _ in range(rounds)]
+                cpu = server_cpu_s(pid) - cpu0
+                p50, p99, rps = (float(np.median([r[i] for r in res])) for i in range(3))
+                total = sum(r[4] for r in res)
+                print(
+                    f"    {c:>3} conn{' + what-if loop' if what_if else '':15}: p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
+                    f"{rps:6.0f} req/s  (median of N={rounds} rounds of {seconds:g} s, {total:,} requests, "
+                    f"{1000 * cpu / max(total, 1):.2f} ms server CPU each, errors/non-2xx {sum(r[3] for r in res)})",
+                    flush=True,
+                )
+            if loop is not None:
+                t = np.array(loop.times or [np.nan])
+                print(
+                    f"    what-if loop meanwhile: N={len(loop.times)} answers {loop.statuses}, "
+                    f"median {np.median(t):.2f} s",
+                    flush=True,
+                )
+
+
+def batches(base: str, n: int, size: int = 10_000) -> list[float]:
     rng = np.random.default_rng(2)
     times = []
     with httpx.Client(timeout=60) as client:
@@ -105,36 +279,34 @@ def batches(base: str, n: int, size: int) -> list[float]:
     return times
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process (MB), from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def million(base: str, requests: int = 100, size: int = 10_000, connections: int = 2) -> float:
+    """Seconds to answer ``requests`` x ``size`` points on ``connections`` connections."""
+    rng = np.random.default_rng(3)
+    bodies = [
+        {
+            "points": [
+                {"lon": float(a), "lat": float(b)}
+                for a, b in zip(rng.uniform(LON0, LON1, size), rng.uniform(LAT0, LAT1, size))
+            ]
+        }
+        for _ in range(requests)
+    ]
 
+    async def run() -> float:
+        queue = list(bodies)
+        limits = httpx.Limits(max_connections=connections)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
 
-def pss_mb(pid: int) -> float:
-    """Proportional set size of a process (MB): its pages shared with others counted in part."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            async def worker() -> None:
+                while queue:
+                    r = await client.post(f"{base}/coverage", json=queue.pop())
+                    assert r.status_code == 200, r.status_code
 
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            return time.perf_counter() - t0
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds a process has used (user + system), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """Child processes of ``pid`` (its worker processes), from /proc."""
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            out += [int(c) for c in (task / "children").read_text().split()]
-    return out
+    return asyncio.run(run())
 
 
 async def burst(base: str, pid: int, n: int, origins: int = 100, bands: int = 12) -> None:
@@ -183,58 +355,51 @@ async def burst(base: str, pid: int, n: int, origins: int = 100, bands: int = 12
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
+    parser.add_argument("--connections", default="1,10,50", help="concurrent connections, comma-separated")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (the median is printed)")
+    parser.add_argument("--batches", type=int, default=10, help="10,000-point requests timed")
+    parser.add_argument("--million", action=argparse.BooleanOptionalAction, default=True, help="the 1M figure")
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--burst", type=int, default=0, help="concurrent /isochrones at the limits (0: none)")
     parser.add_argument("--origins", type=int, default=100, help="origins per burst request (at most 100)")
     parser.add_argument("--bands", type=int, default=12, help="bands per burst request: 5, 10, ... minutes")
-    parser.add_argument("--no-load", action="store_true", help="only the burst")
     args = parser.parse_args()
-    port = free_port()
-    proc = start_server(port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        print(f"lifecircle serve on 127.0.0.1:{port}, {os.cpu_count()} cores shared by server and load generator")
-        if args.burst:
-            asyncio.run(burst(base, proc.pid, args.burst, args.origins, args.bands))
-        if args.no_load:
-            return
-        lat, errors, wall = asyncio.run(single_point(base, args.clients, args.seconds))
-        ms = np.array(lat) * 1000
-        print(
-            f"  single-point POST /coverage, {args.clients} concurrent clients, {wall:.1f} s: {len(lat):,} ok, "
-            f"{errors} errors, {len(lat) / wall:,.0f} req/s, p50 {np.percentile(ms, 50):.1f} ms, "
-            f"p99 {np.percentile(ms, 99):.1f} ms (target p99 < 20 ms, 0 errors)"
-        )
-        wrk = shutil.which("wrk")
-        if wrk:
-            script = Path(__file__).with_name("coverage_point.lua")
-            out = subprocess.run(
-                [wrk, "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s", "--latency", "-s", str(script), base],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            pick = {k: re.search(rf"{k}%\s+(\S+)", out).group(1) for k in ("50", "99")}
-            rps = re.search(r"Requests/sec:\s+(\S+)", out).group(1)
-            non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-            errors = re.search(r"Socket errors: (.*)", out)
+    tool = ("wrk" if shutil.which("wrk") else "python") if args.tool == "auto" else args.tool
+    connections = [int(c) for c in args.connections.split(",")]
+    print(
+        f"lifecircle serve on 127.0.0.1, {os.cpu_count()} cores shared by the server, the load generator ({tool}"
+        f"{', one thread' if tool == 'wrk' else ''}) and anything else; load average (1 min) {load_1min():.2f}",
+        flush=True,
+    )
+    for workers in (int(w) for w in args.workers.split(",")):
+        port = free_port()
+        t0 = time.perf_counter()
+        proc = start_server(port, workers)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            print(f"  --workers {workers}: ready in {time.perf_counter() - t0:.1f} s", flush=True)
+            print(f"    memory after /ready (MB): {memory(proc.pid)}", flush=True)
+            latency_table(base, proc.pid, connections, args.seconds, args.rounds, tool)
+            t = np.array(batches(base, args.batches))
             print(
-                f"  same with wrk (C load generator), {args.clients} connections: {rps} req/s, p50 {pick['50']}, "
-                f"p99 {pick['99']}, non-2xx {non2xx.group(1) if non2xx else 0}, "
-                f"socket errors {errors.group(1) if errors else 'none'}"
+                f"    10,000-point POST /coverage, one at a time: median {np.median(t):.3f} s of N={len(t)}, "
+                f"max {t.max():.3f} s (target < 0.2 s)",
+                flush=True,
             )
-        else:
-            print("  (install Debian's wrk for a second, lighter load generator)")
-        t = np.array(batches(base, args.batches, 10_000))
-        print(
-            f"  10,000-point POST /coverage x {args.batches}: median {np.median(t):.3f} s, max {t.max():.3f} s "
-            "(target < 0.5 s)"
-        )
-    finally:
-        proc.terminate()
-        proc.wait(10)
+            if args.million:
+                s = million(base)
+                print(
+                    f"    1,000,000 points as 100 x 10,000 on 2 connections: {s:.1f} s ({1e6 / s:,.0f} points/s)",
+                    flush=True,
+                )
+            print(f"    memory after the load (MB): {memory(proc.pid)}", flush=True)
+            if args.burst:
+                asyncio.run(burst(base, proc.pid, args.burst, args.origins, args.bands))
+        finally:
+            stop_server(proc)
+    print(f"load average (1 min) at the end: {load_1min():.2f}")
 
 
 if __name__ == "__main__":
