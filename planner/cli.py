@@ -151,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--site-profile", default=None, help="walking profile for new sites (default: adult)")
     p.add_argument(
+        "--relieve-crowding",
+        action="store_true",
+        help="with --sites: new sites also count residents of crowded facilities (by the share beyond capacity)",
+    )
+    p.add_argument(
         "--site-method",
         choices=["exact", "greedy"],
         default=None,
@@ -344,6 +349,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         site_method=args.site_method,
         site_time_limit=args.site_time_limit,
         capacity=args.capacity,
+        relieve_crowding=args.relieve_crowding,
         skip_invalid_facilities=args.skip_invalid_facilities,
         use_cache=not args.no_cache,
         progress=not args.no_progress and sys.stderr.isatty(),

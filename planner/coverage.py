@@ -272,8 +272,13 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
         within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
-    share = _share(pop, within) if rules.tiers else None  # no tier inventory: not assessed, never 100%
+    # no tier inventory: not assessed (never 100%); a tier with a longer target (rural): not applicable (never 0%)
+    share = _share(pop, within) if rules.fifteen_minute_measure else None
     out["within_15min_all_tiers_share"] = share
+    if share is None:
+        out["within_15min_note"] = (
+            "未评估：没有层级设施清单" if not rules.tiers else "不适用：有层级的步行目标超过 15 分钟（如乡村生活圈）"
+        )
     out["targets"] = {
         "national_85": share >= NATIONAL_TARGET_SHARE if share is not None else None,
         "shanghai_2035_99": share >= SHANGHAI_2035_TARGET_SHARE if share is not None else None,

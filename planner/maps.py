@@ -309,7 +309,7 @@ def plan_map(
             d.add(layer, zh, en, swatch(MINUTE_CLASSES[2][1]), walking=True)
 
     units = plan.units
-    if units is not None and len(units) and rules.tiers:
+    if units is not None and len(units) and rules.fifteen_minute_measure:
         u = units[units["population"] > 0].copy()
         u["within_15min_pct"] = (100 * u["within_15min_share"]).round(1)
         for t in rules.tiers:

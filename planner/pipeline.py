@@ -56,6 +56,9 @@ class RunOptions:
         Override the area's ``[sites]`` settings for the proposals.
     capacity : mapping of str to float
         Per tier, the most people one new site may serve.
+    relieve_crowding : bool, default False
+        New sites (``sites``) also count residents whose nearest facility of the tier is crowded, weighted by the
+        share of its catchment beyond capacity (:meth:`Plan.propose_sites`).
     skip_invalid_facilities : bool, default False
         Leave out bad facility rows (logged) instead of stopping.
     use_cache : bool, default True
@@ -77,6 +80,7 @@ class RunOptions:
     site_method: str | None = None
     site_time_limit: float | None = None
     capacity: Mapping[str, float] = field(default_factory=dict)
+    relieve_crowding: bool = False
     skip_invalid_facilities: bool = False
     use_cache: bool = True
     progress: bool = False
@@ -224,6 +228,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
                 method=options.site_method,
                 capacity=options.capacity.get(tier),
                 time_limit=options.site_time_limit,
+                relieve_crowding=options.relieve_crowding and k is not None,
             )
         )
     if proposals:

@@ -33,7 +33,7 @@ from .isochrones import dissolve_isochrones, facility_isochrones, service_areas
 from .lists import ThreeLists
 from .network import WalkNetwork
 from .population_check import PopulationCheck
-from .sites import Proposal, area_candidates, propose
+from .sites import Proposal, area_candidates, crowding_relief, propose
 from .straight_line import EstimatedAccess, NearestByLine, StraightLine, disc_isochrones
 from .tiers import Rules
 
@@ -216,12 +216,15 @@ class Plan:
         capacity: float | None = None,
         method: str | None = None,
         time_limit: float | None = None,
+        relieve_crowding: bool | float = False,
     ) -> Proposal:
         """New sites for a tier that cover the most underserved residents (see :func:`planner.sites.propose`).
 
         Give ``k`` (maximal covering: the best ``k`` sites) or ``target_share`` (set covering: the fewest
         sites bringing the tier's coverage to that share; 1.0 = every reachable resident). Unset options
-        come from the area's ``[sites]`` settings.
+        come from the area's ``[sites]`` settings. ``relieve_crowding`` (``k`` only) also counts residents whose
+        nearest facility of the tier is crowded, at the share of its catchment beyond capacity (True) or at a
+        given factor in (0, 1) (:func:`planner.sites.crowding_relief`).
         """
         residents = self.require_residents("proposing sites")
         cfg = self.area.settings.sites
@@ -246,7 +249,15 @@ class Plan:
             method=method or cfg.method,
             time_limit=time_limit or cfg.time_limit_s,
             landmarks=self.facilities,
+            relieve=self._relief(t.key, relieve_crowding),
         )
+
+    def _relief(self, tier: str, relieve: bool | float) -> dict[str, float] | None:
+        """Per crowded facility of a tier, the weight of its residents as demand (None: not asked, or no stage)."""
+        if not relieve or self.availability is None or "crowded" not in self.availability.facilities:
+            return None
+        factor = None if relieve is True else float(relieve)
+        return crowding_relief(self.availability.facilities, tier, factor=factor)
 
     def compute_isochrones(
         self, bands: Sequence[float] | None = None, *, profiles: Sequence[str] | None = None, progress: bool = False
@@ -315,8 +326,15 @@ class Plan:
                 for key, layer in self.context.items()
             },
             "rules": {
+                "preset": self.area.settings.preset,
                 "tiers": {
-                    t.key: {"minutes": t.minutes, "name_zh": t.name_zh, "name_en": t.name_en} for t in self.rules.tiers
+                    t.key: {
+                        "minutes": t.minutes,
+                        "name_zh": t.name_zh,
+                        "name_en": t.name_en,
+                        **({"source": t.source} if t.source else {}),
+                    }
+                    for t in self.rules.tiers
                 },
                 "profiles": {
                     p.key: {

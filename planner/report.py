@@ -156,7 +156,14 @@ def _findings(plan: Plan, head: dict, t: Text) -> list[str]:
             )
         )
     share = head["within_15min_all_tiers_share"]
-    if share is None:  # no tier inventory: nothing to say about the tiers
+    if share is None:  # no tier inventory, or a tier with a longer target: not assessed / not applicable
+        if plan.rules.tiers:
+            out.append(
+                t(
+                    f"15 分钟全部层级可达：{esc(head.get('within_15min_note', ''))}。",
+                    "Every tier within 15 minutes: not applicable (a tier has a longer walking target).",
+                )
+            )
         return out
     out.append(
         t(
@@ -374,11 +381,18 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
         parts += sites_section(plan, t)
     if plan.rules.tiers:  # the charts are of the tiers' minutes
         parts.append(f"<h2>{t('图表', 'Charts')}</h2>")
-        for src, cap in (
-            (figures.minutes_chart(plan, zh=t.zh), t("步行时间分布", "Distribution of walking minutes")),
-            (figures.units_chart(plan, zh=t.zh), t("各单元 15 分钟全部可达比例", "Share within 15 minutes, by unit")),
-            (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes")),
-        ):
+        charts = [(figures.minutes_chart(plan, zh=t.zh), t("步行时间分布", "Distribution of walking minutes"))]
+        if plan.rules.fifteen_minute_measure:  # not applicable with a longer tier target (rural)
+            charts.append(
+                (
+                    figures.units_chart(plan, zh=t.zh),
+                    t("各单元 15 分钟全部可达比例", "Share within 15 minutes, by unit"),
+                )
+            )
+        charts.append(
+            (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes"))
+        )
+        for src, cap in charts:
             parts.append(
                 f"<figure><img src='{src}' alt='{esc(cap)}'><figcaption>{esc(cap)}{t.est()}</figcaption></figure>"
             )

@@ -333,6 +333,12 @@ class Rules:
         raise ConfigError(msg, key=key)
 
     @property
+    def fifteen_minute_measure(self) -> bool:
+        """Whether "every tier within 15 minutes" (the national life circle) can be measured: there are tiers and
+        none has a longer target (a rural township tier of 30 minutes makes it not applicable)."""
+        return bool(self.tiers) and max(t.minutes for t in self.tiers) <= 15.0
+
+    @property
     def everyone(self) -> SpeedProfile:
         """The profile measured for all residents (group ``population``); the first profile if none is."""
         return next((p for p in self.profiles if p.group == "population"), self.profiles[0])

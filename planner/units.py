@@ -120,7 +120,7 @@ def unit_table(
     for tier in rules.tiers:
         within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
     with np.errstate(invalid="ignore", divide="ignore"):  # no tier inventory: not assessed (NaN), never 100%
-        table["within_15min_share"] = per_unit(pop, within) / per_unit(pop) if rules.tiers else np.nan
+        table["within_15min_share"] = per_unit(pop, within) / per_unit(pop) if rules.fifteen_minute_measure else np.nan
     return gpd.GeoDataFrame(table, geometry=um.geometry.values, crs=crs).to_crs("EPSG:4326")
 
 

@@ -141,3 +141,15 @@ def test_the_map_shows_crowding_and_hours_in_popups(hours_plan):
     assert "开放：工作日白天开放，工作日晚间关闭，周末白天关闭" in page  # X1, Mo-Fr 09:00-17:00
     crowded = int(table["crowded"].astype("boolean").sum())
     assert (f"拥挤（步行范围内人口超过可服务人数，{crowded} 处）" in page) == (crowded > 0)
+
+
+def test_proposals_can_relieve_crowded_facilities(hours_plan):
+    crowded = hours_plan.availability.facilities
+    crowded = crowded[(crowded["crowding_key"] == "station") & crowded["crowded"].fillna(False).astype(bool)]
+    plain = hours_plan.propose_sites("station", k=1, method="greedy")
+    assert "relieved_population" not in plain.sites
+    relieved = hours_plan.propose_sites("station", k=1, method="greedy", relieve_crowding=0.5)
+    if len(crowded):
+        assert "relieved_population" in relieved.sites
+    else:  # nothing crowded: the same proposal
+        assert relieved.sites["candidate_id"].tolist() == plain.sites["candidate_id"].tolist()

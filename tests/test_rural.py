@@ -123,3 +123,9 @@ def test_rural_example_runs_from_the_command_line(tmp_path):
     assert len(villages) == 27 and villages["population"].between(150, 1000).all()
     assert units["population"].sum() == pytest.approx(hamlets["population"].sum())
     assert col.covered("village", "adult") in units.columns
+    # "every tier within 15 minutes" does not apply with a 30-minute tier: not applicable, never 0 %
+    assert summary["residents"]["within_15min_all_tiers_share"] is None
+    assert summary["residents"]["within_15min_note"].startswith("不适用")
+    assert units["within_15min_share"].isna().all()
+    assert "15 分钟全部层级可达：不适用" in report
+    assert summary["rules"]["preset"] == "rural" and "TD/T 1062" in tiers["township"]["source"]
