@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from planner import columns as col
-from planner.access import point_distances
 from planner.coords import to_wgs84
 from planner.errors import ConfigError
 from planner.hours import open_mask
@@ -19,7 +18,6 @@ from planner.isochrones import facility_isochrones
 from planner.plan import Plan
 from planner.scenario import Scenario
 from planner.scenario import what_if as plan_what_if
-from planner.straight_line import NearestByLine
 
 from . import reach
 from .deps import bad, profile_key, ready_state
@@ -95,71 +93,15 @@ def _check_window(state: ServiceState, window: str | None) -> dict[str, Any] | N
     }
 
 
-def window_arrays(
-    plan: Plan, window: str, lon: np.ndarray, lat: np.ndarray, snap_distance_m: np.ndarray, max_snap_m: float
-) -> dict[str, np.ndarray]:
-    """The tier columns of :meth:`planner.plan.Plan.query_arrays` in a time window: measured on the facilities
-    open in it (``plan.availability.window_access[window]``).
-
-    Parameters
-    ----------
-    plan : Plan
-        With its availability assessed in ``window``.
-    window : str
-        A key of ``plan.availability.window_access``.
-    lon, lat : numpy.ndarray
-        WGS-84 points.
-    snap_distance_m : numpy.ndarray
-        Their ``snap_distance_m`` from ``query_arrays`` (NaN beyond ``max_snap_m``).
-    max_snap_m : float
-        As given to ``query_arrays``.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        ``minutes_<tier>_<profile>``, ``covered_<tier>_<profile>`` and ``nearest_<tier>`` (facility id, None
-        where none is reached).
-    """
-    av = plan.availability
-    if av is None or window not in av.window_access:
-        msg = f"time window {window!r} is not assessed in this plan"
-        raise KeyError(msg)
-    found = av.window_access[window]
-    ids = av.facilities["facility_id"].to_numpy(object)[open_mask(av.facilities, window)]  # rows of the search
-    snap = plan.network.snap(lon, lat, max_distance=max_snap_m) if plan.network is not None else None
-    out: dict[str, np.ndarray] = {}
-    for tier in plan.rules.tiers:
-        near = found.tiers.get(tier.key)
-        if near is None:
-            dist, fac = np.full(len(lon), np.inf), np.full(len(lon), -1, dtype=np.int64)
-        elif isinstance(near, NearestByLine):
-            dist, fac = near.distances(lon, lat)
-            with np.errstate(invalid="ignore"):
-                dist = np.where(snap_distance_m <= max_snap_m, dist, np.inf)
-        else:
-            assert plan.network is not None and snap is not None
-            dist, fac = point_distances(plan.network, near, snap)
-        for prof in plan.rules.profiles:
-            with np.errstate(invalid="ignore"):
-                minutes = np.where(np.isfinite(dist), dist / prof.metres_per_minute, np.nan)
-            out[col.minutes(tier.key, prof.key)] = minutes
-            out[col.covered(tier.key, prof.key)] = minutes <= tier.minutes
-        named = np.full(len(fac), None, dtype=object)
-        named[fac >= 0] = ids[fac[fac >= 0]]
-        out[col.nearest(tier.key)] = named
-    return out
-
-
 def _coverage(body: CoverageRequest, state: ServiceState, window: dict[str, Any] | None = None) -> JSONResponse:
     plan = state.plan
     profile = profile_key(state, body.profile)
     lon = np.fromiter((p.lon for p in body.points), float, len(body.points))
     lat = np.fromiter((p.lat for p in body.points), float, len(body.points))
     # the same snap as reach.snap: network.snap with max_distance=MAX_SNAP_M (NaN distance beyond it)
-    q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=reach.MAX_SNAP_M)
+    key = window["key"] if window is not None else None
+    q = plan.query_arrays(lon, lat, crs=body.crs, max_snap_m=reach.MAX_SNAP_M, window=key)
     snap = q["snap_distance_m"]
-    if window is not None:
-        q.update(window_arrays(plan, window["key"], q["lon"], q["lat"], snap, reach.MAX_SNAP_M))
     inside = reach.inside(snap)
     tiers = [t.key for t in plan.rules.tiers]
     minutes: dict[str, list] = {}

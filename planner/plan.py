@@ -29,6 +29,7 @@ from .availability import Availability
 from .coords import to_wgs84
 from .coverage import headline
 from .errors import ConfigError
+from .hours import open_mask
 from .isochrones import dissolve_isochrones, facility_isochrones, service_areas
 from .lists import ThreeLists
 from .network import WalkNetwork
@@ -172,9 +173,14 @@ class Plan:
         return pd.DataFrame(self.query_arrays(lon, lat, crs=crs, max_snap_m=max_snap_m))
 
     def query_arrays(
-        self, lon: Any, lat: Any, *, crs: str = "wgs84", max_snap_m: float = 500.0
+        self, lon: Any, lat: Any, *, crs: str = "wgs84", max_snap_m: float = 500.0, window: str | None = None
     ) -> dict[str, np.ndarray]:
-        """:meth:`query` as a dict of arrays (no DataFrame: the fast path for single-point services)."""
+        """:meth:`query` as a dict of arrays (no DataFrame: the fast path for single-point services).
+
+        With ``window`` (a time window such as ``weekday_evening``), the minutes, coverage and nearest facility
+        are those of the facilities open in it (``availability.window_access``); a
+        :class:`~planner.errors.ConfigError` says when the window is not assessed, and why.
+        """
         lon, lat = to_wgs84(
             np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)), crs
         )
@@ -187,9 +193,9 @@ class Plan:
             outline = gpd.GeoSeries([frame.boundary_wgs84()], crs="EPSG:4326").to_crs(frame.crs).iloc[0]
             offset = shapely.distance(outline, shapely.points(x, y))
         out: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "snap_distance_m": offset}
-        ids = self.facilities["facility_id"].to_numpy()
+        access, ids = self._window_access(window)
         for tier in self.rules.tiers:
-            found = self.access.tiers[tier.key]
+            found = access.tiers[tier.key]
             if isinstance(found, NearestByLine):
                 dist, fac = found.distances(lon, lat)
                 dist = np.where(offset <= max_snap_m, dist, np.inf)
@@ -203,6 +209,20 @@ class Plan:
                 out[col.covered(tier.key, prof.key)] = minutes <= tier.minutes
             out[col.nearest(tier.key)] = np.where(fac >= 0, ids[np.maximum(fac, 0)], _NONE)
         return out
+
+    def _window_access(self, window: str | None) -> tuple[Access | EstimatedAccess, np.ndarray]:
+        """The searches to answer from, and the facility id of each of their rows: the plan's own, or those on
+        the facilities open in a time window."""
+        if window is None:
+            return self.access, self.facilities["facility_id"].to_numpy()
+        av = self.availability
+        if av is None or window not in av.window_access:
+            known = ", ".join(w.key for w in av.windows) if av is not None else ""
+            why = (av.windows_note if av is not None else "") or f"not one of the area's windows ({known})"
+            msg = f"time window {window!r} is not assessed: {why}"
+            raise ConfigError(msg, key="window")
+        ids = av.facilities["facility_id"].to_numpy(object)[open_mask(av.facilities, window)]
+        return av.window_access[window], ids
 
     def propose_sites(
         self,

@@ -153,3 +153,19 @@ def test_proposals_can_relieve_crowded_facilities(hours_plan):
         assert "relieved_population" in relieved.sites
     else:  # nothing crowded: the same proposal
         assert relieved.sites["candidate_id"].tolist() == plain.sites["candidate_id"].tolist()
+
+
+def test_query_in_a_window_equals_a_plan_of_the_open_facilities(hours_plan, hours_area, tmp_path, area_toml):
+    from planner.errors import ConfigError
+
+    reference = _plan_without(hours_area, tmp_path, ["X1"])  # closed on weekday evenings
+    res = hours_plan.residents.sample(200, random_state=3)
+    lon, lat = res.geometry.x.to_numpy(), res.geometry.y.to_numpy()
+    got = hours_plan.query_arrays(lon, lat, window="weekday_evening")
+    want = reference.query_arrays(lon, lat)
+    for tier in ("center", "station", "point"):
+        np.testing.assert_array_equal(got[col.minutes(tier, "adult")], want[col.minutes(tier, "adult")])
+        assert list(got[col.nearest(tier)]) == list(want[col.nearest(tier)])
+    plain = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+    with pytest.raises(ConfigError, match="not assessed: 未评估"):
+        plain.query_arrays(lon, lat, window="weekday_evening")
