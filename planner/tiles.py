@@ -54,7 +54,17 @@ from .tiers import Rules
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["TileGrid", "TileJob", "TileResult", "run_tile", "tile_jobs", "tiled_coverage", "tiled_coverage_parquet"]
+__all__ = [
+    "TileGrid",
+    "TileJob",
+    "TileResult",
+    "halo_edges",
+    "run_tile",
+    "sub_network",
+    "tile_jobs",
+    "tiled_coverage",
+    "tiled_coverage_parquet",
+]
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +172,15 @@ class TileResult:
     facility: Mapping[str, np.ndarray]
 
 
-def _sub_network(network: WalkNetwork, edges: np.ndarray, tile: int) -> tuple[WalkNetwork, np.ndarray]:
+def halo_edges(tree: shapely.STRtree, xs: np.ndarray, ys: np.ndarray, reach_m: float) -> np.ndarray:
+    """The edges (sorted indices into ``tree``'s lines) that come within ``reach_m`` (plus a metre of slack) of the
+    bounding box of some points: every walk of at most ``reach_m`` from one of the points stays on them."""
+    halo = reach_m + _HALO_SLACK_M
+    box = shapely.box(xs.min() - halo, ys.min() - halo, xs.max() + halo, ys.max() + halo)
+    return np.sort(tree.query(box, predicate="intersects"))
+
+
+def sub_network(network: WalkNetwork, edges: np.ndarray, tile: int) -> tuple[WalkNetwork, np.ndarray]:
     """The network restricted to some edges (kept in order) and their end nodes; the full index of each node."""
     nodes = np.unique(np.concatenate([network.u[edges], network.v[edges]]))
     new = np.full(network.n_nodes, -1, dtype=np.int64)
@@ -212,7 +230,6 @@ def tile_jobs(
     list of TileJob
     """
     _, horizon_m = search_horizon(rules, horizon_min)
-    halo = horizon_m + _HALO_SLACK_M
     pts = residents.geometry.to_crs(network.crs)
     rx, ry = pts.x.to_numpy(), pts.y.to_numpy()
     r_edge = residents["edge"].to_numpy(np.int64)
@@ -238,9 +255,8 @@ def tile_jobs(
             continue
         xs = np.concatenate([[grid.cell(tile)[0], grid.cell(tile)[2]], sx[mine], rx[mine], network.x[owned_nodes]])
         ys = np.concatenate([[grid.cell(tile)[1], grid.cell(tile)[3]], sy[mine], ry[mine], network.y[owned_nodes]])
-        box = shapely.box(xs.min() - halo, ys.min() - halo, xs.max() + halo, ys.max() + halo)
-        edges = np.sort(tree.query(box, predicate="intersects"))
-        sub, nodes = _sub_network(network, edges, tile)
+        edges = halo_edges(tree, xs, ys, horizon_m)
+        sub, nodes = sub_network(network, edges, tile)
         new_edge = np.full(network.n_edges + 1, -1, dtype=np.int64)  # the last slot: "no edge" stays -1
         new_edge[edges] = np.arange(len(edges))
         sources = {}
