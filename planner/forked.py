@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,7 @@ class Beside:
             return
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+        self._proc = ctx.Process(target=_child, args=(send, fn, args, os.getpid()), daemon=True)
         self._proc.start()
         send.close()
 
@@ -82,7 +83,22 @@ def beside(fn: Callable[..., Any], *args: Any) -> Beside:
     return Beside(fn, *args)
 
 
-def _child(send: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when its parent dies (Linux ``PR_SET_PDEATHSIG``): a killed run must not
+    leave a writer behind in the folder the next run will use. Elsewhere, the parent's ``cancel`` is all."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: nothing to set
+        return
+    if os.getppid() != parent:  # the parent died before the line above: go now
+        os._exit(1)
+
+
+def _child(send: Any, fn: Callable[..., Any], args: tuple[Any, ...], parent: int) -> None:
+    _die_with(parent)
     try:
         send.send(("ok", fn(*args), ""))
     except LifecircleError as exc:
