@@ -38,7 +38,7 @@ test: $(STAMP) browser
 bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-## bench-api: load test of a real lifecircle serve on 127.0.0.1 (30 s, 50 clients; wrk too when installed)
+## bench-api: load test of a real lifecircle serve, 1 and 2 workers: p50/p99 at 1/10/50 connections with and without a what-if loop (wrk when installed), 10k and 1M-point batches, RSS/PSS per worker (~6 min)
 bench-api: $(STAMP)
 	$(BIN)/python -m benchmarks.api_load
 

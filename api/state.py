@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -52,7 +53,7 @@ class ServiceState:
     def warm(self) -> None:
         """Build what the first requests would build lazily (the facility names, the network's snapping
         indexes), so that the first requests do not wait for it and worker processes forked after this
-        share them instead of each building its own."""
+        share them instead of each building its own; then freeze what exists out of the garbage collector."""
         if not self.ready:
             return
         self.facility_names  # noqa: B018 - cached on first use
@@ -64,6 +65,10 @@ class ServiceState:
         lat0, lat1 = float(np.nanmin(net.lat)), float(np.nanmax(net.lat))
         for n in (1, 64, 2 * net.n_edges + 1):  # one point, a small batch, a batch large enough for the grid
             self.plan.query_arrays(rng.uniform(lon0, lon1, n), rng.uniform(lat0, lat1, n), max_snap_m=500.0)
+        # the plan's ~10^5-10^6 objects out of the collector's reach: a full collection over them took ~0.2 s,
+        # a pause in every request's answer (and, in forked workers, pages written that could stay shared)
+        gc.collect()
+        gc.freeze()
 
     def _build(self) -> None:
         try:

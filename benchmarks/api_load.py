@@ -10,10 +10,16 @@ it starts the server on a free loopback port, waits for /ready, and measures in 
    ``--rounds`` times: the median over the rounds of p50 and p99 (N rounds and the requests counted are
    printed), first alone, then while one client loops ``POST /what-if`` (open one station) all along;
    closed loop: each connection sends its next request when the previous one is answered, so p50 at C
-   connections is about C / throughput. Load generator: ``wrk`` (C, one thread) when installed (Debian:
-   ``apt-get install wrk``), else this script's asyncio client (which costs the server's cores more);
+   connections is about C / throughput (a p50 under 5 ms at 50 connections needs 10,000 requests a
+   second). Then the same 50 connections paced (``--paced``, default 500 requests a second in all, each
+   connection waiting a random time between requests): the latency of 50 clients at a steady load below
+   saturation. Load generators, each one thread, each row from both: ``wrk`` (C) when installed (Debian:
+   ``apt-get install wrk``), and this script's asyncio client on raw sockets. Their medians agree; on a
+   busy 2-core machine wrk's p99 has shown 4-10x the asyncio client's against the same server (the first
+   requests of its 50 new connections, and wrk's own thread descheduled, count in its tail), so both print;
 2. ``--batches`` 10,000-point ``/coverage`` requests, one at a time: the median time;
-3. with ``--million``, 1,000,000 points as 100 requests of 10,000 (the per-request limit) on 2 connections;
+3. with ``--million``, 1,000,000 points as 100 requests of 10,000 (the per-request limit) on 2 connections,
+   for the last worker count only;
 4. memory: RSS and PSS (pages shared between processes counted in part, from /proc) of the server and of
    each worker, after /ready and after the load.
 
@@ -38,6 +44,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -146,11 +153,24 @@ def memory(pid: int) -> str:
 # --- load generators ----------------------------------------------------------------------------------
 
 
-def wrk_run(base: str, connections: int, seconds: float) -> tuple[float, float, float, int, int]:
-    """p50 and p99 (ms), requests per second, non-2xx and socket errors, and requests of one wrk run."""
+def wrk_run(base: str, connections: int, seconds: float, rate: float = 0) -> tuple[float, float, float, int, int]:
+    """p50 and p99 (ms), requests per second, non-2xx and socket errors, and requests of one wrk run.
+
+    ``rate`` > 0 paces the connections: each waits a random (exponential) time before its next request, so
+    that all together send about ``rate`` requests a second (wrk then times each request from its sending).
+    """
     script = Path(__file__).with_name("coverage_point.lua")
     cmd = [shutil.which("wrk") or "wrk", "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency"]
-    out = subprocess.run([*cmd, "-s", str(script), base], capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        if rate > 0:
+            mean_ms = 1000 * connections / rate
+            paced = Path(tmp) / "paced.lua"
+            paced.write_text(
+                script.read_text()
+                + f"\ndelay = function()\n  return math.floor(-math.log(1 - math.random()) * {mean_ms:.3f})\nend\n"
+            )
+            script = paced
+        out = subprocess.run([*cmd, "-s", str(script), base], capture_output=True, text=True, check=True).stdout
     p50, p99 = (_wrk_ms(re.search(rf"\s{k}%\s+(\S+)", out).group(1)) for k in ("50", "99"))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -165,34 +185,44 @@ def _wrk_ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
-def python_run(base: str, connections: int, seconds: float) -> tuple[float, float, float, int, int]:
-    """The same as :func:`wrk_run` with an asyncio httpx client."""
+def python_run(base: str, connections: int, seconds: float, rate: float = 0) -> tuple[float, float, float, int, int]:
+    """The same as :func:`wrk_run` from asyncio: keep-alive HTTP/1.1 written and read on raw streams (no
+    client library: the generator's own CPU per request stays small beside the server's)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     errors = 0
     rng = random.Random(1)
+
+    def request() -> bytes:
+        body = f'{{"points":[{{"lon":{rng.uniform(LON0, LON1):.6f},"lat":{rng.uniform(LAT0, LAT1):.6f}}}]}}'.encode()
+        head = f"POST /coverage HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
     async def run() -> float:
         nonlocal errors
         stop = time.perf_counter() + seconds
 
-        async def worker(client: httpx.AsyncClient) -> None:
+        async def worker() -> None:
             nonlocal errors
-            while time.perf_counter() < stop and len(latencies) + errors < MAX_REQUESTS:
-                body = {"points": [{"lon": rng.uniform(LON0, LON1), "lat": rng.uniform(LAT0, LAT1)}]}
-                t0 = time.perf_counter()
-                try:
-                    ok = (await client.post(f"{base}/coverage", json=body)).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - t0)
-                else:
-                    errors += 1
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                while time.perf_counter() < stop and len(latencies) + errors < MAX_REQUESTS:
+                    if rate > 0:
+                        await asyncio.sleep(rng.expovariate(rate / connections))
+                    t0 = time.perf_counter()
+                    writer.write(request())
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                    await reader.readexactly(int(length.group(1)) if length else 0)
+                    if head.startswith(b"HTTP/1.1 200"):
+                        latencies.append(time.perf_counter() - t0)
+                    else:
+                        errors += 1
+            finally:
+                writer.close()
 
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         t0 = time.perf_counter()
-        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-            await asyncio.gather(*(worker(client) for _ in range(connections)))
+        await asyncio.gather(*(worker() for _ in range(connections)))
         return time.perf_counter() - t0
 
     wall = asyncio.run(run())
@@ -237,19 +267,25 @@ def server_cpu_s(pid: int) -> float:
     return total
 
 
-def latency_table(base: str, pid: int, connections: list[int], seconds: float, rounds: int, tool: str) -> None:
-    run = wrk_run if tool == "wrk" else python_run
-    run(base, max(connections), 1.0)  # warm-up, not counted
+def latency_table(
+    base: str, pid: int, connections: list[int], seconds: float, rounds: int, tools: list[str], paced: float
+) -> None:
+    runners = {"wrk": wrk_run, "python": python_run}
+    for tool in tools:
+        runners[tool](base, max(connections), 1.0)  # warm-up, not counted
     for what_if in (False, True):
         with WhatIfLoop(base) if what_if else contextlib.nullcontext() as loop:
-            for c in connections:
+            runs = [(c, 0.0) for c in connections] + ([(max(connections), paced)] if paced > 0 else [])
+            for (c, rate), tool in ((r, t) for r in runs for t in tools):
+                run = runners[tool]
                 cpu0 = server_cpu_s(pid)
-                res = [run(base, c, seconds) for _ in range(rounds)]
+                res = [run(base, c, seconds, rate) for _ in range(rounds)]
                 cpu = server_cpu_s(pid) - cpu0
                 p50, p99, rps = (float(np.median([r[i] for r in res])) for i in range(3))
                 total = sum(r[4] for r in res)
+                how = f"{c:>3} conn{f' at ~{rate:g}/s' if rate else ''}{' + what-if loop' if what_if else ''}"
                 print(
-                    f"    {c:>3} conn{' + what-if loop' if what_if else '':15}: p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
+                    f"    {tool:6} {how:31}: p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
                     f"{rps:6.0f} req/s  (median of N={rounds} rounds of {seconds:g} s, {total:,} requests, "
                     f"{1000 * cpu / max(total, 1):.2f} ms server CPU each, errors/non-2xx {sum(r[3] for r in res)})",
                     flush=True,
@@ -358,22 +394,35 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
     parser.add_argument("--connections", default="1,10,50", help="concurrent connections, comma-separated")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=500.0,
+        help="also the most connections paced to this many requests a second in all (0: not)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (the median is printed)")
     parser.add_argument("--batches", type=int, default=10, help="10,000-point requests timed")
     parser.add_argument("--million", action=argparse.BooleanOptionalAction, default=True, help="the 1M figure")
-    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--tool",
+        choices=["auto", "wrk", "python", "both"],
+        default="auto",
+        help="load generator: auto = both when wrk is installed, else python",
+    )
     parser.add_argument("--burst", type=int, default=0, help="concurrent /isochrones at the limits (0: none)")
     parser.add_argument("--origins", type=int, default=100, help="origins per burst request (at most 100)")
     parser.add_argument("--bands", type=int, default=12, help="bands per burst request: 5, 10, ... minutes")
     args = parser.parse_args()
-    tool = ("wrk" if shutil.which("wrk") else "python") if args.tool == "auto" else args.tool
+    tool = ("both" if shutil.which("wrk") else "python") if args.tool == "auto" else args.tool
+    tools = ["wrk", "python"] if tool == "both" else [tool]
     connections = [int(c) for c in args.connections.split(",")]
     print(
-        f"lifecircle serve on 127.0.0.1, {os.cpu_count()} cores shared by the server, the load generator ({tool}"
-        f"{', one thread' if tool == 'wrk' else ''}) and anything else; load average (1 min) {load_1min():.2f}",
+        f"lifecircle serve on 127.0.0.1, {os.cpu_count()} cores shared by the server, the load generator "
+        f"({' and '.join(tools)}: each one thread) and anything else; load average (1 min) {load_1min():.2f}",
         flush=True,
     )
-    for workers in (int(w) for w in args.workers.split(",")):
+    counts = [int(w) for w in args.workers.split(",")]
+    for workers in counts:
         port = free_port()
         t0 = time.perf_counter()
         proc = start_server(port, workers)
@@ -381,14 +430,14 @@ def main() -> None:
         try:
             print(f"  --workers {workers}: ready in {time.perf_counter() - t0:.1f} s", flush=True)
             print(f"    memory after /ready (MB): {memory(proc.pid)}", flush=True)
-            latency_table(base, proc.pid, connections, args.seconds, args.rounds, tool)
+            latency_table(base, proc.pid, connections, args.seconds, args.rounds, tools, args.paced)
             t = np.array(batches(base, args.batches))
             print(
                 f"    10,000-point POST /coverage, one at a time: median {np.median(t):.3f} s of N={len(t)}, "
                 f"max {t.max():.3f} s (target < 0.2 s)",
                 flush=True,
             )
-            if args.million:
+            if args.million and workers == counts[-1]:
                 s = million(base)
                 print(
                     f"    1,000,000 points as 100 x 10,000 on 2 connections: {s:.1f} s ({1e6 / s:,.0f} points/s)",
