@@ -1,10 +1,10 @@
-"""Tiles on Dask against the single-process access and coverage (issue 19, part 5).
+"""Tiles on Dask against the single-process access and coverage (issue 19, part 5), and all of Shanghai projected.
 
-    python -m benchmarks.tiles [--n 5] [--tiles 2] [--replicate 1] [--workers 1,2]
+    python -m benchmarks.tiles [--n 5] [--tiles 2] [--replicate 1] [--thin 1] [--workers 1,2] [--json out.json]
 
 Same work on every side: walking access of every tier and service and every resident's coverage, on the default
 area (``--replicate R``: R x R copies of its streets, facilities and residents side by side, 200 m apart, as one
-larger synthetic city).
+larger synthetic city; ``--thin F`` keeps one resident in F first, so that a network of ~10M nodes fits in memory).
 
 - **single**: :func:`planner.access.compute_access` and :func:`planner.coverage.resident_coverage` in this process,
   the path :func:`planner.pipeline.run` takes (untouched by the tiles).
@@ -13,13 +13,23 @@ larger synthetic city).
   per W, its start-up reported apart).
 
 The sides run interleaved round by round, ``n`` rounds; the median of each is printed with ``N``. Memory: the peak
-resident memory of this process, and of each worker process (its ``VmHWM``, reset before each round), in MB.
-Every round's result is checked equal to the single run's.
+resident memory of this process, and of each worker process (its ``VmHWM``, reset before each round), in MB. Every
+round's result is checked equal to the first single run's. Load average and available memory are logged before,
+after and between the sides (the machine is shared).
+
+Projection for all of Shanghai (6,340 km2), from the measured rates, and its assumptions: ``--shanghai-edges``
+edges (default 5M: "several million once footways are in"), nodes at the measured network's edges per node,
+spread evenly over the area, residents per node as measured (with ``--thin``, as thinned); time and memory linear
+in nodes for one process (memory above the default plan's, ``base_mb``); on tiles, each worker holds one tile with
+its halo (the search horizon at the fastest profile) of at most ``--worker-gb`` above a worker's own start-up
+memory, at the measured MB and seconds per tile node (1 worker), and W workers at the measured speed-up; the driver
+holds the whole network and residents (its measured MB per node).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
@@ -31,23 +41,25 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import RunOptions, StudyArea, run
-from planner.access import compute_access
+from planner.access import compute_access, search_horizon
 from planner.coverage import resident_coverage
 from planner.multi_area import local_client
 from planner.network import WalkNetwork
 from planner.tiers import Rules
-from planner.tiles import tiled_coverage
+from planner.tiles import TileGrid, halo_edges, tiled_coverage
 
 log = logging.getLogger("benchmarks.tiles")
 
 COVERAGE = ("nearest_", "minutes_", "covered_", "missing_", "underserved_")
 
 
-def _peak_mb() -> float:
+def _peak_mb(field: str = "VmHWM") -> float:
+    """Peak (``VmHWM``) or current (``VmRSS``) resident memory of this process, MB."""
     for row in Path("/proc/self/status").read_text().splitlines():
-        if row.startswith("VmHWM:"):
+        if row.startswith(f"{field}:"):
             return float(row.split()[1]) / 1024
     return float("nan")
 
@@ -125,49 +137,120 @@ def _max_delta(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> float:
     return worst
 
 
+def _machine() -> str:
+    """Load average and available memory now (the machine is shared)."""
+    avail = next(
+        (
+            float(r.split()[1]) / 2**20
+            for r in Path("/proc/meminfo").read_text().splitlines()
+            if r.startswith("MemAvailable")
+        ),
+        float("nan"),
+    )
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, {avail:.1f} GiB available"
+
+
+def _largest_tile(net: WalkNetwork, tiles: tuple[int, int], halo_m: float) -> tuple[int, int]:
+    """Nodes of the largest tile with its halo, and of all tiles together (the work the tiles do)."""
+    grid = TileGrid.covering(net.x, net.y, *tiles)
+    tree = shapely.STRtree(net.edge_lines)
+    sizes = []
+    for tile in range(len(grid)):
+        x0, y0, x1, y1 = grid.cell(tile)
+        edges = halo_edges(tree, np.array([x0, x1]), np.array([y0, y1]), halo_m)
+        sizes.append(len(np.unique(np.concatenate([net.u[edges], net.v[edges]]))))
+    return max(sizes), sum(sizes)
+
+
+def project(m: dict[str, Any], shanghai_edges: float, worker_gb: float) -> dict[str, Any]:
+    """All of Shanghai from the measured rates (assumptions in the log and the module's note).
+
+    ``m``: nodes, edges, km2, base_mb, halo_m, largest/total tile nodes, and per side seconds, here_mb, worker_mb.
+    """
+    km2, n_sh = 6340.0, shanghai_edges * m["nodes"] / m["edges"]
+    density = n_sh / km2  # nodes per km2, spread evenly
+    per_node_single = max(m["single"]["here_mb"] - m["base_mb"], 0.0) / m["nodes"]
+    out: dict[str, Any] = {"nodes": round(n_sh), "edges": shanghai_edges, "km2": km2}
+    out["single"] = {
+        "seconds": m["single"]["seconds"] / m["nodes"] * n_sh,
+        "memory_gb": (m["base_mb"] + per_node_single * n_sh) / 1024,
+    }
+    dask = sorted((int(k.split()[1]), v) for k, v in m.items() if k.startswith("dask "))
+    if not dask:
+        return out
+    w1 = dask[0][1]
+    mb_per_tile_node = max(w1["worker_mb"] - m["worker_base_mb"], 1.0) / m["largest_tile_nodes"]
+    s_per_tile_node = w1["seconds"] * dask[0][0] / m["total_tile_nodes"]
+    h_km = m["halo_m"] / 1000
+    side = (
+        (worker_gb * 1024 - m["worker_base_mb"]) / mb_per_tile_node / density
+    ) ** 0.5 - 2 * h_km  # a tile with its halo fills a worker
+    n_tiles = int(np.ceil(km2 / max(side, 0.5) ** 2))
+    work = n_tiles * density * (max(side, 0.5) + 2 * h_km) ** 2
+    speedup = {w: w1["seconds"] / v["seconds"] for w, v in dask}
+    out["tiles"] = {
+        "tile_side_km": round(side, 2),
+        "tiles": n_tiles,
+        "halo_km": h_km,
+        "tile_nodes_with_halo": round(work / n_tiles),
+        "worker_gb": worker_gb,
+        "driver_gb": (m["base_mb"] + (w1["here_mb"] - m["base_mb"]) / m["nodes"] * n_sh) / 1024,
+        "seconds": {w: work * s_per_tile_node / speedup[w] for w, _ in dask},
+    }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and log the medians."""
+    """Run the benchmark, log the medians and the projection for all of Shanghai."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=5, help="rounds (default 5)")
     ap.add_argument("--tiles", type=int, default=2, help="tiles along each axis (default 2)")
     ap.add_argument("--replicate", type=int, default=1, help="R x R copies of the default area (default 1)")
-    ap.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
+    ap.add_argument("--thin", type=int, default=1, help="keep one resident in F before replicating (default 1: all)")
+    ap.add_argument("--workers", default="1,2", help="worker counts (default 1,2; empty: none)")
+    ap.add_argument("--no-tiles-here", action="store_true", help="leave out the tiles run one after another here")
     ap.add_argument(
         "--horizon", type=float, default=None, help="search horizon in minutes (default: the area's, 60); the halo"
     )
+    ap.add_argument("--shanghai-edges", type=float, default=5e6, help="edges of all of Shanghai (default 5e6)")
+    ap.add_argument("--worker-gb", type=float, default=4.0, help="memory of one worker, projection (default 4)")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures and the projection here")
     args = ap.parse_args(argv)
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # read when the workers start: quiet scheduler
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("planner").setLevel(logging.WARNING)
+    log.info("start: %s", _machine())
 
     plan = run(StudyArea.default(), RunOptions(isochrones="none"))
     assert plan.network is not None and plan.residents is not None
-    placed = plan.residents[[c for c in plan.residents.columns if not c.startswith(COVERAGE)]]
+    placed = plan.residents[[c for c in plan.residents.columns if not c.startswith(COVERAGE)]].iloc[:: args.thin]
+    base_mb = _peak_mb("VmRSS")  # the default plan, before the copies
+    km2 = float(np.ptp(plan.network.x) * np.ptp(plan.network.y)) / 1e6 * args.replicate**2
     net, facilities, residents = replicate(plan.network, plan.facilities, placed, args.replicate)
-    rules = plan.rules
-    horizon = args.horizon if args.horizon is not None else plan.area.settings.access.horizon_min
+    rules, horizon = plan.rules, args.horizon if args.horizon is not None else plan.area.settings.access.horizon_min
+    del plan, placed
     tiles = (args.tiles, args.tiles)
+    halo_m = search_horizon(rules, horizon)[1]
+    largest, total = _largest_tile(net, tiles, halo_m)
     log.info(
-        "network %d nodes, %d edges; %d facilities; %d residents; %d x %d tiles; horizon %g min; N = %d rounds",
-        net.n_nodes,
-        net.n_edges,
-        len(facilities),
-        len(residents),
-        *tiles,
-        horizon,
-        args.n,
-    )
-    reference = single(net, facilities, residents, rules, horizon)
+        "network %d nodes, %d edges (%.0f km2); %d facilities; %d residents; %d x %d tiles (largest with its halo of "
+        "%.1f km: %d nodes; all: %d); horizon %g min; N = %d rounds",
+        net.n_nodes, net.n_edges, km2, len(facilities), len(residents), *tiles, halo_m / 1000, largest, total,
+        horizon, args.n,
+    )  # fmt: skip
     sides: dict[str, Callable[[], gpd.GeoDataFrame]] = {
-        "single": lambda: single(net, facilities, residents, rules, horizon),
-        "tiles here": lambda: tiled_coverage(net, facilities, residents, rules, horizon, tiles=tiles)[0],
+        "single": lambda: single(net, facilities, residents, rules, horizon)
     }
+    if not args.no_tiles_here:
+        sides["tiles here"] = lambda: tiled_coverage(net, facilities, residents, rules, horizon, tiles=tiles)[0]
     clients: dict[str, Any] = {}
-    for w in (int(x) for x in args.workers.split(",")):
+    worker_base = 0.0  # a worker's memory before it runs a tile (Python, Dask, numpy, geopandas)
+    for w in (int(x) for x in args.workers.split(",") if x):
         t0 = time.perf_counter()
         client = local_client(workers=w)
         clients[f"dask {w}"] = client
         log.info("dask %d: local cluster started in %.1f s", w, time.perf_counter() - t0)
+        worker_base = max(worker_base, *client.run(_peak_mb, "VmRSS").values())
         sides[f"dask {w}"] = lambda c=client: tiled_coverage(
             net, facilities, residents, rules, horizon, tiles=tiles, client=c, progress=False
         )[0]
@@ -175,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     peaks: dict[str, list[float]] = {k: [] for k in sides}
     worker_peaks: dict[str, list[float]] = {k: [] for k in sides}
     worst = dict.fromkeys(sides, 0.0)
+    reference = None  # the first single run's result (single runs first in every round)
     try:
         for _ in range(args.n):
             for name, fn in sides.items():
@@ -189,27 +273,51 @@ def main(argv: list[str] | None = None) -> None:
                 per_worker = list(client.run(_peak_mb).values()) if client is not None else []
                 peaks[name].append(here)
                 worker_peaks[name].append(max(per_worker, default=float("nan")))
+                reference = out if reference is None else reference
                 worst[name] = max(worst[name], _max_delta(reference, out))
-                if client is not None:
-                    log.debug("%s: this process %.0f MB, workers %s MB", name, here, [round(p) for p in per_worker])
+                del out
+                log.info("%s: %.1f s, this process %.0f MB, workers %s MB; %s", name, times[name][-1], here,
+                         [round(p) for p in per_worker], _machine())  # fmt: skip
     finally:
         for client in clients.values():
             client.close()
     base = statistics.median(times["single"])
     log.info("%-11s %10s %8s %10s %12s %12s", "side", "median s", "x single", "here MB", "per worker", "max |Δmin|")
+    figures: dict[str, Any] = {
+        "nodes": net.n_nodes, "edges": net.n_edges, "residents": len(residents), "km2": km2, "base_mb": base_mb,
+        "halo_m": halo_m, "worker_base_mb": worker_base, "largest_tile_nodes": largest, "total_tile_nodes": total,
+        "tiles": list(tiles),
+    }  # fmt: skip
     for name in sides:
         med = statistics.median(times[name])
-        log.info(
-            "%-11s %10.3f %8.2f %10.0f %12.0f %12.3g   (N = %d)",
-            name,
-            med,
-            med / base,
-            statistics.median(peaks[name]),
-            statistics.median(worker_peaks[name]),
-            worst[name],
-            len(times[name]),
-        )
+        figures[name] = {
+            "seconds": med,
+            "here_mb": statistics.median(peaks[name]),
+            "worker_mb": statistics.median(worker_peaks[name]),
+            "max_delta_min": worst[name],
+            "n": len(times[name]),
+        }
+        log.info("%-11s %10.3f %8.2f %10.0f %12.0f %12.3g   (N = %d)", name, med, med / base,
+                 figures[name]["here_mb"], figures[name]["worker_mb"], worst[name], len(times[name]))  # fmt: skip
     log.info("here MB: peak RSS of this process; per worker: the largest worker's peak RSS (medians of N rounds)")
+    log.info("end: %s", _machine())
+    figures["shanghai"] = shanghai = project(figures, args.shanghai_edges, args.worker_gb)
+    log.info(
+        "Shanghai (%.0f km2, %.2g edges -> %.2g nodes, at the measured area's edges per node, spread evenly): "
+        "one process %.0f s, %.1f GB",
+        shanghai["km2"], shanghai["edges"], shanghai["nodes"], shanghai["single"]["seconds"],
+        shanghai["single"]["memory_gb"],
+    )  # fmt: skip
+    if "tiles" in shanghai:
+        t = shanghai["tiles"]
+        log.info(
+            "Shanghai on tiles: %d tiles of %.1f km (halo %.1f km, %d nodes each with it) so that one fills a %.0f GB"
+            " worker; %s; the driver holds the network and residents: %.1f GB",
+            t["tiles"], t["tile_side_km"], t["halo_km"], t["tile_nodes_with_halo"], t["worker_gb"],
+            ", ".join(f"{w} workers {sec / 60:.1f} min" for w, sec in t["seconds"].items()), t["driver_gb"],
+        )  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -59,6 +59,7 @@ __all__ = [
     "TileJob",
     "TileResult",
     "halo_edges",
+    "iter_tile_jobs",
     "run_tile",
     "sub_network",
     "tile_jobs",
@@ -209,7 +210,21 @@ def tile_jobs(
     grid: TileGrid,
     parquet: str | None = None,
 ) -> list[TileJob]:
-    """Cut the inputs of access and coverage into one job per tile that owns a resident or a node.
+    """Every job of :func:`iter_tile_jobs` in a list."""
+    return list(iter_tile_jobs(network, facilities, residents, rules, horizon_min, grid, parquet))
+
+
+def iter_tile_jobs(
+    network: WalkNetwork,
+    facilities: pd.DataFrame,
+    residents: gpd.GeoDataFrame,
+    rules: Rules,
+    horizon_min: float,
+    grid: TileGrid,
+    parquet: str | None = None,
+) -> Iterator[TileJob]:
+    """Cut the inputs of access and coverage into one job per tile that owns a resident or a node, one at a time
+    (a caller that hands each on before the next never holds them all).
 
     Parameters
     ----------
@@ -225,9 +240,9 @@ def tile_jobs(
     parquet : str, optional
         See :attr:`TileJob.parquet`.
 
-    Returns
-    -------
-    list of TileJob
+    Yields
+    ------
+    TileJob
     """
     _, horizon_m = search_horizon(rules, horizon_min)
     pts = residents.geometry.to_crs(network.crs)
@@ -247,7 +262,6 @@ def tile_jobs(
     sets = {f"tier:{k}": sel for k, sel in tiers.items()} | {f"service:{k}": sel for k, sel in services.items()}
     facility_ids = facilities["facility_id"].to_numpy()
     positional = residents.reset_index(drop=True)
-    jobs = []
     for tile in range(len(grid)):
         mine = np.flatnonzero(r_tile == tile)
         owned_nodes = np.flatnonzero(n_tile == tile)
@@ -267,11 +281,8 @@ def tile_jobs(
         mine_res = positional.iloc[mine].copy()
         mine_res["edge"] = new_edge[r_edge[mine]]
         owned_sub = np.flatnonzero(n_tile[nodes] == tile)
-        jobs.append(
-            TileJob(tile, sub, nodes, owned_sub, sources, mine_res, rules, horizon_m, facility_ids, edges, parquet)
-        )
         log.debug("tile %d: %d residents, %d of %d edges", tile, len(mine), len(edges), network.n_edges)
-    return jobs
+        yield TileJob(tile, sub, nodes, owned_sub, sources, mine_res, rules, horizon_m, facility_ids, edges, parquet)
 
 
 def run_tile(job: TileJob) -> TileResult:
@@ -419,12 +430,15 @@ def _run_tiles(
     grid = TileGrid.covering(
         np.concatenate([network.x, pts.x.to_numpy()]), np.concatenate([network.y, pts.y.to_numpy()]), *tiles
     )
-    jobs = tile_jobs(network, facilities, residents, rules, horizon_min, grid, parquet)
-    log.info("%d tiles of %d x %d with residents or streets", len(jobs), grid.nx, grid.ny)
+    # each job is run or handed to the cluster as it is cut: this process never holds every tile's copy at once
+    jobs = iter_tile_jobs(network, facilities, residents, rules, horizon_min, grid, parquet)
     if client is None:
-        return [run_tile(job) for job in jobs]
+        here = [run_tile(job) for job in jobs]
+        log.info("%d tiles of %d x %d with residents or streets", len(here), grid.nx, grid.ny)
+        return here
     # hash=False: tokenizing the jobs for content keys costs more than running them
-    futures = client.map(run_tile, client.scatter(jobs, hash=False), pure=False)
+    futures = [client.submit(run_tile, client.scatter(job, hash=False), pure=False) for job in jobs]
+    log.info("%d tiles of %d x %d with residents or streets", len(futures), grid.nx, grid.ny)
     if progress if progress is not None else sys.stderr.isatty():
         from distributed import progress as show_progress
 
