@@ -41,6 +41,10 @@ does not open a site there and says so.
 **Errors** are RFC 9457 problem details (`application/problem+json`) with an `errors` list naming each offending
 `field` and the `reason`, for every 4xx and 5xx.
 
+**API keys** (optional): a server started with `LIFECIRCLE_API_KEYS` (comma-separated) answers every endpoint
+but `/health`, `/ready`, the documentation and the page's shell and assets only with one of them in the
+`X-API-Key` header, else 401. CORS is closed unless `LIFECIRCLE_CORS_ORIGINS` names the origins allowed.
+
 **The what-if page** for officials is at [`/`](/): click the map to open a 服务站 or 服务点, click a facility to
 close it, and read the residents and elderly newly covered or lost per tier and per 街道 (the answer of
 `POST /what-if`); `POST /what-if/lists.xlsx` downloads the scenario's three lists.
