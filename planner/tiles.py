@@ -369,7 +369,7 @@ def tiled_coverage(
     client : distributed.Client, optional
         Run each tile as a task on this Dask client; without one the tiles run one after another here.
     progress : bool, optional
-        Show Dask's progress bar (default: when standard error is a terminal).
+        Show a bar of the tiles done (default: when standard error is a terminal); the Dask dashboard shows the tasks.
 
     Returns
     -------
@@ -436,12 +436,23 @@ def _run_tiles(
         here = [run_tile(job) for job in jobs]
         log.info("%d tiles of %d x %d with residents or streets", len(here), grid.nx, grid.ny)
         return here
-    # hash=False: tokenizing the jobs for content keys costs more than running them
-    futures = [client.submit(run_tile, client.scatter(job, hash=False), pure=False) for job in jobs]
-    log.info("%d tiles of %d x %d with residents or streets", len(futures), grid.nx, grid.ny)
-    if progress if progress is not None else sys.stderr.isatty():
-        from distributed import progress as show_progress
+    from distributed import as_completed
+    from tqdm import tqdm
 
-        show_progress(futures)
-    results: list[TileResult] = client.gather(futures)
+    # two tiles per worker thread in flight: a worker holds a couple of tiles' jobs at a time, never the city
+    limit = 2 * max(sum(client.nthreads().values()), 1)
+    running = as_completed()
+    results: list[TileResult] = []
+    show = progress if progress is not None else sys.stderr.isatty()
+    with tqdm(desc="tiles", unit="tile", disable=not show) as bar:  # the Dask dashboard shows the tasks
+        for job in jobs:
+            # hash=False: tokenizing the jobs for content keys costs more than running them
+            running.add(client.submit(run_tile, client.scatter(job, hash=False), pure=False))
+            while running.count() >= limit:
+                results.append(next(running).result())
+                bar.update()
+        while running.count():
+            results.append(next(running).result())
+            bar.update()
+    log.info("%d tiles of %d x %d with residents or streets", len(results), grid.nx, grid.ny)
     return results
