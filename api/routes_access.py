@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import orjson
 import pandas as pd
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from planner import columns as col
@@ -159,7 +159,10 @@ def _json(content: Any) -> Response:
     responses=geojson(FeatureCollection),
 )
 async def isochrones(
-    body: IsochroneRequest, state: ServiceState = Depends(ready_state), work: Work = Depends(get_work)
+    request: Request,
+    body: IsochroneRequest,
+    state: ServiceState = Depends(ready_state),
+    work: Work = Depends(get_work),
 ) -> Response:
     """One feature per origin and band (origins in the request's order, bands ascending): the streets
     reachable within that many minutes, with a 50 m walking corridor.
@@ -170,6 +173,14 @@ async def isochrones(
 
     Computed in a worker process, stopped at the request time limit (503)."""
     profile = profile_key(state, body.profile)
+    budget = request.app.state.settings.isochrone_budget
+    asked = len(body.origins) * max(body.bands)
+    if asked > budget:  # refused before any work: a request at the limits would only run into the time limit
+        raise bad(
+            "origins",
+            f"{len(body.origins)} origins to {max(body.bands):g} minutes is {asked:,.0f} origin-minutes, more than "
+            f"this service's budget of {budget:,.0f} per request: send fewer origins per request or shorter bands",
+        )
     content, media_type = await work.compute("isochrones", _isochrones, state, body, profile)
     return Response(content, media_type=media_type)
 

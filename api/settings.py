@@ -45,6 +45,11 @@ class Settings:
         Points per ``/coverage`` request.
     max_origins : int
         Origins per ``/isochrones`` request.
+    isochrone_budget : float
+        The most work one ``/isochrones`` request may ask, in origin-minutes: origins x the longest band
+        (the streets searched grow with both). Beyond it the request is refused at once (422 naming
+        ``origins``) instead of running into the time limit. ``LIFECIRCLE_ISOCHRONE_BUDGET``, default 1,500
+        (100 origins to 15 minutes, or 25 to 60).
     cors_origins : list of str
         Origins allowed by CORS; empty = CORS off (the default: no cross-origin page may call the service).
         ``LIFECIRCLE_CORS_ORIGINS``, comma-separated.
@@ -92,6 +97,7 @@ class Settings:
     request_timeout_s: float = float(os.environ.get("LIFECIRCLE_REQUEST_TIMEOUT_S", "30"))
     max_points: int = 10_000
     max_origins: int = 100
+    isochrone_budget: float = float(os.environ.get("LIFECIRCLE_ISOCHRONE_BUDGET", "1500"))
     cors_origins: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_CORS_ORIGINS"))
     api_keys: list[str] = field(default_factory=lambda: _env_list("LIFECIRCLE_API_KEYS"))
     fast_lane: bool = os.environ.get("LIFECIRCLE_FAST_LANE", "1").strip().lower() not in ("0", "false", "no", "off")

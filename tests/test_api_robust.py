@@ -305,3 +305,22 @@ def test_admission_hands_places_on_in_order_and_forgets_cancelled_waiters():
         assert gate.running == 0
 
     asyncio.run(main())
+
+
+def test_an_isochrone_request_beyond_the_work_budget_is_refused_before_any_work(plan, area_toml, monkeypatch):
+    """Issue 14: per-request work bounded (origins x minutes), refused at once instead of at the time limit."""
+    called = []
+    monkeypatch.setattr(api.routes_access, "_isochrones", lambda *a: called.append(a))
+    app = _app(plan, area_toml, isochrone_budget=300)
+
+    async def go():
+        async with await _client(app) as c:
+            t0 = time.perf_counter()
+            r = await c.post("/isochrones", json={"origins": [ORIGIN] * 21, "bands": [5, 15]})
+            return r, time.perf_counter() - t0
+
+    r, seconds = asyncio.run(go())
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["errors"][0]["field"] == "origins" and "315 origin-minutes" in problem["errors"][0]["reason"]
+    assert not called and seconds < 1.0  # no worker started
