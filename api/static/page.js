@@ -24,6 +24,24 @@
   function profileName(key) { return (app.base.profiles.find((p) => p.key === key) || { name_zh: key }).name_zh; }
   function siteName(s) { return s.place ? `${s.place}` : `新增${tier(s.tier).name_zh}（${s.lat.toFixed(5)}, ${s.lon.toFixed(5)}）`; }
 
+  // An intranet service may ask for an API key (X-API-Key): on a 401 the page asks the user once for it, keeps it for
+  // this tab only (sessionStorage) and sends it with every call.
+  const KEY = "lifecircle-api-key";
+  async function call(url, options = {}) {
+    const send = () => {
+      const key = sessionStorage.getItem(KEY);
+      const headers = { ...(options.headers || {}), ...(key ? { "X-API-Key": key } : {}) };
+      return window.fetch(url, { ...options, headers });
+    };
+    let r = await send();
+    if (r.status === 401) {
+      const key = window.prompt("此服务需要访问密钥（API key），请向管理员索取后输入：");
+      if (key) { sessionStorage.setItem(KEY, key.trim()); r = await send(); }
+    }
+    return r;
+  }
+  const fetch = call;
+
   async function problemOf(r) {
     try { return await r.json(); } catch (e) { return null; }
   }
