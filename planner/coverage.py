@@ -81,13 +81,7 @@ def resident_coverage(
     geopandas.GeoDataFrame
         ``residents`` with the coverage columns added.
     """
-    snap = Snap(
-        residents["edge"].to_numpy(np.int64),
-        residents["t"].to_numpy(float),
-        residents["offset_m"].to_numpy(float),
-        np.empty(0),
-        np.empty(0),
-    )
+    snap = Snap.of(residents)
     out = residents.copy()
     lon, lat = residents.geometry.x.to_numpy(), residents.geometry.y.to_numpy()
 

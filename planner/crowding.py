@@ -280,13 +280,7 @@ def crowding_table(
         ``capacity_people``, ``capacity_basis``, ``supply_ratio`` (``R_j``), ``load`` (people per capacity) and
         ``crowded`` (nullable boolean: people > capacity; NA without a capacity). Per resident: ``A_i``.
     """
-    snap = Snap(
-        residents["edge"].to_numpy(np.int64),
-        residents["t"].to_numpy(float),
-        residents["offset_m"].to_numpy(float),
-        np.empty(0),
-        np.empty(0),
-    )
+    snap = Snap.of(residents)
     cost = catchment_minutes(
         network,
         facilities["edge"].to_numpy(np.int64),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -194,9 +195,19 @@ def write_outputs(
     dict
         The summary written to ``summary.json``, with the time each output took.
     """
-    swap = FolderSwap(out, OUTPUT_FILES)
+    return _swapped(
+        out,
+        OUTPUT_FILES,
+        lambda folder: _write_all(plan, folder, basemap=basemap, embed_assets=embed_assets, lang=lang),
+    )
+
+
+def _swapped(out: Path, files: tuple[str, ...], write: Callable[[Path], Any]) -> Any:
+    """Run ``write`` on a folder beside ``out`` and swap its ``files`` in only when it finished (an OS error, a
+    failure or a kill leaves the previous results as they were)."""
+    swap = FolderSwap(out, files)
     try:
-        summary = _write_all(plan, swap.folder, basemap=basemap, embed_assets=embed_assets, lang=lang)
+        result = write(swap.folder)
         swap.commit()
     except OSError as exc:
         swap.abort()
@@ -205,7 +216,7 @@ def write_outputs(
     except BaseException:
         swap.abort()
         raise
-    return summary
+    return result
 
 
 def _write_map_and_layers(plan: Plan, out: Path, basemap: str, embed_assets: bool) -> dict[str, float]:
@@ -315,19 +326,12 @@ def write_scenario_outputs(scenario: Scenario, out: Path, *, title: str = "") ->
         "notes": list(scenario.notes),
         "notes_en": list(scenario.notes_en),
     }
-    swap = FolderSwap(out, SCENARIO_FILES)
-    try:
-        write_summary(swap.folder / "scenario.json", data)
-        changed = scenario.changed_minutes()
-        changed.to_file(swap.folder / "changed_minutes.geojson", driver="GeoJSON")
+
+    def write(folder: Path) -> None:
+        write_summary(folder / "scenario.json", data)
+        scenario.changed_minutes().to_file(folder / "changed_minutes.geojson", driver="GeoJSON")
         if scenario.lists is not None:
-            write_lists_xlsx(scenario.lists, swap.folder / "lists.xlsx")
-        swap.commit()
-    except OSError as exc:
-        swap.abort()
-        msg = f"cannot write results to {out}: {exc.strerror or exc}; the previous results (if any) are unchanged"
-        raise OutputError(msg) from None
-    except BaseException:
-        swap.abort()
-        raise
+            write_lists_xlsx(scenario.lists, folder / "lists.xlsx")
+
+    _swapped(out, SCENARIO_FILES, write)
     return data

@@ -297,13 +297,7 @@ def propose(
             minutes * speed_mps * 60.0,
         )
     else:
-        pts = Snap(
-            residents["edge"].to_numpy(np.int64)[demand],
-            residents["t"].to_numpy(float)[demand],
-            residents["offset_m"].to_numpy(float)[demand],
-            np.empty(0),
-            np.empty(0),
-        )
+        pts = Snap.of(residents, rows=demand)
         cover = coverage_sets(
             network,
             candidates["edge"].to_numpy(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -45,6 +45,17 @@ class Snap:
 
     def __len__(self) -> int:
         return len(self.edge)
+
+    @classmethod
+    def of(cls, table: Any, offset: str = "offset_m", rows: np.ndarray | None = None) -> Snap:
+        """The snap a table already carries: its ``edge``, ``t`` and ``offset`` columns (residents, candidates;
+        facilities name their offset ``snap_m``), optionally only ``rows``; without the points' coordinates."""
+        edge = table["edge"].to_numpy(np.int64)
+        t = table["t"].to_numpy(float)
+        off = table[offset].to_numpy(float)
+        if rows is not None:
+            edge, t, off = edge[rows], t[rows], off[rows]
+        return cls(edge, t, off, np.empty(0), np.empty(0))
 
     def ends(self, network: WalkNetwork) -> SnapEnds:
         """The snapped points' walks along their edges to both ends (worked out once, kept with the snap)."""
