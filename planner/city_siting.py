@@ -369,8 +369,7 @@ def city_sites(
     w_all = a * residents["population"].to_numpy(float) + b * residents["elderly"].to_numpy(float)
     r_edge = residents["edge"].to_numpy(np.int64)
     demand = np.flatnonzero(~residents[covered_column].to_numpy(bool) & (r_edge >= 0) & (w_all > 0))
-    r_t, r_off = residents["t"].to_numpy(float), residents["offset_m"].to_numpy(float)
-    snap = Snap(r_edge[demand], r_t[demand], r_off[demand], np.empty(0), np.empty(0))
+    snap = Snap.of(residents, rows=demand)
     grid = TileGrid.covering(network.x, network.y, *tiles)
     limit_m = minutes * speed_mps * 60.0
     jobs = siting_jobs(network, snap, w_all[demand], candidates, grid, limit_m, k, spacing_m)

@@ -37,11 +37,7 @@ def _demand(plan):
     r = plan.residents
     covered = r[col.covered(TIER, plan.rules.everyone.key)].to_numpy(bool)
     rows = np.flatnonzero(~covered & (r["edge"].to_numpy() >= 0) & (r["population"].to_numpy(float) > 0))
-    snap = Snap(
-        r["edge"].to_numpy(np.int64)[rows], r["t"].to_numpy(float)[rows], r["offset_m"].to_numpy(float)[rows],
-        np.empty(0), np.empty(0),
-    )  # fmt: skip
-    return snap, r["population"].to_numpy(float)[rows]
+    return Snap.of(r, rows=rows), r["population"].to_numpy(float)[rows]
 
 
 def _limit_m(plan):
