@@ -218,6 +218,14 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
         msg = "proposing sites needs residents: the study area has no [population] source"
         raise ConfigError(msg, path=area.file, key="population")
     for tier, k, share in asked:
+        if tiles is not None and k is not None and network is not None:  # chosen tile by tile, a city's way
+            from .city_siting import propose_city
+
+            city = propose_city(plan, tier, k=k, tiles=tiles, client=options.client)
+            keys = ("tiles", "objective", "bound", "bound_tiles", "bound_lp", "gap", "solver", "exact", "approximate")
+            scale = {key: value for key, value in city.summary().items() if key in keys}
+            proposals.append(replace(city.proposal, scale=scale))
+            continue
         proposals.append(
             plan.propose_sites(
                 tier,

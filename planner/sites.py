@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -178,6 +178,9 @@ class Proposal:
         The solver's answer (objective, bound, gap, timing).
     before_share : float
         Covered share of residents for the tier before any new site.
+    scale : dict
+        For sites chosen tile by tile (:mod:`planner.city_siting`): the tiles, the bound and gap over the whole
+        city, and what is exact and what approximate; they replace the solver's figures in :meth:`summary`.
     """
 
     sites: gpd.GeoDataFrame
@@ -188,6 +191,7 @@ class Proposal:
     before_share: float
     candidates: int
     unreachable: list
+    scale: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready description."""
@@ -217,7 +221,7 @@ class Proposal:
             "status": r.status,
             "seconds": round(r.seconds, 3),
             "target_capped": bool(r.extra.get("target_capped", False)),
-        }
+        } | self.scale
 
 
 def propose(

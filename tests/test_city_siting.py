@@ -138,3 +138,16 @@ def test_the_tiles_bound_holds_for_every_number_of_sites():
         if sum(split) <= 3
     )  # fmt: skip
     assert top_k_sum(curves, 3) == pytest.approx(brute)
+
+
+def test_a_run_with_tiles_proposes_its_sites_tile_by_tile(area_toml):
+    """``plan --tiles NxM --sites station=K`` (RunOptions tiles): the proposal says the tiles, bound and gap."""
+    from planner.area import StudyArea
+    from planner.pipeline import RunOptions, run
+
+    plan = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none", sites={"station": 2}, tiles=(2, 2)))
+    (proposal,) = plan.proposals
+    s = plan.summary()["sites"][0]
+    assert s["tiles"] == [2, 2] and s["bound"] >= s["objective"] - 1e-6 and 0 <= s["gap"] <= 1
+    assert "exact" in s and "approximate" in s
+    assert s["new_population"] == round(proposal.sites["new_population"].sum())
