@@ -291,7 +291,7 @@ def write_area_toml(
     path: str | Path,
     *,
     name: str,
-    osm: str | Path,
+    osm: str | Path | None,
     facilities: str | Path | None = None,
     facilities_crs: str = "wgs84",
     population: str | Path | None = None,
@@ -302,6 +302,7 @@ def write_area_toml(
     title_en: str | None = None,
     service: str | None = None,
     sheet: str | int | None = None,
+    outside_km: float | None = None,
 ) -> Path:
     """Write a study-area TOML file, checked like one read back, with paths relative to it.
 
@@ -312,7 +313,8 @@ def write_area_toml(
     name : str
         Short name of the area; any text (it is quoted by the TOML writer).
     osm, facilities, population : str or pathlib.Path
-        The street file, facility list and population source.
+        The street file (None: no streets, ``[network] mode = "none"``, a straight-line estimate), facility list
+        and population source.
     facilities_crs : {"wgs84", "gcj02", "bd09"}
     population_kind : {"grid", "polygons", "points"}
     population_column : str
@@ -324,6 +326,9 @@ def write_area_toml(
         The facility list is of this one service with no tier: written as ``[services.<service>] file``.
     sheet : str or int, optional
         The Excel sheet of the facility list.
+    outside_km : float, optional
+        Rows of the list farther than this from the area are left out and counted (``outside_area = "skip"``,
+        ``max_snap_m``), as a district's list reaching beyond the area needs.
 
     Returns
     -------
@@ -339,11 +344,13 @@ def write_area_toml(
         "name": name,
         "title_zh": title_zh or name,
         "title_en": title_en or name,
-        "network": {"osm": rel(osm)},
+        "network": {"osm": rel(osm)} if osm is not None else {"mode": "none"},
     }
     listed: dict[str, Any] = {"file": rel(facilities), "crs": facilities_crs} if facilities is not None else {}
     if sheet is not None:
         listed["sheet"] = sheet
+    if outside_km is not None and facilities is not None:
+        listed |= {"outside_area": "skip", "max_snap_m": outside_km * 1000}
     if facilities is not None and service is not None:
         raw["services"] = {service: listed}
     elif facilities is not None:

@@ -236,14 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
         "near streets), prints a validation report, and writes area.toml "
         "when nothing is wrong.",
     )
-    init.add_argument("--osm", type=Path, required=True, help="OSM XML street file (.osm, .osm.bz2)")
+    init.add_argument("--osm", type=Path, help="OSM XML street file (.osm, .osm.bz2); or --network none")
+    init.add_argument(
+        "--network",
+        choices=["streets", "none"],
+        default="streets",
+        help="none: no street file; walking times will be straight-line estimates (估算)",
+    )
     init.add_argument("--facilities", type=Path, required=True, help="facility list: CSV, XLSX, GeoJSON, GPKG")
     init.add_argument("--population", type=Path, help="population grid, polygons or points")
     init.add_argument(
         "--facilities-crs",
-        default="wgs84",
+        default=None,
         choices=["wgs84", "gcj02", "bd09"],
-        help="coordinate system of the facility list (default wgs84)",
+        help="coordinate system of the facility list (default: what its headers say, e.g. lon_gcj02, 高德经度; "
+        "else wgs84)",
     )
     init.add_argument("--sheet", help="Excel sheet of the facility list (name or 0-based number; default the first)")
     init.add_argument(
@@ -438,6 +445,9 @@ def run_area(args: argparse.Namespace) -> int:
     from .population import read_population
     from .validate import check_inputs
 
+    if (args.osm is None) == (args.network == "streets"):
+        msg = "give --osm streets.osm, or --network none for an area without streets (straight-line estimates)"
+        raise ConfigError(msg, key="osm")
     target = args.out / "area.toml"
     if target.exists() and not args.force:
         msg = f"{target} already exists; pass --force to replace it"
@@ -473,6 +483,7 @@ def run_area(args: argparse.Namespace) -> int:
         population_column=args.population_column,
         service=args.service,
         sheet=_sheet(args.sheet),
+        outside_km=1.5 if args.osm is None else None,  # without streets: a list reaching beyond the area
     )
     print(f"wrote {target}; run: lifecircle plan --area {target}")
     return 0

@@ -17,7 +17,7 @@ import shapely
 from .area import StudyArea
 from .errors import ConfigError, InputError, InputFileNotFound
 
-__all__ = ["PopulationError", "elderly_counts", "estimate_outline", "read_population"]
+__all__ = ["PopulationError", "elderly_counts", "estimate_outline", "population_outline", "read_population"]
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +119,21 @@ def elderly_counts(
     return population * elderly_share
 
 
+def population_outline(data: gpd.GeoDataFrame) -> shapely.Geometry:
+    """Where a population source lies (WGS-84): its zones' union, or its points' hull grown by ~200 m."""
+    data = data.to_crs("EPSG:4326")
+    geoms = data.geometry.values
+    if data.geom_type.eq("Point").all():
+        return shapely.convex_hull(shapely.union_all(geoms)).buffer(0.002)
+    return shapely.union_all(geoms)
+
+
 def estimate_outline(area: StudyArea) -> shapely.Geometry:
     """The outline of a study area assessed without streets: its population zones' union (else their hull), or
     the units' polygons when there is no population source."""
     cfg = area.settings.population
     if cfg is not None:
-        data = read_population(area.path(cfg.source[1]), column=cfg.column).to_crs("EPSG:4326")
-        geoms = data.geometry.values
-        if data.geom_type.eq("Point").all():
-            return shapely.convex_hull(shapely.union_all(geoms)).buffer(0.002)
-        return shapely.union_all(geoms)
+        return population_outline(read_population(area.path(cfg.source[1]), column=cfg.column))
     if area.settings.units.file is not None:
         return shapely.union_all(gpd.read_file(area.path(area.settings.units.file)).to_crs("EPSG:4326").geometry.values)
     msg = f"{area.file}: without a street network the study area needs a [population] source or a [units] file"

@@ -19,7 +19,7 @@ import shapely
 from .errors import InputError
 from .facilities import load_facilities
 from .network import WalkNetwork, load_network
-from .population import PopulationError, read_population
+from .population import PopulationError, population_outline, read_population
 from .positions import check_list_crs, crs_fit
 from .tiers import DEFAULT_TIERS, Rules
 
@@ -38,6 +38,7 @@ class AreaCheck:
     warnings: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     facilities_crs: str = "wgs84"
+    outside: int = 0  # facility rows beyond the area's outline (without streets: left out and counted)
 
     @property
     def ok(self) -> bool:
@@ -59,7 +60,7 @@ def _median_snap(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
 
 
 def check_inputs(
-    osm: Path,
+    osm: Path | None,
     facilities: Path,
     population: Path | None = None,
     *,
@@ -73,7 +74,9 @@ def check_inputs(
     Parameters
     ----------
     osm, facilities, population : pathlib.Path
-        The files (population optional).
+        The files (population optional). ``osm`` None: an area without streets (a straight-line estimate); its
+        population is then needed (it gives the area's outline), and the list's coordinate system cannot be
+        checked against streets (the report says so).
     facilities_crs : {"wgs84", "gcj02", "bd09"}, optional
         What the facility coordinates are declared to be; unset: the column names' hint, else WGS-84.
     population_column : str, default "population"
@@ -87,6 +90,8 @@ def check_inputs(
     (AreaCheck, WalkNetwork or None)
     """
     check = AreaCheck(facilities_crs=facilities_crs or "wgs84")
+    if osm is None:  # no streets: a straight-line estimate
+        return _check_without_streets(facilities, population, check, facilities_crs, population_column, service, sheet)
     try:
         net = load_network(osm)
     except (OSError, ValueError) as exc:
@@ -171,6 +176,60 @@ def _check_facility_positions(net: WalkNetwork, fac, path: Path, crs: str, check
         )
     if as_given > _ON_STREET_M:
         check.warnings.append(f"facilities: a median {as_given:,.0f} m from the nearest street; check positions")
+
+
+def _check_without_streets(
+    facilities: Path,
+    population: Path | None,
+    check: AreaCheck,
+    facilities_crs: str | None,
+    population_column: str,
+    service: str | None,
+    sheet: str | int | None,
+) -> tuple[AreaCheck, None]:
+    """The checks of an area without a street network: rows, the list against the population's outline."""
+    check.facts.append("streets: none; walking times will be straight line x 1.25, every figure 估算 (estimate)")
+    if population is None:
+        check.errors.append("population: without streets the population is needed: it gives the area's outline")
+        return check, None
+    try:
+        pop = read_population(population, column=population_column)
+    except (PopulationError, FileNotFoundError, ValueError) as exc:
+        check.errors.append(f"population: {exc}")
+        return check, None
+    outline = population_outline(pop)
+    people = pop[population_column].sum()
+    check.facts.append(f"population: {len(pop)} features, {people:,.0f} people ({population.name})")
+    try:
+        fac = load_facilities(
+            facilities, Rules(), crs=facilities_crs, skip_invalid=True, log_skipped=False, service=service, sheet=sheet
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        check.errors.append(f"facilities: {exc}")
+        return check, None
+    problems = fac.attrs.get("problems", [])
+    check.errors += [f"facilities: {p}" for p in problems[:20]]
+    if not len(fac):
+        return check, None
+    kinds = set(fac["source_crs"])
+    check.facilities_crs = kinds.pop() if len(kinds) == 1 else check.facilities_crs
+    near = shapely.dwithin(outline, shapely.points(fac.geometry.x, fac.geometry.y), 0.015)  # ~1.5 km
+    check.facts.append(f"facilities: {len(fac)} read, {int(near.sum())} within ~1.5 km of the population's outline")
+    check.outside = int((~near).sum())
+    if check.outside:
+        check.warnings.append(
+            f"facilities: {check.outside} rows lie farther out; the area is written to leave them out and count them"
+        )
+    check.warnings.append(
+        f"facilities: declared {check.facilities_crs}; without streets this cannot be checked (a GCJ-02 list "
+        "read as WGS-84 lands ~500 m off): give --facilities-crs as the list's source says"
+    )
+    if not near.any():
+        check.errors.append(
+            f"facilities: none of the {len(fac)} points lies near the population "
+            f"{tuple(round(v, 4) for v in outline.bounds)}: another city, or swapped longitude/latitude?"
+        )
+    return check, None
 
 
 def _check_population(path: Path, column: str, boundary, check: AreaCheck) -> None:

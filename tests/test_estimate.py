@@ -173,3 +173,24 @@ def test_what_if_command_on_an_area_without_streets(songjiang, tmp_path, capsys)
     path.write_text("[[add_links]]\nfrom = [121.24, 31.02]\nto = [121.25, 31.02]\n", encoding="utf-8")
     assert main(["-q", "what-if", str(path), "--area", str(SONGJIANG), "--out", str(out), "--force"]) == 2
     assert "need a street network" in capsys.readouterr().err
+
+
+def test_area_init_without_streets_writes_an_area_that_plans(tmp_path, capsys):
+    """``area init --network none``: a district's canteen list (GCJ-02 headers) and grid, no street file."""
+    from planner.cli import main
+
+    src = SONGJIANG.parent
+    out = tmp_path / "sj"
+    args = ["area", "init", "--network", "none", "--facilities", str(src / "canteens_gcj02.csv")]
+    args += ["--service", "meals", "--population", str(src / "pop_grid_1km.csv"), "--out", str(out)]
+    assert main(["-q", *args]) == 0
+    report = capsys.readouterr().out
+    assert "streets: none" in report and "cannot be checked" in report and "declared gcj02" in report
+    area = StudyArea.from_toml(out / "area.toml")
+    assert area.settings.network.mode == "none" and area.settings.services["meals"].crs == "gcj02"
+    assert main(["-q", "plan", "--area", str(out / "area.toml"), "--out", str(tmp_path / "plan")]) == 0
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["network"]["mode"] == "none" and summary["residents"]["services"]["meals"]["assessed"]
+    # no street file and no --network none: one clear line
+    assert main(["-q", "area", "init", "--facilities", str(src / "canteens_gcj02.csv"), "--out", str(out)]) == 2
+    assert "--network none" in capsys.readouterr().err
