@@ -59,7 +59,8 @@ class _Streets:
             log.warning("the walk network carries no way id per edge: places are named by coordinates only")
             edge_way = np.zeros(network.n_edges, dtype=np.int64)
         lookup = pd.Series({int(k): str(v).strip() for k, v in way_names.items()}, dtype=object)
-        edge_name = pd.Series(np.asarray(edge_way, dtype=np.int64)).map(lookup).fillna("").to_numpy(dtype=object)
+        mapped = pd.Series(np.asarray(edge_way, dtype=np.int64)).map(lookup).astype(object)  # NaN: no name
+        edge_name = mapped.where(mapped.notna(), "").to_numpy(dtype=object)
         named = np.flatnonzero(edge_name != "")
         names, street = np.unique(edge_name[named].astype(str), return_inverse=True)
         lines = network.edge_lines[named]
