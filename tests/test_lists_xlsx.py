@@ -11,18 +11,8 @@ import pytest
 from planner import columns as col
 from planner.area import StudyArea
 from planner.errors import OutputError
-from planner.lists import (
-    NEEDS_COLUMNS,
-    OUTSIDE_LIST,
-    OUTSIDE_UNITS,
-    PARTLY_ASSESSED,
-    RESOURCES_COLUMNS,
-    SERVICES_COLUMNS,
-    SHEETS,
-    UNASSESSED,
-    ThreeLists,
-    three_lists,
-)
+from planner.lists import RESOURCES_COLUMNS, SERVICES_COLUMNS, SHEETS, ThreeLists, three_lists
+from planner.lists_needs import NEEDS_COLUMNS, OUTSIDE_LIST, OUTSIDE_UNITS, PARTLY_ASSESSED, UNASSESSED
 from planner.lists_xlsx import write_lists_xlsx
 from planner.pipeline import RunOptions, run
 from planner.plan import Plan
