@@ -243,17 +243,26 @@ def _write_report_and_lists(plan: Plan, out: Path, lang: Literal["zh", "en"]) ->
 
     t0 = time.perf_counter()
     pdf: str | bool = False
+    printing = None
     if plan.residents is not None:
         html = render_report(plan, lang=lang)
         (out / "report.html").write_text(html, encoding="utf-8")
-        try:  # the printable A4 copy, fonts embedded; needs WeasyPrint and a Chinese font
-            write_report_pdf(html, out / "report.pdf")
+        # the printable A4 copy (fonts embedded; WeasyPrint and a Chinese font) laid out beside the lists
+        printing = beside(write_report_pdf, html, out / "report.pdf")
+    try:
+        if plan.lists is not None:
+            write_lists_xlsx(plan.lists, out / "lists.xlsx")
+    except BaseException:
+        if printing is not None:
+            printing.cancel()
+        raise
+    if printing is not None:
+        try:
+            printing.result()
             pdf = True
         except OutputError as exc:  # a missing library or font: the run goes on, and says so
             log.warning("report.pdf not written: %s", exc)
             pdf = f"not written: {exc}"
-    if plan.lists is not None:
-        write_lists_xlsx(plan.lists, out / "lists.xlsx")
     return time.perf_counter() - t0, pdf
 
 
