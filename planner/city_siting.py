@@ -35,7 +35,6 @@ best ``k`` sites would.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from collections.abc import Sequence
@@ -50,6 +49,7 @@ from scipy import sparse
 
 from . import columns as col
 from .access import coverage_sets
+from .city_bounds import allocate, greedy_bound, tile_bound, top_k_sum
 from .errors import ConfigError
 from .network import Snap, WalkNetwork
 from .sites import Proposal, area_candidates, intersection_candidates, parse_weight, propose
@@ -69,9 +69,7 @@ __all__ = [
     "propose_city",
     "siting_jobs",
     "solve_tile",
-    "tile_bound",
     "tile_problem",
-    "top_k_sum",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,22 +117,6 @@ def _street_xy(network: WalkNetwork, edge: np.ndarray, t: np.ndarray) -> tuple[n
     return network.x[u] + t * (network.x[v] - network.x[u]), network.y[u] + t * (network.y[v] - network.y[u])
 
 
-def _greedy_bound(problem: CoverageProblem, sites: np.ndarray, k: int) -> np.ndarray:
-    """``G(j) = min_i f(S_i) + (sum of the j largest gains at S_i)`` for j = 0..k, over the prefixes of ``sites``."""
-    cover_t = problem.cover.T.tocsr().astype(float)
-    csc = problem.cover.tocsc()
-    w = problem.weights
-    covered = np.zeros(len(w), dtype=bool)
-    bound = np.full(k + 1, np.inf)
-    for i in range(len(sites) + 1):
-        gains = np.sort(cover_t @ np.where(covered, 0.0, w))[::-1][:k]
-        top = np.concatenate([[0.0], np.cumsum(gains), np.full(k - len(gains), gains.sum())])
-        bound = np.minimum(bound, float(w[covered].sum()) + top)
-        if i < len(sites):
-            covered[csc.indices[csc.indptr[sites[i]] : csc.indptr[sites[i] + 1]]] = True
-    return bound
-
-
 def tile_problem(job: SitingJob) -> TileProblem:
     """A tile's candidates, their exact cover sets on the tile's edges, its greedy curve and bound (a Dask task)."""
     t0 = time.perf_counter()
@@ -165,7 +147,7 @@ def tile_problem(job: SitingJob) -> TileProblem:
         problem,
         job.demand,
         greedy.gains,
-        _greedy_bound(problem, greedy.sites, job.k),
+        greedy_bound(problem, greedy.sites, job.k),
         float(job.weights[reached].sum()),
         time.perf_counter() - t0,
     )
@@ -206,43 +188,6 @@ def solve_tile(
         out["lp_k"] = tp.problem.lp_bound(k, time_limit=time_limit) if k > 0 else 0.0
         out["lp_next"] = tp.problem.lp_bound(k + 1, time_limit=time_limit)
     return out
-
-
-def tile_bound(greedy_bound: np.ndarray, reach: float, k_t: int, lp_k: float, lp_next: float) -> np.ndarray:
-    """``U(j) = min(reach, G(j), chord of the LP at k_t, k_t + 1 extended)`` for j = 0..k: concave, and at least the
-    best ``j`` sites of the tile alone.
-
-    An LP value equal to ``reach`` may be :meth:`~planner.siting.CoverageProblem.lp_bound`'s answer when the LP did
-    not finish (all the weight): the chord is left out then (``reach`` bounds anyway).
-    """
-    j = np.arange(len(greedy_bound), dtype=float)
-    bound = np.minimum(greedy_bound, reach)
-    if max(lp_k, lp_next) < reach * (1 - 1e-12):
-        bound = np.minimum(bound, lp_k + (lp_next - lp_k) * (j - k_t))
-    bound[0] = 0.0
-    return np.maximum(bound, 0.0)
-
-
-def top_k_sum(curves: Sequence[np.ndarray], k: int) -> float:
-    """At least ``max sum_t U_t(k_t)`` over ``sum_t k_t <= k`` (equal when every ``U_t`` is concave): the ``k``
-    largest increments of all curves (``U_t(0) = 0``)."""
-    steps = np.concatenate([np.maximum(np.diff(c), 0.0) for c in curves] or [np.zeros(0)])
-    return float(np.sort(steps)[::-1][:k].sum())
-
-
-def _allocate(gains: Sequence[np.ndarray], k: int) -> np.ndarray:
-    """Share ``k`` sites out: each next site to the tile whose greedy adds the most with it."""
-    counts = np.zeros(len(gains), dtype=np.int64)
-    heap = [(-float(g[0]), t) for t, g in enumerate(gains) if len(g)]
-    heapq.heapify(heap)
-    for _ in range(k):
-        if not heap:
-            break
-        _, t = heapq.heappop(heap)
-        counts[t] += 1
-        if counts[t] < len(gains[t]):
-            heapq.heappush(heap, (-float(gains[t][counts[t]]), t))
-    return counts
 
 
 @dataclass
@@ -380,7 +325,7 @@ def city_sites(
     else:  # the tile problems stay on the workers
         problems = client.map(tile_problem, client.scatter(jobs, hash=False), pure=False)
         curves = client.gather(client.map(_curves, problems, pure=False))
-    counts = [int(n) for n in _allocate([c[0] for c in curves], k)]
+    counts = [int(n) for n in allocate([c[0] for c in curves], k)]
     solved = _map(client, problems, counts, [None] * len(jobs), [None] * len(jobs), method, time_limit)
     bound_tiles = top_k_sum(
         [tile_bound(c[1], c[2], s["k"], s["lp_k"], s["lp_next"]) for c, s in zip(curves, solved)], k

@@ -10,7 +10,8 @@ from scipy import sparse
 from planner import StudyArea
 from planner import columns as col
 from planner.access import coverage_sets
-from planner.city_siting import _greedy_bound, propose_city, siting_jobs, tile_bound, tile_problem, top_k_sum
+from planner.city_bounds import greedy_bound, tile_bound, top_k_sum
+from planner.city_siting import propose_city, siting_jobs, tile_problem
 from planner.network import Snap
 from planner.pipeline import RunOptions, run
 from planner.sites import intersection_candidates
@@ -124,7 +125,7 @@ def test_the_tiles_bound_holds_for_every_number_of_sites():
     k = 6
     best = [0.0] + [problem.mclp(j, method="exact").objective for j in range(1, k + 1)]
     greedy = problem.mclp(k, method="greedy", swap=False, bound="submodular")
-    curve = _greedy_bound(problem, greedy.sites, k)
+    curve = greedy_bound(problem, greedy.sites, k)
     reach = float(problem.weights[np.diff(problem.cover.indptr) > 0].sum())
     for k_t in range(k):
         lp = [problem.lp_bound(j) if j else 0.0 for j in (k_t, k_t + 1)]
