@@ -67,9 +67,26 @@ def areas(state: ServiceState = Depends(ready_state)) -> list[dict]:
 
 @router.get("/tiers", summary="Tiers, walking targets, speed profiles and service categories")
 def tiers(state: ServiceState = Depends(ready_state)) -> dict:
-    """The rules in force."""
+    """The rules in force, and the time windows ``/coverage`` takes as ``window`` (with whether they are assessed:
+    only when the area's lists give opening hours)."""
     rules = state.plan.rules
+    av = state.plan.availability
+    assessed = av.window_access if av is not None else {}
+    windows = [
+        {
+            "key": w.key,
+            "name_zh": w.name_zh,
+            "name_en": w.name_en,
+            "days": list(w.days),
+            "start": w.start,
+            "end": w.end,
+            "assessed": w.key in assessed,
+        }
+        for w in (av.windows if av is not None else ())
+    ]
     return {
+        "windows": windows,
+        "windows_note": av.windows_note if av is not None else "",
         "tiers": [
             {
                 "key": t.key,

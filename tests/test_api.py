@@ -36,6 +36,9 @@ def test_health_ready_areas_tiers(client, plan):
     tiers = client.get("/tiers").json()
     assert [t["key"] for t in tiers["tiers"]] == ["center", "station", "point"]
     assert {p["key"] for p in tiers["profiles"]} == {"adult", "elderly"}
+    # the time windows /coverage takes, said not assessed where no list gives opening hours (this area's)
+    assert [w["key"] for w in tiers["windows"]] == ["weekday_day", "weekday_evening", "weekend_day"]
+    assert not any(w["assessed"] for w in tiers["windows"]) and tiers["windows_note"].startswith("未评估")
 
 
 def test_ready_is_503_while_loading(area_toml):
