@@ -469,10 +469,7 @@ def propose_city(
     prof = plan.rules.profile(profile) if profile else plan.rules.everyone
     candidates = None
     if cfg.file is not None and cfg.use != "intersections":
-        candidates = area_candidates(plan.area, network)
-        if "tier" in candidates.columns:
-            candidates = candidates[candidates["tier"].isna() | candidates["tier"].isin(["any", t.key])]
-        candidates = candidates.reset_index(drop=True)
+        candidates = area_candidates(plan.area, network, tier=t.key)
     return city_sites(
         network,
         residents,

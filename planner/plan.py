@@ -250,9 +250,7 @@ class Plan:
         cfg = self.area.settings.sites
         t = self.rules.tier(tier)
         prof = self.rules.profile(profile) if profile else self.rules.everyone
-        cands = candidates if candidates is not None else area_candidates(self.area, self.frame)
-        if candidates is None and "tier" in cands.columns:
-            cands = cands[cands["tier"].isna() | cands["tier"].isin(["any", t.key])].reset_index(drop=True)
+        cands = candidates if candidates is not None else area_candidates(self.area, self.frame, tier=t.key)
         return propose(
             self.frame,
             residents,

@@ -409,7 +409,12 @@ def _place_names(
 
 
 def area_candidates(
-    area: StudyArea, network: WalkNetwork | StraightLine, *, use: str | None = None, spacing_m: float | None = None
+    area: StudyArea,
+    network: WalkNetwork | StraightLine,
+    *,
+    use: str | None = None,
+    spacing_m: float | None = None,
+    tier: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Candidate sites of a study area: its ``[sites] file`` of available sites, street intersections, or both.
 
@@ -423,6 +428,8 @@ def area_candidates(
         Default: ``[sites] use``, else "file" when a file is given, else "intersections".
     spacing_m : float, optional
         Thinning of intersections (default ``[sites] spacing_m``).
+    tier : str, optional
+        Keep the sites for this tier: those the file gives no tier, ``any``, or this one.
 
     Returns
     -------
@@ -446,5 +453,7 @@ def area_candidates(
         else:
             parts.append(intersection_candidates(network, spacing_m=spacing_m or cfg.spacing_m))
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    if tier is not None and "tier" in out.columns:
+        out = out[out["tier"].isna() | out["tier"].isin(["any", tier])].reset_index(drop=True)
     out.attrs["unreachable"] = [u for part in parts for u in part.attrs.get("unreachable", [])]
     return out

@@ -62,7 +62,6 @@ __all__ = [
     "iter_tile_jobs",
     "run_tile",
     "sub_network",
-    "tile_jobs",
     "tiled_coverage",
     "tiled_coverage_parquet",
 ]
@@ -199,19 +198,6 @@ def sub_network(network: WalkNetwork, edges: np.ndarray, tile: int) -> tuple[Wal
         meta={"tile": tile},
     )
     return sub, nodes
-
-
-def tile_jobs(
-    network: WalkNetwork,
-    facilities: pd.DataFrame,
-    residents: gpd.GeoDataFrame,
-    rules: Rules,
-    horizon_min: float,
-    grid: TileGrid,
-    parquet: str | None = None,
-) -> list[TileJob]:
-    """Every job of :func:`iter_tile_jobs` in a list."""
-    return list(iter_tile_jobs(network, facilities, residents, rules, horizon_min, grid, parquet))
 
 
 def iter_tile_jobs(

@@ -224,11 +224,11 @@ def test_a_tile_job_stays_picklable_after_it_ran(plan):
     """Dask may spill or move a job after its task ran: the search's cached graph and lock stay off it."""
     import pickle
 
-    from planner.tiles import run_tile, tile_jobs
+    from planner.tiles import iter_tile_jobs, run_tile
 
     pts = plan.residents.geometry.to_crs(plan.network.crs)
     grid = TileGrid.covering(pts.x.to_numpy(), pts.y.to_numpy(), 2, 1)
-    job = tile_jobs(plan.network, plan.facilities, _placed(plan), plan.rules, 15.0, grid)[0]
+    job = next(iter_tile_jobs(plan.network, plan.facilities, _placed(plan), plan.rules, 15.0, grid))
     run_tile(job)
     assert pickle.loads(pickle.dumps(job)).tile == job.tile
 
