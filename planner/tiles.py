@@ -62,6 +62,7 @@ __all__ = [
     "iter_tile_jobs",
     "run_tile",
     "sub_network",
+    "tile_grid",
     "tiled_coverage",
     "tiled_coverage_parquet",
 ]
@@ -400,6 +401,13 @@ def tiled_coverage_parquet(
     return _merge_access(network, facilities, rules, horizon_min, results)
 
 
+def tile_grid(network: WalkNetwork, residents: gpd.GeoDataFrame, tiles: tuple[int, int]) -> TileGrid:
+    """The grid of ``tiles`` cells over the network's nodes and the residents' points."""
+    pts = residents.geometry.to_crs(network.crs)
+    x, y = np.concatenate([network.x, pts.x.to_numpy()]), np.concatenate([network.y, pts.y.to_numpy()])
+    return TileGrid.covering(x, y, *tiles)
+
+
 def _run_tiles(
     network: WalkNetwork,
     facilities: pd.DataFrame,
@@ -412,10 +420,7 @@ def _run_tiles(
     parquet: str | None,
 ) -> list[TileResult]:
     """Cut the tiles and run them, here or as Dask tasks."""
-    pts = residents.geometry.to_crs(network.crs)
-    grid = TileGrid.covering(
-        np.concatenate([network.x, pts.x.to_numpy()]), np.concatenate([network.y, pts.y.to_numpy()]), *tiles
-    )
+    grid = tile_grid(network, residents, tiles)
     # each job is run or handed to the cluster as it is cut: this process never holds every tile's copy at once
     jobs = iter_tile_jobs(network, facilities, residents, rules, horizon_min, grid, parquet)
     if client is None:
