@@ -7,17 +7,23 @@ the work grows with the catchments and not with the area. Tested against network
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
-from scipy.spatial import cKDTree
 
 from .network import Snap, SnapEnds, WalkNetwork
 
-__all__ = ["catchment_minutes"]
+__all__ = ["ChunkSearch", "catchment_minutes", "chunk_searches", "spans"]
 
 # straight-line slack of the local search area: lengths are planar, so only rounding needs room
 _SLACK_M = 1e-3
+
+# facilities x nodes up to which a network is searched whole, and the distances one such call returns
+_WHOLE_CELLS = 1 << 26
+_CALL_CELLS = 1 << 22
 
 
 def catchment_minutes(
@@ -61,42 +67,16 @@ def catchment_minutes(
     edge = np.asarray(edge, dtype=np.int64)
     t = np.asarray(t, dtype=float)
     offset_m = np.asarray(offset_m, dtype=float)
-    m, f, n = len(points), len(edge), network.n_nodes
+    m, f = len(points), len(edge)
     limit_m = float(limit_min) * float(metres_per_minute)
     if f == 0 or m == 0 or not limit_m >= 0:
         return sparse.csr_matrix((m, f), dtype=float)
     ends = points.ends(network)
-    at_u, at_v, on_edge = _at_nodes(ends, network)
-    u, v = network.u[edge].astype(np.int64), network.v[edge].astype(np.int64)
-    # where each facility sits on its street: the centre of its search area
-    fx = network.x[u] + t * (network.x[v] - network.x[u])
-    fy = network.y[u] + t * (network.y[v] - network.y[u])
-    reach_m = np.maximum(limit_m - offset_m, 0.0) + _SLACK_M
-    cell = max(limit_m, 1.0)
-    order = np.lexsort((np.floor(fx / cell), np.floor(fy / cell)))  # rows of cells: chunks of near facilities
-    same = _same_edge(on_edge, edge, order, chunk)
-    tree = _node_tree(network)
+    at_u, at_v = _at_nodes(ends, network)
     rows, cols, vals = [], [], []
-    local = np.full(n, -1, dtype=np.int64)
-    for c, start in enumerate(range(0, f, chunk)):
-        fac = order[start : start + chunk]
-        for found in tree.query_ball_point(np.column_stack([fx[fac], fy[fac]]), reach_m[fac], return_sorted=False):
-            local[found] = 0
-        local[u[fac]] = local[v[fac]] = 0
-        nodes = np.flatnonzero(local >= 0)
-        k = len(nodes)
-        local[nodes] = np.arange(k)
-        graph = _with_sources(
-            network.csr[nodes][:, nodes],
-            local[u[fac]],
-            local[v[fac]],
-            offset_m[fac] + t[fac] * network.length[edge[fac]],
-            offset_m[fac] + (1.0 - t[fac]) * network.length[edge[fac]],
-        )
-        dist = csgraph.dijkstra(graph, directed=True, indices=k + np.arange(len(fac)), limit=limit_m)
-        dist[:, k] = np.inf  # column k (the first source, unreachable from the others): any node outside
+    for s in chunk_searches(network, edge, t, offset_m, ends, limit_m, chunk):
+        fac, nodes, local, dist, k = s.fac, s.nodes, s.local, s.dist, s.k
         src, node = np.nonzero(dist[:, :k] <= limit_m)
-
         # each resident once: through its u end when that is reached, else through its v end (then its u end is
         # beyond the limit); residents on a facility's own edge apart, with the straight walk along it
         reached = dist[src, node]
@@ -115,19 +95,109 @@ def catchment_minutes(
             rows.append(by_end.index[at[keep]])
             cols.append(fac[j[keep]])
             vals.append(metres[keep] / metres_per_minute)
-        d_j, d_who, d_fac = same[c]
-        along = ends.offset_m[d_who] + offset_m[d_fac] + np.abs(ends.t[d_who] - t[d_fac]) * ends.length[d_who]
-        metres = np.minimum(_walk(dist, k, local, ends, d_j, d_who), along)
+        who, fac_of, metres = s.same_edge(ends, edge, t, offset_m)
         keep = metres <= limit_m
-        rows.append(ends.index[d_who[keep]])
-        cols.append(d_fac[keep])
+        rows.append(ends.index[who[keep]])
+        cols.append(fac_of[keep])
         vals.append(metres[keep] / metres_per_minute)
-        local[nodes] = -1
     out = sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, f), dtype=float
     )
     out.sort_indices()
     return out
+
+
+@dataclass
+class ChunkSearch:
+    """One chunk of facilities searched at once on the streets within their reach.
+
+    Attributes
+    ----------
+    fac : numpy.ndarray of int
+        The chunk's facilities (positions in the facility arrays).
+    nodes : numpy.ndarray of int
+        The local nodes (network indices); local node ``i`` is ``nodes[i]``.
+    local : numpy.ndarray of int
+        Per network node, its local index, or -1 outside (valid while the chunk is current).
+    dist : numpy.ndarray of float, shape (len(fac), k + len(fac))
+        Metres from each chunk facility to each local node (``inf`` beyond the limit); column ``k`` is ``inf``
+        throughout, so ``dist[:, np.where(local >= 0, local, k)]`` reads any network node.
+    k : int
+        Number of local nodes.
+    """
+
+    fac: np.ndarray
+    nodes: np.ndarray
+    local: np.ndarray
+    dist: np.ndarray
+    k: int
+    _same: tuple[np.ndarray, ...]
+
+    def same_edge(
+        self, ends: SnapEnds, edge: np.ndarray, t: np.ndarray, offset_m: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The residents on a chunk facility's own edge: (position in ``ends``, facility, metres), the metres the
+        shorter of the straight walk along the edge and the walk through either end."""
+        d_j, d_who, d_fac = self._same
+        along = ends.offset_m[d_who] + offset_m[d_fac] + np.abs(ends.t[d_who] - t[d_fac]) * ends.length[d_who]
+        return d_who, d_fac, np.minimum(_walk(self.dist, self.k, self.local, ends, d_j, d_who), along)
+
+
+def chunk_searches(
+    network: WalkNetwork,
+    edge: np.ndarray,
+    t: np.ndarray,
+    offset_m: np.ndarray,
+    ends: SnapEnds,
+    limit_m: float,
+    chunk: int,
+) -> Iterator[ChunkSearch]:
+    """Bounded Dijkstra searches from the facilities, in spatially sorted chunks, each on the streets within
+    ``limit_m`` in a straight line of its facilities (no path within the limit leaves them, since every street is
+    at least as long as its straight line). The facility's own arcs are its offset plus the walk to either end.
+
+    Yields
+    ------
+    ChunkSearch
+        One per chunk; its ``local`` is reset when the next is made.
+    """
+    n, f = network.n_nodes, len(edge)
+    on_edge = _on_edge(ends, network)
+    u, v = network.u[edge].astype(np.int64), network.v[edge].astype(np.int64)
+    to_u = offset_m + t * network.length[edge]
+    to_v = offset_m + (1.0 - t) * network.length[edge]
+    # where each facility sits on its street: the centre of its search area
+    fx = network.x[u] + t * (network.x[v] - network.x[u])
+    fy = network.y[u] + t * (network.y[v] - network.y[u])
+    cell = max(limit_m, 1.0)
+    order = np.lexsort((np.floor(fx / cell), np.floor(fy / cell)))  # rows of cells: chunks of near facilities
+    if f * n <= _WHOLE_CELLS:
+        # a small network: one graph with every facility's source, searched whole (the limit bounds each search,
+        # and its dense answer costs less than cutting out the streets around each chunk)
+        chunk = max(chunk, _CALL_CELLS // (n + f))
+        same = _same_edge(on_edge, edge, order, chunk)
+        graph = _with_sources(network.csr, u, v, to_u, to_v)
+        every = np.arange(n)
+        for c, start in enumerate(range(0, f, chunk)):
+            fac = order[start : start + chunk]
+            dist = csgraph.dijkstra(graph, directed=True, indices=n + fac, limit=limit_m)
+            dist[:, n] = np.inf  # read for "outside", which nothing is here
+            yield ChunkSearch(fac, every, every, dist, n, same[c])
+        return
+    same = _same_edge(on_edge, edge, order, chunk)
+    reach_m = np.maximum(limit_m - offset_m, 0.0) + _SLACK_M
+    grid = _node_grid(network)
+    local = np.full(n, -1, dtype=np.int64)
+    for c, start in enumerate(range(0, f, chunk)):
+        fac = order[start : start + chunk]
+        nodes = np.unique(np.concatenate([grid.near(fx[fac], fy[fac], reach_m[fac]), u[fac], v[fac]]))
+        k = len(nodes)
+        local[nodes] = np.arange(k)
+        graph = _local_graph(network.csr, nodes, local, u[fac], v[fac], to_u[fac], to_v[fac])
+        dist = csgraph.dijkstra(graph, directed=True, indices=k + np.arange(len(fac)), limit=limit_m)
+        dist[:, k] = np.inf  # column k (the first source, unreachable from the others): any node outside
+        yield ChunkSearch(fac, nodes, local, dist, k, same[c])
+        local[nodes] = -1
 
 
 def _walk(dist: np.ndarray, k: int, local: np.ndarray, ends: SnapEnds, j: np.ndarray, who: np.ndarray) -> np.ndarray:
@@ -162,14 +232,20 @@ class _AtNode:
         return which, np.arange(int(count.sum())) + np.repeat(self.start[key] - (np.cumsum(count) - count), count)
 
 
-def _at_nodes(ends: SnapEnds, network: WalkNetwork) -> tuple[_AtNode, _AtNode, _AtNode]:
-    """The residents at each node by their ``u`` and by their ``v`` end, and on each edge (worked out once, kept
-    with the ends)."""
+def _at_nodes(ends: SnapEnds, network: WalkNetwork) -> tuple[_AtNode, _AtNode]:
+    """The residents at each node by their ``u`` and by their ``v`` end (worked out once, kept with the ends)."""
     kept = ends.__dict__.get("_at_nodes")
     if kept is None:  # a frozen dataclass: a cache, not a field
         n = network.n_nodes
-        kept = (_AtNode(ends.u, n, ends, "u"), _AtNode(ends.v, n, ends, "v"), _AtNode(ends.edge, len(network.u)))
-        ends.__dict__["_at_nodes"] = kept
+        kept = ends.__dict__["_at_nodes"] = (_AtNode(ends.u, n, ends, "u"), _AtNode(ends.v, n, ends, "v"))
+    return kept
+
+
+def _on_edge(ends: SnapEnds, network: WalkNetwork) -> _AtNode:
+    """The residents on each edge (worked out once, kept with the ends)."""
+    kept = ends.__dict__.get("_on_edge")
+    if kept is None:
+        kept = ends.__dict__["_on_edge"] = _AtNode(ends.edge, len(network.u))
     return kept
 
 
@@ -190,12 +266,66 @@ def _same_edge(on_edge: _AtNode, edge: np.ndarray, order: np.ndarray, chunk: int
     return out
 
 
-def _node_tree(network: WalkNetwork) -> cKDTree:
-    """A KD-tree of the network's nodes, built once and kept with the network (like its CSR)."""
-    tree = network.__dict__.get("_node_tree")
-    if tree is None:
-        tree = network.__dict__["_node_tree"] = cKDTree(np.column_stack([network.x, network.y]))
-    return tree
+class _NodeGrid:
+    """The network's nodes in square cells (``size`` metres), for the nodes near a few points without a search."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, size: float) -> None:
+        self.size, self.x0, self.y0 = size, float(x.min()), float(y.min())
+        ix = ((x - self.x0) // size).astype(np.int64)
+        iy = ((y - self.y0) // size).astype(np.int64)
+        self.nx, self.ny = int(ix.max()) + 1, int(iy.max()) + 1
+        self.nodes = _AtNode(ix + self.nx * iy, self.nx * self.ny)
+
+    def near(self, x: np.ndarray, y: np.ndarray, reach: np.ndarray) -> np.ndarray:
+        """Every node within ``reach`` of a point (and some farther: the cells that the squares around the
+        points touch)."""
+        lo_x = np.clip((x - reach - self.x0) // self.size, 0, self.nx - 1).astype(np.int64)
+        hi_x = np.clip((x + reach - self.x0) // self.size, 0, self.nx - 1).astype(np.int64)
+        lo_y = np.clip((y - reach - self.y0) // self.size, 0, self.ny - 1).astype(np.int64)
+        hi_y = np.clip((y + reach - self.y0) // self.size, 0, self.ny - 1).astype(np.int64)
+        bx, by = int(lo_x.min()), int(lo_y.min())
+        mask = np.zeros((int(hi_y.max()) - by + 1, int(hi_x.max()) - bx + 1), dtype=bool)
+        for a, b, c, d in zip(lo_y - by, hi_y - by + 1, lo_x - bx, hi_x - bx + 1):
+            mask[a:b, c:d] = True
+        iy, ix = np.nonzero(mask)
+        _, at = self.nodes.expand((iy + by) * self.nx + ix + bx)
+        return self.nodes.order[at]
+
+
+def _node_grid(network: WalkNetwork) -> _NodeGrid:
+    """The nodes in 100 m cells, built once and kept with the network (like its CSR)."""
+    grid = network.__dict__.get("_node_grid")
+    if grid is None:
+        grid = network.__dict__["_node_grid"] = _NodeGrid(network.x, network.y, 100.0)
+    return grid
+
+
+def _local_graph(
+    csr: sparse.csr_matrix,
+    nodes: np.ndarray,
+    local: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    wa: np.ndarray,
+    wb: np.ndarray,
+) -> sparse.csr_matrix:
+    """The streets between the local ``nodes`` (``local``: each network node's local index, -1 outside) and a
+    source per facility (:func:`_with_sources`, with ``a`` and ``b`` network nodes)."""
+    lo = csr.indptr[nodes].astype(np.int64)
+    which, pos = spans(lo, csr.indptr[nodes + 1] - lo)
+    cols = local[csr.indices[pos]]
+    keep = cols >= 0
+    indptr = np.zeros(len(nodes) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(which[keep], minlength=len(nodes)), out=indptr[1:])
+    k = len(nodes)
+    base = sparse.csr_matrix((csr.data[pos[keep]], cols[keep], indptr), shape=(k, k), copy=False)
+    return _with_sources(base, local[a], local[b], wa, wb)
+
+
+def spans(first: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every position of the spans ``[first, first + length)``: the span it is in, and the position."""
+    which = np.repeat(np.arange(len(first)), length)
+    return which, np.arange(len(which)) + np.repeat(first - (np.cumsum(length) - length), length)
 
 
 def _with_sources(

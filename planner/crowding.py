@@ -15,9 +15,10 @@ cost matrix (tests/test_crowding.py), with two documented differences at the edg
 facility has ``A_i = 0`` (``access`` leaves it out, NaN), and a facility with nobody in its catchment has
 ``R_j = NaN`` and adds nothing to anyone's ``A_i`` (``access`` gives ``inf`` when the people there weigh zero).
 
-The travel-cost matrix comes from :func:`catchment_minutes`: one bounded Dijkstra per facility on the same
-edge-snapped walk as :func:`planner.access.point_distances`, each run on the streets within the limit's straight-line
-reach only, so the work grows with the catchments and not with the area.
+The formulas are in :mod:`planner.fca` (on a cost matrix, as PySAL ``access`` takes them). The plan measures on the
+walk network with :func:`planner.catchment_sums.catchment_sums`: one bounded Dijkstra per facility on the same
+edge-snapped walk as :func:`planner.access.point_distances`, and the sums by street edge without the residents x
+facilities matrix; :func:`catchment_minutes` gives that matrix when it is wanted.
 
 Supply is measured in people a facility can serve (:func:`facility_capacity`): the list's 容量/capacity column,
 else its 面积/floor area scaled from a reference area, else the upper end of the tier's GB 50180-2018 population
@@ -30,13 +31,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from .catchment import catchment_minutes
+from .catchment_sums import catchment_sums
+from .fca import DEFAULT_DECAY, Catchment, decay_weights, floating_catchment
 from .network import Snap, WalkNetwork
 from .tables import find_column
 from .tiers import Rules
@@ -54,120 +55,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: E2SFCA step weights per walking-time band, ``(upper minute, weight)``: 1.00 / 0.68 / 0.22 for 0-5 / 5-10 /
-#: 10-15 minutes. The weights are Luo and Qi's (2009, "An enhanced two-step floating catchment area (E2SFCA) method
-#: for measuring spatial accessibility to primary care physicians", Health & Place 15(4), 1100-1107: Gaussian weights
-#: for three travel-time zones, also PySAL ``access``'s default); the zones are our 15-minute walk in thirds.
-DEFAULT_DECAY: tuple[tuple[float, float], ...] = ((5.0, 1.0), (10.0, 0.68), (15.0, 0.22))
-
 #: Floor area (m²) at which a facility of a tier serves the upper end of its population band, for lists that give
 #: an area and no capacity. From GB 50180-2018 appendix B as secondary sources quote it [check]: 社区服务中心
 #: (街道级) 700-1,500 m², 社区服务站 600-1,000 m² (the five-minute level, our ``point``); GB 50180 names no
 #: ten-minute station, so the station takes the point's figure [check]. Configurable per call.
 REFERENCE_AREA_M2: Mapping[str, float] = {"center": 1500.0, "station": 1000.0, "point": 1000.0}
-
-
-def decay_weights(minutes: np.ndarray, bands: Sequence[tuple[float, float]] | None) -> np.ndarray:
-    """Weight of each walking time: the weight of the first band whose upper minute it does not exceed.
-
-    Parameters
-    ----------
-    minutes : numpy.ndarray
-    bands : sequence of (float, float), optional
-        ``(upper minute, weight)`` pairs; None for plain 2SFCA (weight 1 everywhere).
-
-    Returns
-    -------
-    numpy.ndarray
-        Weights; 0 beyond the last band.
-    """
-    minutes = np.asarray(minutes, dtype=float)
-    if bands is None:
-        return np.ones_like(minutes)
-    ordered = sorted(bands)
-    upper = np.array([b for b, _ in ordered], dtype=float)
-    weight = np.array([w for _, w in ordered] + [0.0], dtype=float)
-    if (weight < 0).any():
-        msg = f"decay weights must not be negative: {list(bands)}"
-        raise ValueError(msg)
-    return weight[np.searchsorted(upper, minutes, side="left")]
-
-
-@dataclass(frozen=True)
-class Catchment:
-    """Floating-catchment results on one cost matrix.
-
-    Attributes
-    ----------
-    people : numpy.ndarray
-        Per facility: the people within its catchment (unweighted).
-    demand : numpy.ndarray
-        Per facility: the distance-weighted people, ``D_j`` (equal to ``people`` in plain 2SFCA).
-    ratio : numpy.ndarray
-        Per facility: supply per weighted person, ``R_j = S_j / D_j``; NaN with nobody in the catchment or no supply.
-    access : numpy.ndarray
-        Per resident point: ``A_i = sum_j W(c_ij) R_j``; 0 where no facility is within the catchment.
-    """
-
-    people: np.ndarray
-    demand: np.ndarray
-    ratio: np.ndarray
-    access: np.ndarray
-
-
-def floating_catchment(
-    minutes: sparse.spmatrix | np.ndarray,
-    demand: np.ndarray,
-    supply: np.ndarray,
-    *,
-    max_minutes: float | None = None,
-    bands: Sequence[tuple[float, float]] | None = None,
-) -> Catchment:
-    """2SFCA (``bands=None``) or E2SFCA (step weights per band) from a travel-cost matrix.
-
-    Parameters
-    ----------
-    minutes : scipy.sparse matrix or numpy.ndarray, shape (n_points, n_facilities)
-        Walking minutes. Sparse: the stored entries are the pairs (explicit zeros included). Dense: ``inf`` or NaN
-        where a pair is out of reach.
-    demand : numpy.ndarray
-        People at each point (population, or the elderly).
-    supply : numpy.ndarray
-        Supply of each facility (people it can serve, :func:`facility_capacity`); NaN leaves a facility out.
-    max_minutes : float, optional
-        Catchment: pairs beyond it are left out (default: every pair given).
-    bands : sequence of (float, float), optional
-        ``(upper minute, weight)`` steps for E2SFCA, e.g. :data:`DEFAULT_DECAY`; pairs beyond the last band weigh 0.
-
-    Returns
-    -------
-    Catchment
-    """
-    demand = np.asarray(demand, dtype=float)
-    supply = np.asarray(supply, dtype=float)
-    if sparse.issparse(minutes):
-        coo = sparse.coo_matrix(minutes)
-        rows, cols, cost = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(float)
-    else:
-        dense = np.asarray(minutes, dtype=float)
-        rows, cols = np.nonzero(np.isfinite(dense))
-        cost = dense[rows, cols]
-    m, f = minutes.shape
-    if demand.shape != (m,) or supply.shape != (f,):
-        msg = f"demand {demand.shape} and supply {supply.shape} do not fit a cost matrix of shape {(m, f)}"
-        raise ValueError(msg)
-    if not (np.isfinite(demand) & (demand >= 0)).all():
-        msg = "demand must be finite and not negative at every point"
-        raise ValueError(msg)
-    inside = np.ones(len(cost), dtype=bool) if max_minutes is None else cost <= max_minutes
-    weight = decay_weights(cost, bands) * inside
-    people = np.bincount(cols, weights=inside * demand[rows], minlength=f)
-    weighted = np.bincount(cols, weights=weight * demand[rows], minlength=f)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(weighted > 0, supply / weighted, np.nan)
-    share = weight * ratio[cols]
-    access = np.bincount(rows, weights=np.where(np.isfinite(share), share, 0.0), minlength=m)
-    return Catchment(people, weighted, ratio, access)
 
 
 def facility_capacity(
@@ -280,21 +172,22 @@ def crowding_table(
         ``capacity_people``, ``capacity_basis``, ``supply_ratio`` (``R_j``), ``load`` (people per capacity) and
         ``crowded`` (nullable boolean: people > capacity; NA without a capacity). Per resident: ``A_i``.
     """
-    snap = Snap.of(residents)
-    cost = catchment_minutes(
+    supply = capacity["capacity_people"].to_numpy(float)
+    if group != "population" and (capacity["capacity_basis"] == "band").any():
+        log.warning("crowding of %s against GB 50180 bands, which count residents of all ages", group)
+    result = catchment_sums(
         network,
         facilities["edge"].to_numpy(np.int64),
         facilities["t"].to_numpy(float),
         facilities["snap_m"].to_numpy(float),
-        snap,
+        Snap.of(residents),
+        np.nan_to_num(residents[group].to_numpy(float)),
+        supply,
         limit_min,
         metres_per_minute,
+        max_minutes=limit_min,
+        bands=bands,
     )
-    supply = capacity["capacity_people"].to_numpy(float)
-    if group != "population" and (capacity["capacity_basis"] == "band").any():
-        log.warning("crowding of %s against GB 50180 bands, which count residents of all ages", group)
-    people = residents[group].to_numpy(float)
-    result = floating_catchment(cost, np.nan_to_num(people), supply, max_minutes=limit_min, bands=bands)
     with np.errstate(divide="ignore", invalid="ignore"):
         load = result.people / supply
     crowded = pd.array(np.where(np.isfinite(supply), result.people > supply, False), dtype="boolean")

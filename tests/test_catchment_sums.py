@@ -1,0 +1,111 @@
+"""2SFCA straight from the network (``catchment_sums``) equals the cost-matrix form (``floating_catchment`` on
+``catchment_minutes``, itself equal to PySAL ``access`` in tests/test_crowding.py): hand-worked on a grid with exact
+ties, on real streets with residents on the facilities' own edges, at equal positions and unsnapped, in both search
+modes (the network searched whole, and street by street around each chunk of facilities)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import planner.catchment as catchment
+from conftest import YANGPU
+from planner.catchment import catchment_minutes
+from planner.catchment_sums import catchment_sums
+from planner.fca import DEFAULT_DECAY, floating_catchment
+from planner.network import Snap, WalkNetwork
+
+FIELDS = ("people", "demand", "ratio", "access")
+
+
+def _grid(side: int = 6, block: float = 100.0) -> WalkNetwork:
+    """side x side nodes at (block * i, block * j), streets between neighbours (every length exact)."""
+    jj, ii = np.meshgrid(np.arange(side), np.arange(side))
+    x, y = (ii.ravel() * block).astype(float), (jj.ravel() * block).astype(float)
+    node = np.arange(side * side).reshape(side, side)
+    u = np.concatenate([node[:-1, :].ravel(), node[:, :-1].ravel()]).astype(np.int32)
+    v = np.concatenate([node[1:, :].ravel(), node[:, 1:].ravel()]).astype(np.int32)
+    length = np.hypot(x[u] - x[v], y[u] - y[v])
+    return WalkNetwork(x=x, y=y, lon=x, lat=y, osmid=np.arange(side * side), u=u, v=v, length=length, crs="EPSG:32651")
+
+
+@pytest.fixture(params=["whole", "by chunk"])
+def search_mode(request, monkeypatch):
+    if request.param == "by chunk":
+        monkeypatch.setattr(catchment, "_WHOLE_CELLS", 0)
+    return request.param
+
+
+def test_hand_worked_grid_with_exact_ties(search_mode):
+    """One facility mid-block at (100, 150), 75 m a minute, bands 0-2 min weight 1 and 2-5 min weight 0.5.
+
+    (100, 300): 150 m north, 2.0 min exactly, weight 1. (400, 125): 50 m to (100, 100), 300 m east, 25 m north,
+    375 m = 5.0 min exactly, weight 0.5; (125, 500): 350 m north and 25 m east, 5.0 min. (400, 125.5): 375.5 m,
+    beyond. So D = 80 * 1 + (10 + 20) * 0.5 = 95, people 110, R = 190 / 95 = 2, A = (1, 1, 0, 2)."""
+    net = _grid()
+    fac = net.snap_xy(np.array([100.0]), np.array([150.0]))
+    pts = net.snap_xy(np.array([400.0, 125.0, 400.0, 100.0]), np.array([125.0, 500.0, 125.5, 300.0]))
+    demand, supply = np.array([10.0, 20.0, 40.0, 80.0]), np.array([190.0])
+    bands = ((2.0, 1.0), (5.0, 0.5))
+    got = catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand, supply, 5, 75.0, max_minutes=5, bands=bands)
+    np.testing.assert_array_equal(got.people, [110.0])
+    np.testing.assert_array_equal(got.demand, [95.0])
+    np.testing.assert_array_equal(got.ratio, [2.0])
+    np.testing.assert_array_equal(got.access, [1.0, 1.0, 0.0, 2.0])
+    cost = catchment_minutes(net, fac.edge, fac.t, fac.offset_m, pts, 5, 75.0)
+    ref = floating_catchment(cost, demand, supply, max_minutes=5, bands=bands)
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name))
+
+
+@pytest.fixture(scope="module")
+def yangpu():
+    net = WalkNetwork.from_osm_file(YANGPU)
+    rng = np.random.default_rng(18)
+    nodes = rng.choice(net.n_nodes, 40, replace=False)
+    fac = net.snap_xy(net.x[nodes] + rng.normal(0, 30, 40), net.y[nodes] + rng.normal(0, 30, 40))
+    nodes = rng.choice(net.n_nodes, 3000)
+    near = net.snap_xy(net.x[nodes] + rng.normal(0, 40, 3000), net.y[nodes] + rng.normal(0, 40, 3000))
+    # and residents on the facilities' own edges, twenty at one same spot, and one unsnapped
+    edge = np.concatenate([near.edge, np.repeat(fac.edge[:20], 8), np.full(20, near.edge[0]), [-1]])
+    t = np.concatenate([near.t, rng.random(160), np.full(20, near.t[0]), [0.0]])
+    off = np.concatenate([near.offset_m, rng.random(160) * 40, np.full(20, near.offset_m[0]), [0.0]])
+    pts = Snap(edge, t, off, np.zeros(len(edge)), np.zeros(len(edge)))
+    demand = rng.integers(0, 50, len(edge)).astype(float)
+    supply = rng.random(40) * 1000
+    supply[3] = np.nan  # a facility with no capacity is left out
+    return net, fac, pts, demand, supply
+
+
+@pytest.mark.parametrize("bands", [None, DEFAULT_DECAY])
+@pytest.mark.parametrize("limit", [5.0, 10.0, 15.0])
+def test_equal_to_the_cost_matrix_form_on_real_streets(yangpu, search_mode, bands, limit):
+    net, fac, pts, demand, supply = yangpu
+    cost = catchment_minutes(net, fac.edge, fac.t, fac.offset_m, pts, limit, 75.0, chunk=8)
+    assert cost.nnz > 1000
+    ref = floating_catchment(cost, demand, supply, max_minutes=limit, bands=bands)
+    got = catchment_sums(
+        net, fac.edge, fac.t, fac.offset_m, pts, demand, supply, limit, 75.0, max_minutes=limit, bands=bands, chunk=8
+    )
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    reaches_nothing = np.diff(cost.tocsr().indptr) == 0
+    assert reaches_nothing.any() and (got.access[reaches_nothing] == 0).all()  # exactly 0, not rounding
+
+
+def test_a_catchment_beyond_the_walking_limit_and_no_bands_cap(yangpu):
+    """``max_minutes`` None: every pair within the limit counts; bands only weigh."""
+    net, fac, pts, demand, supply = yangpu
+    cost = catchment_minutes(net, fac.edge, fac.t, fac.offset_m, pts, 12.0, 60.0)
+    ref = floating_catchment(cost, demand, supply, bands=DEFAULT_DECAY)
+    got = catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand, supply, 12.0, 60.0, bands=DEFAULT_DECAY)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_bad_demand_is_refused(yangpu):
+    net, fac, pts, demand, supply = yangpu
+    with pytest.raises(ValueError, match="demand"):
+        catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, -demand, supply, 5, 75.0)
+    with pytest.raises(ValueError, match="do not fit"):
+        catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand[:5], supply, 5, 75.0)
