@@ -192,6 +192,7 @@ def project(m: dict[str, Any], shanghai_edges: float, worker_gb: float) -> dict[
         }
     dask = sorted((int(k.split()[1]), v) for k, v in m.items() if k.startswith("dask ") and k[5:].isdigit())
     stored = sorted((int(k.split()[1]), v) for k, v in m.items() if k.startswith("store ") and k[6:].isdigit())
+    held = dask[0][1]["here_mb"] if dask else float("nan")  # a driver that holds the city (dask W sides only)
     dask = dask or stored  # the workers' figures: the same tiles either way
     if not dask:
         return out
@@ -211,7 +212,7 @@ def project(m: dict[str, Any], shanghai_edges: float, worker_gb: float) -> dict[
         "halo_km": h_km,
         "tile_nodes_with_halo": round(work / n_tiles),
         "worker_gb": worker_gb,
-        "driver_gb": (m["base_mb"] + (w1["here_mb"] - m["base_mb"]) / m["nodes"] * n_sh) / 1024,
+        "driver_gb": (m["base_mb"] + (held - m["base_mb"]) / m["nodes"] * n_sh) / 1024,
         "store_driver_gb": max((v["here_mb"] for _, v in stored), default=float("nan")) / 1024,
         "store_writer_gb": (m["base_mb"] + (m["store"]["peak_mb"] - m["base_mb"]) / m["nodes"] * n_sh) / 1024
         if m.get("store")
