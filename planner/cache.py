@@ -15,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from .atomic import atomic_file
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-__all__ = ["cache_dir", "file_digest", "read_cached", "write_cached"]
+__all__ = ["cache_dir", "content_key", "file_digest", "read_cached", "write_cached"]
 
 
 def cache_dir() -> Path:
@@ -36,6 +38,21 @@ def file_digest(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def content_key(*parts: object) -> str:
+    """SHA-256 (24 hex characters) of arrays, strings and numbers, in order: the key of an entry derived from data
+    already in memory (an array counts by its dtype, shape and bytes; an array of Python objects by their text)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            a = np.ascontiguousarray(part)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(repr(a.tolist()).encode() if a.dtype == object else a.tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"\x1f")
+    return h.hexdigest()[:24]
 
 
 def read_cached(path: Path, load: Callable[[Path], T]) -> T | None:

@@ -189,7 +189,7 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     )
     iso = areas = None
     if options.isochrones == "areas":  # the dissolved areas only: one search per tier, no per-facility polygons
-        areas = plan.compute_service_areas(profiles=[rules.everyone.key])
+        areas = plan.compute_service_areas(profiles=[rules.everyone.key], use_cache=options.use_cache)
         timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
     elif options.isochrones != "none":
         profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]

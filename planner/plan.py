@@ -26,6 +26,7 @@ import shapely
 from . import columns as col
 from .access import Access, point_distances
 from .area import StudyArea
+from .area_cache import cached_service_areas
 from .availability import Availability
 from .coords import to_wgs84
 from .coverage import headline
@@ -302,15 +303,17 @@ class Plan:
         )
 
     def compute_service_areas(
-        self, bands: Sequence[float] | None = None, *, profiles: Sequence[str] | None = None
+        self, bands: Sequence[float] | None = None, *, profiles: Sequence[str] | None = None, use_cache: bool = False
     ) -> gpd.GeoDataFrame:
-        """Dissolved service area per tier, band and profile (see :func:`planner.isochrones.service_areas`)."""
+        """Dissolved service area per tier, band and profile (see :func:`planner.isochrones.service_areas`); with
+        ``use_cache``, read from the on-disk cache when the same inputs were drawn before
+        (:func:`planner.area_cache.cached_service_areas`)."""
         cfg = self.area.settings.isochrones
         profs = [self.rules.profile(p) for p in profiles] if profiles else list(self.rules.profiles)
         if self.network is None or isinstance(self.access, EstimatedAccess):
             iso = self.compute_isochrones(bands, profiles=[p.key for p in profs])
             return dissolve_isochrones(iso[iso["tier"].isin([t.key for t in self.rules.tiers])], self.frame.crs)
-        return service_areas(
+        return (cached_service_areas if use_cache else service_areas)(
             self.network,
             self.facilities,
             dict(self.access.tiers),

@@ -7,7 +7,9 @@ import pytest
 import shapely
 
 from conftest import YANGPU, reference_distances
+from planner import isochrones
 from planner.access import nearest_facility
+from planner.area_cache import cached_service_areas
 from planner.facilities import load_facilities, snap_facilities
 from planner.isochrones import facility_isochrones, reach_lines, service_areas
 from planner.network import WalkNetwork
@@ -169,3 +171,31 @@ def test_bad_options(yangpu_case, kwargs, message):
     kwargs = {"bands": (5,), **kwargs}
     with pytest.raises(ValueError, match=message):
         facility_isochrones(net, fac, PROFILES, progress=False, **kwargs)
+
+
+def test_cached_service_areas_hit_bit_for_bit_and_miss_on_any_changed_input(yangpu_case, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path))
+    net, fac = yangpu_case
+    nearest = _nearest_by_tier(net, fac)
+    fresh = service_areas(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20)
+    first = cached_service_areas(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20)
+    assert len(list(tmp_path.glob("areas-*.npz"))) == 1
+    calls = []
+    monkeypatch.setattr(isochrones, "service_areas", lambda *a, **k: calls.append(a) or fresh)
+    again = cached_service_areas(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20)
+    assert not calls  # read, not drawn
+    for got in (first, again):
+        assert list(got.columns) == list(fresh.columns) and got.crs == fresh.crs
+        assert got.drop(columns="geometry").equals(fresh.drop(columns="geometry"))
+        assert all(a.equals_exact(b, 0) for a, b in zip(got.geometry, fresh.geometry))
+    # a moved facility, another corridor, another band, another speed: each is drawn anew
+    moved = fac.copy()
+    moved.loc[moved.index[0], "t"] = (moved["t"].iloc[0] + 0.37) % 1.0
+    for args, kwargs in (
+        ((moved, nearest, PROFILES[:1], (5, 10)), {"corridor_m": 20}),
+        ((fac, nearest, PROFILES[:1], (5, 10)), {"corridor_m": 25}),
+        ((fac, nearest, PROFILES[:1], (5, 12)), {"corridor_m": 20}),
+        ((fac, nearest, PROFILES[1:], (5, 10)), {"corridor_m": 20}),
+    ):
+        cached_service_areas(net, *args, **kwargs)
+    assert len(calls) == 4
