@@ -20,7 +20,7 @@ from .area import StudyArea
 from .errors import InputError
 from .tables import find_column, read_table
 
-__all__ = ["PopulationCheck", "check_population"]
+__all__ = ["PopulationCheck", "check_population", "spearman_rho"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,34 @@ class PopulationCheck:
             "household_size_source": self.household_size_source,
             "disagree_most": self.disagree,
         }
+
+
+def spearman_rho(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the ranks, ties given their average rank.
+
+    The value of ``scipy.stats.spearmanr(a, b).statistic`` without importing ``scipy.stats`` (0.4 s on every
+    run with a population check).
+
+    Parameters
+    ----------
+    a, b : pandas.Series or numpy.ndarray
+        Paired values, of the same length.
+
+    Returns
+    -------
+    float
+        Rho in [-1, 1]; NaN when a value is missing, an input is constant or there are fewer than 2 pairs.
+    """
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    if len(x) != len(y):
+        msg = f"spearman_rho: {len(x)} values against {len(y)}"
+        raise ValueError(msg)
+    if len(x) < 2 or np.isnan(x).any() or np.isnan(y).any() or (x == x[0]).all() or (y == y[0]).all():
+        return float("nan")
+    rx = pd.Series(x).rank(method="average").to_numpy(float)
+    ry = pd.Series(y).rank(method="average").to_numpy(float)
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def check_population(
@@ -108,9 +136,7 @@ def check_population(
         out["ratio"] = np.where(out["implied"] > 0, out["estimate"] / out["implied"], np.nan)
     out = out.reset_index()
     used = out[(out["compounds"] >= min_compounds) & (out["estimate"] > 0)]
-    from scipy.stats import spearmanr  # imported here: 0.4 s that only a check with compounds needs
-
-    rho = float(spearmanr(used["estimate"], used["implied"]).statistic) if len(used) >= 3 else float("nan")
+    rho = spearman_rho(used["estimate"], used["implied"]) if len(used) >= 3 else float("nan")
     ranks = pd.DataFrame(
         {
             "unit": used["unit"],
