@@ -76,10 +76,16 @@ def prepare_output_dir(out: str | Path, *, force: bool = False, files: tuple[str
 
 
 def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Lists become ``;``-joined text, since GeoPackage columns hold scalars."""
+    """Lists become ``;``-joined text, since GeoPackage columns hold scalars.
+
+    Only ``object`` columns are looked at: a typed column (numbers, booleans, pandas strings) cannot hold a
+    list, and mapping each of the residents' ~30 typed columns row by row cost ~0.4 s.
+    """
     out = gdf.copy()
     for col in out.columns:
-        if col != out.geometry.name and out[col].map(lambda v: isinstance(v, (list, tuple))).any():
+        if col == out.geometry.name or out[col].dtype != object:
+            continue
+        if out[col].map(lambda v: isinstance(v, (list, tuple))).any():
             out[col] = out[col].map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
     return out
 
@@ -125,25 +131,51 @@ def layer_descriptions(summary: dict[str, Any], population_note: str | None = No
 
 
 def write_geopackage(
-    path: str | Path, layers: dict[str, gpd.GeoDataFrame], descriptions: dict[str, str] | None = None
+    path: str | Path,
+    layers: dict[str, gpd.GeoDataFrame],
+    descriptions: dict[str, str] | None = None,
+    *,
+    use_arrow: bool | None = None,
 ) -> None:
     """Write several GeoDataFrames as layers of one GeoPackage.
 
     Each layer's description (shown by QGIS and in ``gpkg_contents``) says where it comes
     from, and a ``layer_sources`` table repeats them for tools that do not show descriptions.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    layers : dict of str to geopandas.GeoDataFrame
+        Layer name to its rows, written in this order.
+    descriptions : dict of str to str, optional
+        Layer name to where it comes from.
+    use_arrow : bool, optional
+        Hand the columns to GDAL through Arrow (about half the time; the same layers, fields and types).
+        By default, when pyarrow is installed (an extra, not a base dependency) and GDAL is 3.8 or later;
+        otherwise row by row.
     """
+    import importlib.util
+
     import pandas as pd
     import pyogrio
 
+    if use_arrow is None:  # Arrow writes need pyogrio 0.8 and GDAL 3.8
+        pyogrio_version = tuple(int(p) for p in pyogrio.__version__.split(".")[:2] if p.isdigit())
+        use_arrow = (
+            importlib.util.find_spec("pyarrow") is not None
+            and pyogrio_version >= (0, 8)
+            and pyogrio.__gdal_version__ >= (3, 8, 0)
+        )
+    arrow = {"use_arrow": True} if use_arrow else {}  # not passed otherwise: pyogrio 0.7 has no such argument
     path = Path(path)
     descriptions = descriptions or {}
     for name, gdf in layers.items():
         options = {"DESCRIPTION": descriptions[name]} if name in descriptions else None
-        pyogrio.write_dataframe(_gpkg_ready(gdf), path, layer=name, driver="GPKG", layer_options=options)
+        pyogrio.write_dataframe(_gpkg_ready(gdf), path, layer=name, driver="GPKG", layer_options=options, **arrow)
         log.info("wrote layer %s (%d features) to %s", name, len(gdf), path)
     if descriptions:
         table = pd.DataFrame({"layer": list(layers), "source": [descriptions.get(n, "") for n in layers]})
-        pyogrio.write_dataframe(table, path, layer="layer_sources", driver="GPKG")
+        pyogrio.write_dataframe(table, path, layer="layer_sources", driver="GPKG", **arrow)
 
 
 def write_summary(path: str | Path, summary: dict[str, Any]) -> None:
