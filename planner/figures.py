@@ -10,14 +10,18 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import matplotlib
 import numpy as np
+import shapely
 from matplotlib import font_manager
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -152,14 +156,65 @@ def lorenz_chart(plan: Plan, *, zh: bool = True) -> str:
         return _png(fig)
 
 
+@dataclass(frozen=True)
+class _Background:
+    """What the coverage maps of one plan share, in its metric CRS: streets, residents, unit outlines, extent."""
+
+    streets: list[np.ndarray]
+    residents_xy: np.ndarray
+    unit_outlines: gpd.GeoSeries | None
+    extent: tuple[float, float, float, float]
+
+    @classmethod
+    def of(cls, plan: Plan) -> _Background:
+        """Project and line-merge once per plan (not once per tier's map)."""
+        residents = plan.residents
+        assert residents is not None
+        crs = plan.frame.crs
+        net = plan.network
+        streets: list[np.ndarray] = []
+        if net is not None:  # no streets drawn for an estimate
+            # the ~23k segments merged into ~6k paths: the same lines, a quarter of the artists' work
+            paths = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(net.edge_lines)))
+            xy, index = shapely.get_coordinates(paths, return_index=True)
+            streets = np.split(xy, np.flatnonzero(np.diff(index)) + 1)
+            # the streets' extent (the outline without streets): units reaching beyond it are cut at the frame
+            x0, x1, y0, y1 = net.x.min(), net.x.max(), net.y.min(), net.y.max()
+        else:
+            x0, y0, x1, y1 = gpd.GeoSeries([plan.frame.boundary_wgs84()], crs="EPSG:4326").to_crs(crs).total_bounds
+        outlines = plan.units.to_crs(crs).boundary if plan.units is not None else None
+        return cls(
+            streets=streets,
+            residents_xy=shapely.get_coordinates(residents.to_crs(crs).geometry.values),
+            unit_outlines=outlines,
+            extent=(float(x0), float(x1), float(y0), float(y1)),
+        )
+
+
+#: id(plan) -> (a weak reference to it, its background); an entry goes when its plan does
+_backgrounds: dict[int, tuple[weakref.ref, _Background]] = {}
+_backgrounds_lock = threading.Lock()
+
+
+def _background(plan: Plan) -> _Background:
+    """The plan's :class:`_Background`, made on its first coverage map and kept while the plan lives."""
+    key = id(plan)
+    with _backgrounds_lock:
+        hit = _backgrounds.get(key)
+        if hit is not None and hit[0]() is plan:
+            return hit[1]
+        background = _Background.of(plan)
+        _backgrounds[key] = (weakref.ref(plan, lambda _, key=key: _backgrounds.pop(key, None)), background)
+        return background
+
+
 def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
     """A static map of one tier: residents coloured by walking minutes (everyone's profile), facilities, units."""
     residents = plan.residents
     assert residents is not None
     crs = plan.frame.crs
-    lines: Any = plan.network.edge_lines if plan.network is not None else []  # no streets drawn for an estimate
-    segs = [np.asarray(line.coords) for line in lines]
-    pts = residents.to_crs(crs)
+    background = _background(plan)
+    pts = background.residents_xy
     minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
     colours = np.select(
         [minutes <= tier.minutes, minutes <= 2 * tier.minutes, np.isfinite(minutes)],
@@ -171,10 +226,10 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
         fig = Figure(figsize=(7, 6))
         ax = fig.subplots()
         ax.set_axis_off()
-        ax.add_collection(LineCollection(segs, colors="#cccccc", linewidths=0.3))
-        if plan.units is not None:
-            plan.units.to_crs(crs).boundary.plot(ax=ax, color="#555555", linewidth=0.4)
-        ax.scatter(pts.geometry.x, pts.geometry.y, s=1.2, c=colours, linewidths=0)
+        ax.add_collection(LineCollection(background.streets, colors="#cccccc", linewidths=0.3))
+        if background.unit_outlines is not None:
+            background.unit_outlines.plot(ax=ax, color="#555555", linewidth=0.4)
+        ax.scatter(pts[:, 0], pts[:, 1], s=1.2, c=colours, linewidths=0)
         if len(fac):
             f = gpd.GeoSeries(fac.geometry, crs="EPSG:4326").to_crs(crs)
             ax.scatter(f.x, f.y, s=14, c="#2b2b2b", marker="^", linewidths=0)
@@ -189,12 +244,8 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
             title += "（估算：直线距离×绕行系数）" if cn else " (estimate: straight line x detour factor)"
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
-        # the streets' extent (the outline without streets): units reaching beyond it are cut at the frame
-        if plan.network is not None:
-            x0, x1, y0, y1 = plan.network.x.min(), plan.network.x.max(), plan.network.y.min(), plan.network.y.max()
-        else:
-            x0, y0, x1, y1 = gpd.GeoSeries([plan.frame.boundary_wgs84()], crs="EPSG:4326").to_crs(crs).total_bounds
-        ax.set_xlim(float(x0), float(x1))
-        ax.set_ylim(float(y0), float(y1))
+        x0, x1, y0, y1 = background.extent
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.94)
         return _png(fig, tight=False)

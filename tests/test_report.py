@@ -143,3 +143,31 @@ def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path):
     assert "研究区不在上海，却使用了上海的老年人口占比" in render_report(plan)
     # and not in Shanghai
     assert "研究区不在上海" not in render_report(run_plan(StudyArea.default(), RunOptions(isochrones="none")))
+
+
+def test_coverage_maps_share_one_background_per_plan_and_let_it_go(area_toml, monkeypatch):
+    import gc
+
+    import numpy as np
+    import shapely
+
+    from planner import figures
+    from planner.area import StudyArea
+    from planner.pipeline import RunOptions
+    from planner.pipeline import run as run_plan
+
+    plan = run_plan(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+    made = []
+    of = figures._Background.of
+    monkeypatch.setattr(figures._Background, "of", classmethod(lambda cls, p: made.append(1) or of(p)))
+    images = [figures.coverage_map(plan, tier, zh=zh) for tier in plan.rules.tiers for zh in (True, False)]
+    assert len(made) == 1 and all(i.startswith("data:image/png;base64,") for i in images)
+    # the streets drawn are the network's segments merged into paths: fewer, and the same length in all
+    streets = figures._background(plan).streets
+    edges = plan.network.edge_lines
+    assert len(streets) < len(edges)
+    drawn = sum(float(np.hypot(*np.diff(s, axis=0).T).sum()) for s in streets)
+    assert drawn == pytest.approx(float(shapely.length(edges).sum()), rel=1e-9)
+    del plan, streets, edges
+    gc.collect()
+    assert not figures._backgrounds  # the background went with its plan
