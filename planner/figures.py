@@ -204,7 +204,8 @@ def _background(plan: Plan) -> _Background:
         if hit is not None and hit[0]() is plan:
             return hit[1]
         background = _Background.of(plan)
-        _backgrounds[key] = (weakref.ref(plan, lambda _, key=key: _backgrounds.pop(key, None)), background)
+        _backgrounds[key] = (weakref.ref(plan), background)
+        weakref.finalize(plan, _backgrounds.pop, key, None)
         return background
 
 
