@@ -8,6 +8,7 @@ default is ``spawn``), the work simply runs in the caller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 from .errors import LifecircleError, OutputError
 
-__all__ = ["Beside", "beside"]
+__all__ = ["Beside", "Ready", "beside", "ready"]
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +31,15 @@ class Beside:
         self._value: Any = None
         self._error: BaseException | None = None
         self._proc: Any = None
-        if (
-            "fork" not in multiprocessing.get_all_start_methods()
-            or multiprocessing.current_process().daemon  # a daemonic process (a Dask worker) may not have children
-            or os.environ.get("LIFECIRCLE_NO_FORK")
-        ):
+        if not _can_fork():
             self._run_here(fn, args)
             return
+        self._start(_child, fn, args)
+
+    def _start(self, target: Callable[..., None], *extra: Any) -> None:
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_child, args=(send, fn, args, os.getpid()), daemon=True)
+        self._proc = ctx.Process(target=target, args=(send, *extra, os.getpid()), daemon=True)
         self._proc.start()
         send.close()
 
@@ -78,9 +78,44 @@ class Beside:
         return self._value
 
 
+class Ready(Beside):
+    """A forked child that gets ready now (``prepare()``: slow imports, say) and runs ``fn`` on the arguments
+    :meth:`give` sends it later, so that the preparation overlaps the caller's own work. Where forking is
+    unavailable, :meth:`give` runs ``fn`` here."""
+
+    def __init__(self, prepare: Callable[[], Any], fn: Callable[..., Any]) -> None:
+        self._value, self._error, self._proc, self._fn = None, None, None, fn
+        if _can_fork():
+            ctx = multiprocessing.get_context("fork")
+            args_in, self._args_out = ctx.Pipe(duplex=False)
+            self._start(_child_when_given, prepare, fn, args_in)
+            args_in.close()
+
+    def give(self, *args: Any) -> None:
+        """The arguments of ``fn``: sent to the child, or ``fn`` run here; :meth:`result` then waits for it."""
+        if self._proc is None:
+            self._run_here(self._fn, args)
+            return
+        self._args_out.send(args)
+        self._args_out.close()
+
+
+def ready(prepare: Callable[[], Any], fn: Callable[..., Any]) -> Ready:
+    """Fork a child that runs ``prepare()`` now and ``fn(*args)`` once :meth:`Ready.give` sends ``args``."""
+    return Ready(prepare, fn)
+
+
 def beside(fn: Callable[..., Any], *args: Any) -> Beside:
     """Start ``fn(*args)`` in a forked child (or run it now where forking is unavailable)."""
     return Beside(fn, *args)
+
+
+def _can_fork() -> bool:
+    return not (
+        "fork" not in multiprocessing.get_all_start_methods()
+        or multiprocessing.current_process().daemon  # a daemonic process (a Dask worker) may not have children
+        or os.environ.get("LIFECIRCLE_NO_FORK")
+    )
 
 
 def _die_with(parent: int) -> None:
@@ -97,8 +132,21 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _child(send: Any, fn: Callable[..., Any], args: tuple[Any, ...], parent: int) -> None:
+def _child_when_given(send: Any, prepare: Callable[[], Any], fn: Callable[..., Any], args_in: Any, parent: int) -> None:
     _die_with(parent)
+    with contextlib.suppress(Exception):  # a failed preparation shows again, and is reported, when fn runs
+        prepare()
+    try:
+        args = args_in.recv()
+    except EOFError:  # the caller cancelled before giving anything: nothing to do
+        send.close()
+        return
+    _child(send, fn, args, parent, watched=True)
+
+
+def _child(send: Any, fn: Callable[..., Any], args: tuple[Any, ...], parent: int, *, watched: bool = False) -> None:
+    if not watched:
+        _die_with(parent)
     try:
         send.send(("ok", fn(*args), ""))
     except LifecircleError as exc:

@@ -13,7 +13,7 @@ import geopandas as gpd
 
 from .atomic import FolderSwap, recover
 from .errors import OutputError, OutputExistsError
-from .forked import beside
+from .forked import beside, ready
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -270,17 +270,23 @@ def _write_map_and_layers(plan: Plan, out: Path, basemap: str, embed_assets: boo
 def _write_report_and_lists(plan: Plan, out: Path, lang: Literal["zh", "en"]) -> tuple[float, str | bool]:
     """``report.html``, ``report.pdf`` and ``lists.xlsx``; the seconds they took and what became of the PDF."""
     from .lists_xlsx import write_lists_xlsx
-    from .pdf import write_report_pdf
+    from .pdf import prepare_pdf, write_report_pdf
     from .report import render_report
 
     t0 = time.perf_counter()
     pdf: str | bool = False
     printing = None
     if plan.residents is not None:
-        html = render_report(plan, lang=lang)
-        (out / "report.html").write_text(html, encoding="utf-8")
-        # the printable A4 copy (fonts embedded; WeasyPrint and a Chinese font) laid out beside the lists
-        printing = beside(write_report_pdf, html, out / "report.pdf")
+        # the printable A4 copy (fonts embedded; WeasyPrint and a Chinese font): its child imports WeasyPrint while
+        # the report is drawn here, and lays the report out beside the lists
+        printing = ready(prepare_pdf, write_report_pdf)
+        try:
+            html = render_report(plan, lang=lang)
+            (out / "report.html").write_text(html, encoding="utf-8")
+        except BaseException:
+            printing.cancel()
+            raise
+        printing.give(html, out / "report.pdf")
     try:
         if plan.lists is not None:
             write_lists_xlsx(plan.lists, out / "lists.xlsx")

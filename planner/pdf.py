@@ -22,7 +22,15 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["INSTALL_HINT", "PRINT_CSS", "SHORT_TABLE_ROWS", "cjk_font_families", "print_html", "write_report_pdf"]
+__all__ = [
+    "INSTALL_HINT",
+    "PRINT_CSS",
+    "SHORT_TABLE_ROWS",
+    "cjk_font_families",
+    "prepare_pdf",
+    "print_html",
+    "write_report_pdf",
+]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +180,14 @@ def cjk_font_families(lang: str = "zh-cn") -> list[str] | None:
     return sorted({line.split(",")[0].strip() for line in out.splitlines() if line.strip()})
 
 
+def prepare_pdf() -> None:
+    """Import WeasyPrint and ask fontconfig for the Chinese fonts ahead of :func:`write_report_pdf` (a second of
+    a run, done in a child while the report is drawn); a failure here is left for :func:`write_report_pdf`."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(ImportError, OSError):
+        import weasyprint  # type: ignore[import-untyped]  # noqa: F401 - imported to be ready
+    cjk_font_families()
+
+
 def write_report_pdf(html: str, path: str | Path, *, base_url: str | Path | None = None) -> Path:
     """Write the report as a printable A4 PDF with its Chinese font embedded.
 
@@ -202,7 +218,7 @@ def write_report_pdf(html: str, path: str | Path, *, base_url: str | Path | None
     said = io.StringIO()  # WeasyPrint prints its own advice when Pango is missing; the error below says it
     try:
         with contextlib.redirect_stdout(said):
-            import weasyprint  # type: ignore[import-untyped]  # ships no type information
+            import weasyprint  # no type information: see prepare_pdf
     except (ImportError, OSError) as exc:  # OSError: the Python package is there but Pango is not
         log.debug("importing weasyprint: %s %s", exc, said.getvalue().strip())
         msg = f"cannot write the PDF report {path}: WeasyPrint or Pango is missing ({exc}); {INSTALL_HINT}"

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from planner.errors import InputError, OutputError
-from planner.forked import beside
+from planner.forked import beside, ready
 
 
 def _double(x: int) -> int:
@@ -51,3 +51,33 @@ def test_a_killed_parent_leaves_no_writer_behind(tmp_path):
     assert proc.returncode == -9
     time.sleep(2.5)
     assert not late.exists()
+
+
+_READY: list[int] = []
+
+
+def _get_ready() -> None:
+    _READY.append(os.getpid())
+
+
+def _where(x: int) -> tuple[int, int, list[int]]:
+    return x, os.getpid(), list(_READY)
+
+
+def test_ready_prepares_in_the_child_then_runs_on_what_it_is_given(monkeypatch):
+    job = ready(_get_ready, _where)
+    time.sleep(0.1)  # the caller's own work
+    job.give(7)
+    x, pid, prepared = job.result()
+    assert x == 7 and pid != os.getpid() and prepared == [pid]  # prepared in that child, not here
+    assert not _READY
+    cancelled = ready(_get_ready, _where)
+    cancelled.cancel()  # never given: the child is stopped, nothing waits
+    failing = ready(_get_ready, _bad_input)
+    failing.give()
+    with pytest.raises(OutputError, match="row 3"):
+        failing.result()
+    monkeypatch.setenv("LIFECIRCLE_NO_FORK", "1")
+    here = ready(_get_ready, _where)
+    here.give(8)
+    assert here.result() == (8, os.getpid(), [])  # no fork: run here, when given; no preparation needed
