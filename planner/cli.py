@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import area_cli, whatif_cli
 from .area import StudyArea
+from .city_run import CITY_FILES, plan_city
 from .errors import ConfigError, LifecircleError
 from .outputs import prepare_output_dir, write_outputs
 from .pipeline import RunOptions, run
@@ -225,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run on a running Dask scheduler, e.g. tcp://host:8786 (its dashboard shows progress)",
     )
+    p.add_argument(
+        "--tile-store",
+        action="store_true",
+        help="a city: write the tiles' inputs and results as Parquet partitions under OUT (store/, results/) and "
+        "the coverage added up from the tiles (summary.json); each task reads only its own tile; no map or report",
+    )
 
     p.set_defaults(handler=run_plan)
     area_cli.register(sub)
@@ -303,6 +310,23 @@ def run_many(args: argparse.Namespace) -> int:
     return 2 if combined["failed"] else 0
 
 
+def run_city(args: argparse.Namespace, area: StudyArea, out: Path, options: RunOptions) -> int:
+    """Run ``lifecircle plan --tile-store``: a city's tiles from Parquet partitions (:mod:`planner.city_run`)."""
+    from .multi_area import local_client  # the dask extra: only with --workers or --scheduler
+
+    if args.workers is not None and args.workers < 1:
+        msg = f"--workers {args.workers}: give at least one worker"
+        raise ConfigError(msg, key="workers")
+    client = local_client(args.workers, args.scheduler) if args.workers or args.scheduler else None
+    try:
+        plan_city(area, out, tiles=args.tiles or (2, 2), options=options, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    log.info("tiles' results under %s (results/residents, results/access) and summary.json", out)
+    return 0
+
+
 def run_options(args: argparse.Namespace) -> RunOptions:
     """The run options the ``plan`` flags ask for."""
     return RunOptions(
@@ -327,11 +351,14 @@ def run_plan(args: argparse.Namespace) -> int:
         return run_many(args)
     t_start = time.perf_counter()
     area = area_with_flags(StudyArea.from_toml(args.area), args)
-    out = prepare_output_dir(args.out or Path("out") / area.name, force=args.force)
+    files = CITY_FILES if args.tile_store else None
+    out = prepare_output_dir(args.out or Path("out") / area.name, force=args.force, files=files)
     log.info("study area %s (%s); output folder %s", area.title_en, area.title_zh, out)
     if area.facilities_illustrative:
         log.warning("the facility inventory of %s is ILLUSTRATIVE, not real positions", area.name)
     options = run_options(args)
+    if args.tile_store:
+        return run_city(args, area, out, options)
     client = None
     if args.workers is not None or args.scheduler is not None:  # access and coverage tile by tile, on Dask
         from .multi_area import local_client

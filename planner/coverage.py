@@ -23,12 +23,14 @@ from .straight_line import NearestByLine, StraightLine
 from .tiers import Rules, SpeedProfile
 
 __all__ = [
+    "coverage_totals",
     "equity_table",
     "gini",
     "group_weights",
     "headline",
     "lorenz_curve",
     "resident_coverage",
+    "totals_headline",
     "weighted_quantile",
 ]
 
@@ -329,6 +331,62 @@ def service_headline(residents: pd.DataFrame, rules: Rules, service: str) -> dic
         if prof.group == "elderly" and entry["elderly_without_share"] is None:
             entry["elderly_without_share"] = _share(weights, without)
     return entry
+
+
+def coverage_totals(residents: pd.DataFrame, rules: Rules) -> dict[str, float]:
+    """The sums behind :func:`headline`'s tier and underserved figures, which add up over parts of an area (the
+    tiles of a city): ``population``, ``elderly``; per tier and profile ``covered|<tier>|<profile>|population``,
+    ``…|elderly`` and ``…|group``; per profile ``underserved|<profile>|population`` and ``…|elderly``."""
+    pop = residents["population"].to_numpy(float)
+    eld = residents["elderly"].to_numpy(float)
+    out = {"population": float(pop.sum()), "elderly": float(eld.sum()), "resident_points": float(len(residents))}
+    for prof in rules.profiles:
+        grp = group_weights(residents, prof)
+        out[f"group|{prof.key}"] = float(grp.sum())
+        for tier in rules.tiers:
+            cov = residents[col.covered(tier.key, prof.key)].to_numpy(bool)
+            for name, w in (("population", pop), ("elderly", eld), ("group", grp)):
+                out[f"covered|{tier.key}|{prof.key}|{name}"] = float(w[cov].sum())
+        under = residents[col.underserved(prof.key)].to_numpy(bool)
+        out[f"underserved|{prof.key}|population"] = float(pop[under].sum())
+        out[f"underserved|{prof.key}|elderly"] = float(eld[under].sum())
+    return out
+
+
+def totals_headline(totals: Mapping[str, float], rules: Rules) -> dict:
+    """:func:`headline`'s population, tier and underserved figures from :func:`coverage_totals` added up over the
+    parts of an area (the same rounding)."""
+
+    def share(part: float, whole: float) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    pop, eld = totals["population"], totals["elderly"]
+    out: dict = {"population": round(pop), "elderly": round(eld), "resident_points": round(totals["resident_points"])}
+    out["tiers"] = {
+        tier.key: {
+            prof.key: {
+                "group": prof.group,
+                "covered_share": share(totals[f"covered|{tier.key}|{prof.key}|population"], pop),
+                "people_without": round(pop - totals[f"covered|{tier.key}|{prof.key}|population"]),
+                "elderly_without": round(eld - totals[f"covered|{tier.key}|{prof.key}|elderly"]),
+                "elderly_covered_share": share(totals[f"covered|{tier.key}|{prof.key}|elderly"], eld),
+                "group_covered_share": share(
+                    totals[f"covered|{tier.key}|{prof.key}|group"], totals[f"group|{prof.key}"]
+                ),
+            }
+            for prof in rules.profiles
+        }
+        for tier in rules.tiers
+    }
+    out["underserved"] = {
+        prof.key: {
+            "people": round(totals[f"underserved|{prof.key}|population"]),
+            "elderly": round(totals[f"underserved|{prof.key}|elderly"]),
+            "share": share(totals[f"underserved|{prof.key}|population"], pop),
+        }
+        for prof in rules.profiles
+    }
+    return out
 
 
 def _share(weights: np.ndarray, mask: np.ndarray) -> float | None:

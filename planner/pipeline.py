@@ -33,7 +33,7 @@ from .residents import place_residents
 from .straight_line import EstimatedAccess, StraightLine, estimate_access
 from .units import area_units
 
-__all__ = ["RunOptions", "run"]
+__all__ = ["Inputs", "RunOptions", "load_inputs", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,73 @@ class RunOptions:
     client: Any = None
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a run measures on: the walk network (or the straight-line frame of an area without streets), the
+    snapped facilities and the placed residents (None without a population source), with the seconds each took.
+    """
+
+    network: WalkNetwork | None
+    estimate: StraightLine | None
+    facilities: Any
+    placed: Any
+    timings: Mapping[str, float]
+
+    @property
+    def frame(self) -> WalkNetwork | StraightLine:
+        """Where positions and walks are measured: the network, or the straight-line estimate."""
+        return self.network if self.network is not None else self.estimate  # type: ignore[return-value]
+
+
+def load_inputs(area: StudyArea, options: RunOptions | None = None) -> Inputs:
+    """The first stages of :func:`run`: the walk network (from the cache when it can), the facilities snapped to
+    it and the residents placed on it (marked where each service's list is complete).
+
+    Parameters
+    ----------
+    area : StudyArea
+    options : RunOptions, optional
+        Only ``use_cache`` and ``skip_invalid_facilities`` are read.
+
+    Returns
+    -------
+    Inputs
+    """
+    options = options or RunOptions()
+    rules = area.rules
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    net_cfg = area.settings.network
+    network: WalkNetwork | None = None
+    estimate: StraightLine | None = None
+    if net_cfg.mode == "none":  # no streets: straight line x detour factor, every figure an estimate (估算)
+        estimate = StraightLine(estimate_outline(area), net_cfg.detour_factor)
+        log.warning(
+            "%s: no street network; walking distance estimated as straight line x %g (估算)",
+            area.name,
+            net_cfg.detour_factor,
+        )
+    else:
+        assert net_cfg.osm is not None  # the settings require it with streets
+        network = load_network(
+            area.path(net_cfg.osm),
+            clip_to_bounds=net_cfg.clip_to_bounds,
+            min_component_km=net_cfg.min_component_km,
+            keep_fragments=net_cfg.keep_fragments,
+            use_cache=options.use_cache,
+            max_extent_km=net_cfg.max_extent_km,
+        )
+    frame: WalkNetwork | StraightLine = network if network is not None else estimate  # type: ignore[assignment]
+    timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    facilities = area_facilities(area, frame, rules, skip_invalid=options.skip_invalid_facilities)
+    timings["facilities_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    placed = place_residents(area, frame, use_cache=options.use_cache)
+    if placed is not None:
+        placed = mark_assessed(area, placed)
+    timings["placement_s"] = time.perf_counter() - t0
+    return Inputs(network, estimate, facilities, placed, timings)
+
+
 def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Plan:
     """Run every stage of the planner on a study area.
 
@@ -111,39 +178,12 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     area = area or StudyArea.default()
     options = options or RunOptions()
     rules = area.rules
-    timings: dict[str, float] = {}
-    t_start = t0 = time.perf_counter()
-
-    net_cfg = area.settings.network
-    network: WalkNetwork | None = None
-    estimate: StraightLine | None = None
-    if net_cfg.mode == "none":  # no streets: straight line x detour factor, every figure an estimate (估算)
-        estimate = StraightLine(estimate_outline(area), net_cfg.detour_factor)
-        log.warning(
-            "%s: no street network; walking distance estimated as straight line x %g (估算)",
-            area.name,
-            net_cfg.detour_factor,
-        )
-    else:
-        assert net_cfg.osm is not None  # the settings require it with streets
-        network = load_network(
-            area.path(net_cfg.osm),
-            clip_to_bounds=net_cfg.clip_to_bounds,
-            min_component_km=net_cfg.min_component_km,
-            keep_fragments=net_cfg.keep_fragments,
-            use_cache=options.use_cache,
-            max_extent_km=net_cfg.max_extent_km,
-        )
-    frame: WalkNetwork | StraightLine = network if network is not None else estimate  # type: ignore[assignment]
-    timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-
-    facilities = area_facilities(area, frame, rules, skip_invalid=options.skip_invalid_facilities)
-    timings["facilities_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-
+    t_start = time.perf_counter()
+    inputs = load_inputs(area, options)
+    network, estimate, frame = inputs.network, inputs.estimate, inputs.frame
+    facilities, placed, timings = inputs.facilities, inputs.placed, dict(inputs.timings)
+    t0 = time.perf_counter()
     horizon = area.settings.access.horizon_min
-    placed = place_residents(area, frame, use_cache=options.use_cache)
-    if placed is not None:
-        placed = mark_assessed(area, placed)
     tiles = options.tiles or ((2, 2) if options.client is not None else None)
     access: Access | EstimatedAccess
     residents = units = equity = availability = None

@@ -263,7 +263,8 @@ def run_stored_tile(folder: str, tile: int, out: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``tile``, ``residents``, ``nodes``, ``edges``, ``owned_nodes``, ``seconds``.
+        ``tile``, ``residents``, ``nodes``, ``edges``, ``owned_nodes``, ``seconds``, and the coverage sums of
+        the tile's residents (:func:`planner.coverage.coverage_totals`), which add up to the city's.
     """
     t0 = time.perf_counter()
     job = read_tile_job(folder, tile, str(Path(out) / "residents"))
@@ -278,7 +279,7 @@ def run_stored_tile(folder: str, tile: int, out: str) -> dict[str, Any]:
         "edges": job.network.n_edges,
         "owned_nodes": len(job.owned),
         "seconds": time.perf_counter() - t0,
-    }
+    } | dict(result.totals)
 
 
 def run_tile_store(

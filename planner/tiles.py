@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ import pandas as pd
 import shapely
 
 from .access import Access, NearestFacility, facility_sets, nearest_facility, search_horizon
-from .coverage import resident_coverage
+from .coverage import coverage_totals, resident_coverage
 from .network import WalkNetwork
 from .tiers import Rules
 
@@ -171,6 +171,7 @@ class TileResult:
     nodes: np.ndarray
     distance_m: Mapping[str, np.ndarray]
     facility: Mapping[str, np.ndarray]
+    totals: Mapping[str, float] = field(default_factory=dict)  # coverage_totals of its residents: they add up
 
 
 def halo_edges(tree: shapely.STRtree, xs: np.ndarray, ys: np.ndarray, reach_m: float) -> np.ndarray:
@@ -289,6 +290,7 @@ def run_tile(job: TileJob) -> TileResult:
     out = resident_coverage(network, job.residents, tiers, job.rules, services, facility_ids=job.facility_ids)
     sub_edge = out["edge"].to_numpy()
     out["edge"] = np.where(sub_edge >= 0, job.edges[np.maximum(sub_edge, 0)], -1)  # the full network's edges
+    totals = coverage_totals(out, job.rules)
     if job.parquet is not None:
         out.to_parquet(Path(job.parquet) / f"part.{job.tile:05d}.parquet")
         out = out.iloc[:0]
@@ -300,6 +302,7 @@ def run_tile(job: TileJob) -> TileResult:
         job.nodes[job.owned],
         {k: v.distance_m[job.owned] for k, v in found.items()},
         {k: v.facility[job.owned] for k, v in found.items()},
+        totals,
     )
 
 
