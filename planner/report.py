@@ -45,10 +45,19 @@ margin:0 0 4px}h2{border-bottom:2px solid #2b6cb0;padding-bottom:4px;margin-top:
 padding:1px 6px;border-radius:3px;margin-left:6px}.real{background:#e6f4ea;color:#1e6b34}.ill{background:#fff4e5;
 color:#9c4a00}.na{color:#7b3294}.findings li{margin:6px 0}.big{font-size:20px;font-weight:600}table{border-collapse:
 collapse;width:100%;background:#fff;font-size:14px;margin:8px 0}th,td{border:1px solid #d9dee5;padding:4px 8px;
-text-align:right}th{background:#edf2f7}td:first-child,th:first-child{text-align:left}figure{background:#fff;
+text-align:right}th{background:#edf2f7}td:first-child,th:first-child,td.txt,th.txt{text-align:left}td.mid,th.mid{text-align:center}figure{background:#fff;
 margin:16px 0;padding:8px}figure img{max-width:100%}figcaption{font-size:13px;color:#52606d}
 @media print{body{background:#fff}main{max-width:none;padding:0}h2{break-after:avoid}table,figure{break-inside:avoid}}
 """
+
+
+def _without_label(note: str | None, label: str) -> str:
+    """A note without its own leading label (``估算：…`` after "人口为估算：" would say it twice)."""
+    text = (note or "").strip()
+    for sep in ("：", ":"):
+        if text.startswith(label + sep):
+            return text[len(label) + len(sep) :].lstrip()
+    return text
 
 
 def _notices(plan: Plan, t: Text) -> list[str]:
@@ -86,7 +95,10 @@ def _notices(plan: Plan, t: Text) -> list[str]:
     pop = area.settings.population
     if pop is not None and (pop.note or pop.note_en):
         out.append(
-            t(f"人口为<b>估算</b>：{esc(pop.note)}", f"The population is an <b>estimate</b>: {esc(pop.note_en)}")
+            t(
+                f"人口为<b>估算</b>：{esc(_without_label(pop.note, '估算'))}",
+                f"The population is an <b>estimate</b>: {esc(_without_label(pop.note_en, 'Estimate'))}",
+            )
         )
     if pop is not None and pop.elderly_column is None:
         out.append(
@@ -180,9 +192,10 @@ def _findings(plan: Plan, head: dict, t: Text) -> list[str]:
 def _services_table(plan: Plan, head: dict, t: Text) -> list[str]:
     rows = [
         (
-            f"<table><tr><th>{t('服务', 'Service')}</th><th>{t('依据', 'Basis')}</th><th>{t('目标', 'Target')}</th>"
+            f"<table><tr><th>{t('服务', 'Service')}</th><th class=mid>{t('依据', 'Basis')}</th>"
+            f"<th>{t('目标', 'Target')}</th>"
             f"<th>{t('全体居民未覆盖', 'Residents without')}</th><th>{t('老年人未覆盖', 'Elderly without')}</th>"
-            f"<th>{t('说明', 'Note')}</th></tr>"
+            f"<th class=txt>{t('说明', 'Note')}</th></tr>"
         )
     ]
     for key, svc in head["services"].items():
@@ -207,8 +220,9 @@ def _services_table(plan: Plan, head: dict, t: Text) -> list[str]:
                 )
         name = rule.name_zh if t.zh else rule.name_en
         rows.append(
-            f"<tr><td>{esc(name)}</td><td>{t.tag(bool(basis.get('illustrative'))) if svc['assessed'] else '–'}</td>"
-            f"<td>{rule.minutes:g} {t('分钟', 'min')}</td>{cells}<td>{esc(note)}</td></tr>"
+            f"<tr><td>{esc(name)}</td>"
+            f"<td class=mid>{t.tag(bool(basis.get('illustrative'))) if svc['assessed'] else '–'}</td>"
+            f"<td>{rule.minutes:g} {t('分钟', 'min')}</td>{cells}<td class=txt>{esc(note)}</td></tr>"
         )
     rows.append("</table>")
     return rows
@@ -219,7 +233,8 @@ def _tiers_table(plan: Plan, head: dict, t: Text) -> list[str]:
         return [f"<p class=na>{t('未评估：没有层级设施清单。', 'Not assessed: no tier inventory.')}</p>"]
     rows = [
         (
-            f"<table><tr><th>{t('层级', 'Tier')}</th><th>{t('步速', 'Speed')}</th><th>{t('人群', 'Group')}</th>"
+            f"<table><tr><th>{t('层级', 'Tier')}</th><th class=txt>{t('步速', 'Speed')}</th>"
+            f"<th class=txt>{t('人群', 'Group')}</th>"
             f"<th>{t('覆盖', 'Covered')}</th><th>{t('未覆盖居民', 'Residents without')}</th>"
             f"<th>{t('未覆盖老年人', 'Elderly without')}</th><th>{t('中位数（分钟）', 'Median (min)')}</th>"
             f"<th>{t('设施数', 'Facilities')}</th></tr>"
@@ -233,7 +248,8 @@ def _tiers_table(plan: Plan, head: dict, t: Text) -> list[str]:
             median = float(cast(float, eq.at[(tier.key, prof.key), "median_min"])) if eq is not None else np.nan
             rows.append(
                 f"<tr><td>{esc(t.tier(tier))}{t('（', ' (')}{tier.minutes:g} {t('分钟', 'min')}{t('）', ')')}</td>"
-                f"<td>{esc(t.prof(prof))} {prof.speed_mps:.2f} m/s</td><td>{esc(t.group(prof.group))}</td>"
+                f"<td class=txt>{esc(t.prof(prof))} {prof.speed_mps:.2f} m/s</td>"
+                f"<td class=txt>{esc(t.group(prof.group))}</td>"
                 f"<td>{pct(h['group_covered_share'])}</td><td>{num(h['people_without'])}</td>"
                 f"<td>{num(h['elderly_without'])}</td><td>{median:.1f}</td><td>{per_tier[tier.key]}</td></tr>"
             )

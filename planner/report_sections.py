@@ -126,23 +126,25 @@ def sites_section(plan: Plan, t: Text) -> list[str]:
             + "</p>"
         )
         parts.append(
-            f"<table><tr><th>{t('序号', 'No.')}</th><th>{t('位置', 'Where')}</th>"
+            f"<table><tr><th>{t('序号', 'No.')}</th><th class=txt>{t('位置', 'Where')}</th>"
             f"<th>{t('新增覆盖居民', 'New residents')}</th><th>{t('新增覆盖老年人', 'New elderly')}</th>"
             f"<th>{t('累计覆盖率', 'Cumulative coverage')}</th></tr>"
         )
         for _, r in p.sites.head(25).iterrows():
             where = r["place"] if r.get("place") else f"{r.geometry.x:.5f}, {r.geometry.y:.5f}"
             parts.append(
-                f"<tr><td>{esc(prefix)}{r['rank']}</td><td>{esc(where)}</td><td>{num(r['new_population'])}</td>"
-                f"<td>{num(r['new_elderly'])}</td><td>{pct(r['covered_share'])}</td></tr>"
+                f"<tr><td>{esc(prefix)}{r['rank']}</td><td class=txt>{esc(where)}</td>"
+                f"<td>{num(r['new_population'])}</td><td>{num(r['new_elderly'])}</td><td>{pct(r['covered_share'])}</td></tr>"
             )
         parts.append("</table>")
     return parts
 
 
 def frame_table(frame: Any, columns: list[str], limit: int) -> list[str]:
-    rows = ["<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr>"]
-    for _, r in frame.head(limit).iterrows():
+    head = frame.head(limit)
+    text = {c for c in columns if len(head) and head[c].map(lambda v: isinstance(v, str)).any()}  # left-aligned
+    rows = ["<table><tr>" + "".join(f"<th{' class=txt' if c in text else ''}>{esc(c)}</th>" for c in columns) + "</tr>"]
+    for _, r in head.iterrows():
         cells = []
         for c in columns:
             v = r[c]
@@ -151,7 +153,7 @@ def frame_table(frame: Any, columns: list[str], limit: int) -> list[str]:
             elif isinstance(v, float):
                 cells.append(f"<td>{num(v)}</td>")
             else:
-                cells.append(f"<td>{esc('' if v is None else v)}</td>")
+                cells.append(f"<td{' class=txt' if c in text else ''}>{esc('' if v is None else v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     rows.append("</table>")
     return rows
