@@ -108,11 +108,9 @@ def minutes_chart(plan: Plan, *, zh: bool = True) -> str:
                     label=label,
                 )
             ax.axvline(tier.minutes, color="k", ls="--", lw=1)
-            ax.set_title(
-                f"{tier.name_zh}（目标 {tier.minutes:g} 分钟）"
-                if cn
-                else f"{tier.name_en} (target {tier.minutes:g} min)"
-            )
+            # two lines: a tier's English name is wider than its third of the figure
+            title_zh = f"{tier.name_zh}\n（目标 {tier.minutes:g} 分钟）"
+            ax.set_title(title_zh if cn else f"{tier.name_en}\n(target {tier.minutes:g} min)", fontsize=10)
             ax.set_xlabel("步行分钟（45 表示 45 及以上）" if cn else "walking minutes (45 = 45 or more)")
         axes[0].set_ylabel("人口占比" if cn else "share of people")
         axes[0].legend(fontsize=8)
@@ -149,7 +147,7 @@ def lorenz_chart(plan: Plan, *, zh: bool = True) -> str:
                 residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float),
                 residents["population"].to_numpy(float),
             )
-            ax.plot(pop, val, label=tier.name_zh if cn else tier.key)
+            ax.plot(pop, val, label=tier.name_zh if cn else (tier.name_en or tier.key))
         ax.set_xlabel("人口累计占比（步行时间由短到长）" if cn else "cumulative share of people (shortest walks first)")
         ax.set_ylabel("步行时间累计占比" if cn else "cumulative share of walking minutes")
         ax.legend(fontsize=8)

@@ -45,7 +45,7 @@ margin:0 0 4px}h2{border-bottom:2px solid #2b6cb0;padding-bottom:4px;margin-top:
 padding:1px 6px;border-radius:3px;margin-left:6px}.real{background:#e6f4ea;color:#1e6b34}.ill{background:#fff4e5;
 color:#9c4a00}.na{color:#7b3294}.findings li{margin:6px 0}.big{font-size:20px;font-weight:600}table{border-collapse:
 collapse;width:100%;background:#fff;font-size:14px;margin:8px 0}th,td{border:1px solid #d9dee5;padding:4px 8px;
-text-align:right}th{background:#edf2f7}td:first-child,th:first-child,td.txt,th.txt{text-align:left}td.mid,th.mid{text-align:center}figure{background:#fff;
+text-align:right}th{background:#edf2f7}td:first-child,th:first-child,td.txt,th.txt{text-align:left}td:first-child{white-space:nowrap}td.mid,th.mid{text-align:center}figure{background:#fff;
 margin:16px 0;padding:8px}figure img{max-width:100%}figcaption{font-size:13px;color:#52606d}
 @media print{body{background:#fff}main{max-width:none;padding:0}h2{break-after:avoid}table,figure{break-inside:avoid}}
 """
