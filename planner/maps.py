@@ -379,8 +379,10 @@ def _legend(plan: Plan, basemap: str, d: Drawing) -> MacroElement:
     )
     context = "".join(f"<br>{line}" for line in d.sources)
     crowded = (
-        f"<div>{swatch(CROWDED, 'ring')}深红外圈：拥挤（步行范围内人口超过可服务人数，{len(d.crowded)} 处）"
-        " <span class='en'>dark red ring: crowded (more people within reach than capacity)</span></div>"
+        f"<div>{swatch(CROWDED, 'ring')}深红外圈：拥挤（步行范围内人口超过可服务人数，{len(d.crowded)} 处"
+        f"{'；示意设施的拥挤亦为示意' if d.illustrative else ''}）"
+        " <span class='en'>dark red ring: crowded (more people within reach than capacity"
+        f"{'; illustrative for illustrative facilities' if d.illustrative else ''})</span></div>"
         if d.crowded
         else ""
     )
