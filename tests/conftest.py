@@ -37,10 +37,46 @@ YANGPU = FIXTURES / "shanghai_yangpu_tongji_siping.osm.bz2"
 WANGJING = FIXTURES / "beijing_chaoyang_wangjing.osm.bz2"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test session writes network caches to its own folder, never the user's."""
-    monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every test session writes network caches to its own folder, never the user's: set for the whole session, so
+    that session and module fixtures (built before any function-scoped fixture) and Dask workers use it too."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
+
+
+@pytest.fixture(scope="session")
+def default_plan():
+    """The embedded default area planned without isochrones, once per session for every module that only reads it.
+
+    A ``Plan`` is frozen and its queries return new objects; tests that change a table change a ``.copy()``.
+    """
+    from planner.area import StudyArea
+    from planner.pipeline import RunOptions, run
+
+    return run(StudyArea.default(), RunOptions(isochrones="none"))
+
+
+@pytest.fixture(scope="session")
+def yangpu_plan(area_toml):
+    """The Tongji/Siping test area (``area_toml``) planned without isochrones, once per session (read only)."""
+    from planner.area import StudyArea
+    from planner.pipeline import RunOptions, run
+
+    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One local Dask cluster of 2 worker processes for the whole session, instead of one per module or test (each
+    start costs a few seconds: the cluster and the workers' imports). Tasks are pure functions of their inputs, so
+    sharing the workers changes no result."""
+    pytest.importorskip("distributed")
+    from planner.multi_area import local_client
+
+    with local_client(workers=2) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

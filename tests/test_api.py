@@ -17,8 +17,8 @@ from planner.plan import Plan
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")

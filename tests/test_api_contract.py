@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from planner import columns as col
-from planner.area import StudyArea
 from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 from planner.scenario import what_if
@@ -27,8 +26,8 @@ OUTSIDE = "more than 500 m from any street of the study area"
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")

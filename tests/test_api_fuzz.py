@@ -14,16 +14,14 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: 
 
 from api.app import create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from planner.area import StudyArea  # noqa: E402
-from planner.pipeline import RunOptions, run  # noqa: E402
 
 SKIP = {"/map", "/report"}  # large HTML pages, checked in test_api.py
 EXAMPLES = 30
 
 
 @pytest.fixture(scope="module")
-def operations(area_toml):
-    app = create_app(Settings(area=area_toml), plan=run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none")))
+def operations(area_toml, yangpu_plan):
+    app = create_app(Settings(area=area_toml), plan=yangpu_plan)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     ops = [result.ok() for result in schema.get_all_operations()]
     return {f"{op.method.upper()} {op.path}": op for op in ops if op.path not in SKIP}

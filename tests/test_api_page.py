@@ -23,7 +23,6 @@ from api.routes_page import STATIC, XLSX_TYPE
 from api.settings import Settings
 from browser import chromium_driver
 from planner import columns as col
-from planner.area import StudyArea
 from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
@@ -31,8 +30,8 @@ SHEETS = ["需求清单", "资源清单", "服务清单", "说明"]
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")

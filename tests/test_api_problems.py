@@ -10,16 +10,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from planner.area import StudyArea
-from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
 STATUSES = {"404", "405", "413", "422", "500", "503"}
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -20,16 +20,14 @@ import api.routes_access
 from api.app import create_app
 from api.settings import Settings
 from api.work import ResultCache
-from planner.area import StudyArea
-from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
 ORIGIN = {"lon": 121.5, "lat": 31.28}
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 def _app(plan: Plan, area_toml: Path, **limits):

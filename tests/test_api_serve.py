@@ -20,8 +20,6 @@ from fastapi.testclient import TestClient
 from api import fast_lane, routes_access
 from api.app import create_app
 from api.settings import Settings
-from planner.area import StudyArea
-from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
 KEYS = ["k-one", "k-two"]
@@ -29,8 +27,8 @@ PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-He
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")

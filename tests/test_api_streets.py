@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from planner.coords import wgs84_to_gcj02
-from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 from planner.scenario import what_if
 
@@ -25,8 +24,8 @@ COUNTS = ("gain_people", "gain_elderly", "loss_people", "loss_elderly")
 
 
 @pytest.fixture(scope="module")
-def plan() -> Plan:
-    return run(options=RunOptions(isochrones="none"))
+def plan(default_plan) -> Plan:
+    return default_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")

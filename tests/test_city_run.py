@@ -13,14 +13,13 @@ from planner import columns as col
 from planner.area import StudyArea
 from planner.city_run import plan_city
 from planner.cli import main
-from planner.pipeline import RunOptions, run
 
 pytest.importorskip("pyarrow")  # the dask extra: Parquet partitions
 
 
 @pytest.fixture(scope="module")
-def whole():
-    return run(StudyArea.default(), RunOptions(isochrones="none"))
+def whole(default_plan):
+    return default_plan  # one per session (conftest)
 
 
 def test_the_city_summary_equals_the_run_in_one_piece(whole, tmp_path):

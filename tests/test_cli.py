@@ -14,7 +14,6 @@ from planner.area import StudyArea
 from planner.cli import main
 from planner.coords import wgs84_to_gcj02
 from planner.errors import ConfigError
-from planner.pipeline import RunOptions, run
 
 
 def test_plan_writes_layers_and_summary(area_toml, tmp_path):
@@ -133,8 +132,8 @@ def test_help_is_for_planners(capsys):
     assert "center 15 min" in text and "--tier" in text and "--elderly-speed" in text
 
 
-def test_plan_query_at_facilities_and_in_gcj02(area_toml):
-    plan = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def test_plan_query_at_facilities_and_in_gcj02(yangpu_plan):
+    plan = yangpu_plan
     fac = plan.facilities
     res = plan.query(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy())
     for i, tier in enumerate(fac["tier"]):

@@ -217,10 +217,8 @@ def test_empty_inputs():
 
 # ------------------------------------------------------------------------------------------ the default area
 @pytest.fixture(scope="module")
-def plan():
-    from planner.pipeline import RunOptions, run
-
-    return run(options=RunOptions(isochrones="none"))
+def plan(default_plan):
+    return default_plan  # one per session (conftest)
 
 
 @pytest.mark.slow

@@ -8,12 +8,11 @@ import pytest
 
 from conftest import reference_distances
 from planner import columns as col
-from planner.pipeline import RunOptions, run
 
 
 @pytest.fixture(scope="module")
-def plan():
-    return run(options=RunOptions(isochrones="none"))
+def plan(default_plan):
+    return default_plan  # one per session (conftest)
 
 
 def test_health_minutes_equal_an_independent_networkx_reference(plan):

@@ -6,17 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from planner import RunOptions, run
 from planner import columns as col
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
-
-
-@pytest.fixture(scope="module")
-def default_plan():
-    return run(options=RunOptions(isochrones="none"))
 
 
 def test_every_residents_minutes_equal_the_golden_run(default_plan):

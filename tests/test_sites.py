@@ -11,10 +11,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner.area import StudyArea
 from planner.cli import main
 from planner.errors import ConfigError
-from planner.pipeline import RunOptions, run
 from planner.scenario import what_if
 from planner.sites import area_candidates, crowding_relief, intersection_candidates, parse_weight, propose
 from planner.straight_line import StraightLine
@@ -24,8 +22,8 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="module")
-def plan(area_toml) -> Plan:
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def plan(yangpu_plan) -> Plan:
+    return yangpu_plan  # one per session (conftest)
 
 
 def test_intersection_candidates_are_thinned_intersections(plan):

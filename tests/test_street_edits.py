@@ -21,7 +21,7 @@ from planner.access import nearest_facility, point_distances
 from planner.area import StudyArea
 from planner.errors import ConfigError
 from planner.network import Snap, WalkNetwork
-from planner.pipeline import RunOptions, run
+from planner.pipeline import run
 from planner.scenario import what_if
 from planner.street_edits import AddLink, CloseLink, StreetEdits, apply_edits
 
@@ -287,8 +287,8 @@ def test_edits_are_checked(net):
 
 
 @pytest.fixture(scope="module")
-def small_plan(area_toml):
-    return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def small_plan(yangpu_plan):
+    return yangpu_plan  # one per session (conftest)
 
 
 def test_what_if_says_when_edits_change_nothing(small_plan):
@@ -340,11 +340,6 @@ def test_what_if_edits_with_facility_changes(small_plan):
 
 
 # ---------------------------------------------------------------- the default area
-
-
-@pytest.fixture(scope="module")
-def default_plan():
-    return run(options=RunOptions(isochrones="none"))
 
 
 # a footbridge over a gap in the default area's streets: 79 m straight, 2.2 km round by the streets

@@ -11,9 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import StudyArea
-from planner.pipeline import RunOptions, run
-
 pytest.importorskip("distributed")
 pytest.importorskip("dask_geopandas")
 
@@ -29,8 +26,8 @@ from test_tiles import _compare, _placed
 
 
 @pytest.fixture(scope="module")
-def plan():
-    return run(StudyArea.default(), RunOptions(isochrones="none"))
+def plan(default_plan):
+    return default_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +40,8 @@ def store(plan, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client():
-    from planner.multi_area import local_client
-
-    with local_client(workers=2) as c:
-        yield c
+def client(dask_client):
+    return dask_client  # one cluster per session (conftest)
 
 
 def _read_back(plan, out):

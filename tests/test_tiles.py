@@ -17,16 +17,13 @@ COVERAGE = ("nearest_", "minutes_", "covered_", "missing_", "underserved_")
 
 
 @pytest.fixture(scope="module")
-def plan():
-    return run(StudyArea.default(), RunOptions(isochrones="none"))
+def plan(default_plan):
+    return default_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")
-def client():
-    from planner.multi_area import local_client
-
-    with local_client(workers=2) as c:
-        yield c
+def client(dask_client):
+    return dask_client  # one cluster per session (conftest)
 
 
 def _placed(plan):
