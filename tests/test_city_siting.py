@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from planner import StudyArea
 from planner import columns as col
 from planner.access import coverage_sets
 from planner.city_bounds import greedy_bound, tile_bound, top_k_sum
@@ -22,8 +21,8 @@ TIER, K = "station", 8
 
 
 @pytest.fixture(scope="module")
-def plan():
-    return run(StudyArea.default(), RunOptions(isochrones="none"))
+def plan(default_plan):
+    return default_plan  # one per session (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +81,13 @@ def test_tiles_give_the_city_candidates_and_cover_sets(plan):
 
 @pytest.mark.slow
 def test_city_siting_within_its_gap_of_the_exact_mclp(plan, exact):
-    city = propose_city(plan, TIER, k=K, tiles=(2, 2), global_bound=True)
+    # 2 x 3 tiles, not 2 x 2: the claim holds for any tiling, and on this one the value still falls short of the
+    # optimum (a gap of about 0.6 %, so the gap check is not trivial, as it would be on 3 x 3 where the tiles find
+    # the optimum), while each tile's MILP is smaller (about 5 s instead of 10-14 s)
+    city = propose_city(plan, TIER, k=K, tiles=(2, 3), global_bound=True)
     sites = city.proposal.sites
     assert len(sites) == K and city.tiles["k"].sum() == K
-    assert sites["tile"].between(0, 3).all()
+    assert sites["tile"].between(0, 5).all()
     # the reported value is the union of the sites recounted, each resident once
     chosen = city.proposal.sites["candidate_id"]
     cands = intersection_candidates(plan.network, spacing_m=plan.area.settings.sites.spacing_m)
@@ -97,19 +99,16 @@ def test_city_siting_within_its_gap_of_the_exact_mclp(plan, exact):
     assert city.gap == pytest.approx((city.bound - city.value) / city.bound)
     assert city.value <= exact * (1 + 1e-9)
     assert (exact - city.value) / exact <= city.gap + 1e-12
-    assert city.gap < 0.05  # what it is on the default area (about 1 %), with room
+    assert city.gap < 0.05  # what it is on the default area (about 0.6 %), with room
     summary = city.summary()
-    assert summary["objective"] == city.value and summary["tiles"] == [2, 2]
+    assert summary["objective"] == city.value and summary["tiles"] == [2, 3]
     assert "exact" in summary and "approximate" in summary
 
 
 @pytest.mark.slow
-def test_city_siting_on_dask_equals_the_run_here(plan):
-    from planner.multi_area import local_client
-
+def test_city_siting_on_dask_equals_the_run_here(plan, dask_client):
     here = propose_city(plan, TIER, k=K, tiles=(3, 3))
-    with local_client(workers=2) as client:
-        there = propose_city(plan, TIER, k=K, tiles=(3, 3), client=client)
+    there = propose_city(plan, TIER, k=K, tiles=(3, 3), client=dask_client)
     assert there.value == pytest.approx(here.value, rel=1e-12)
     assert there.bound_tiles == pytest.approx(here.bound_tiles, rel=1e-9)
     assert set(there.proposal.sites["candidate_id"]) == set(here.proposal.sites["candidate_id"])
@@ -144,7 +143,6 @@ def test_the_tiles_bound_holds_for_every_number_of_sites():
 def test_a_run_with_tiles_proposes_its_sites_tile_by_tile(area_toml):
     """``plan --tiles NxM --sites station=K`` (RunOptions tiles): the proposal says the tiles, bound and gap."""
     from planner.area import StudyArea
-    from planner.pipeline import RunOptions, run
 
     plan = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none", sites={"station": 2}, tiles=(2, 2)))
     (proposal,) = plan.proposals
