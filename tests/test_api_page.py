@@ -23,7 +23,6 @@ from api.routes_page import STATIC, XLSX_TYPE
 from api.settings import Settings
 from browser import chromium_driver
 from planner import columns as col
-from planner.pipeline import RunOptions, run
 from planner.plan import Plan
 
 SHEETS = ["需求清单", "资源清单", "服务清单", "说明"]
@@ -308,8 +307,8 @@ def _shown_services(driver) -> dict:
 
 
 @pytest.mark.browser
-def test_drawing_a_footbridge_shows_the_what_if_gain(monkeypatch):
-    default = run(options=RunOptions(isochrones="none"))
+def test_drawing_a_footbridge_shows_the_what_if_gain(monkeypatch, default_plan):
+    default = default_plan  # one per session (conftest)
     everyone = default.rules.everyone.key
     with _serving(create_app(Settings(), plan=default)) as url:
         driver = _driver_for_loopback(monkeypatch)

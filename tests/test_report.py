@@ -112,7 +112,7 @@ def test_english_report_is_in_english(run, area_toml):
     assert "About 40,000 residents live in the study area" in text and "cannot reach a" in text
 
 
-def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path):
+def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path, default_plan):
     import shutil
 
     import numpy as np
@@ -142,7 +142,7 @@ def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path):
     plan = run_plan(StudyArea.from_toml(tmp_path / "area.toml"), RunOptions(isochrones="none"))
     assert "研究区不在上海，却使用了上海的老年人口占比" in render_report(plan)
     # and not in Shanghai
-    assert "研究区不在上海" not in render_report(run_plan(StudyArea.default(), RunOptions(isochrones="none")))
+    assert "研究区不在上海" not in render_report(default_plan)  # the default area, one per session (conftest)
 
 
 def test_coverage_maps_share_one_background_per_plan_and_let_it_go(area_toml, monkeypatch):
@@ -168,6 +168,9 @@ def test_coverage_maps_share_one_background_per_plan_and_let_it_go(area_toml, mo
     assert len(streets) < len(edges)
     drawn = sum(float(np.hypot(*np.diff(s, axis=0).T).sum()) for s in streets)
     assert drawn == pytest.approx(float(shapely.length(edges).sum()), rel=1e-9)
+    key = id(plan)
+    assert key in figures._backgrounds
     del plan, streets, edges
     gc.collect()
-    assert not figures._backgrounds  # the background went with its plan
+    # the background went with its plan (a plan alive for the whole session, as conftest's, keeps its own)
+    assert key not in figures._backgrounds
