@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .catchment import ChunkSearch, _AtNode, chunk_searches, spans
-from .fca import Catchment, decay_weights
+from .fca import Catchment, check_people, decay_weights, supply_ratio
 from .network import Snap, SnapEnds, WalkNetwork
 
 __all__ = ["catchment_sums"]
@@ -223,12 +223,7 @@ def catchment_sums(
     t, offset_m = np.asarray(t, dtype=float), np.asarray(offset_m, dtype=float)
     demand, supply = np.asarray(demand, dtype=float), np.asarray(supply, dtype=float)
     m, f = len(points), len(edge)
-    if demand.shape != (m,) or supply.shape != (f,):
-        msg = f"demand {demand.shape} and supply {supply.shape} do not fit {m} points and {f} facilities"
-        raise ValueError(msg)
-    if not (np.isfinite(demand) & (demand >= 0)).all():
-        msg = "demand must be finite and not negative at every point"
-        raise ValueError(msg)
+    check_people(demand, supply, m, f)
     limit_m, mpm = float(limit_min) * float(metres_per_minute), float(metres_per_minute)
     people, weighted = np.zeros(f), np.zeros(f)
     if f == 0 or m == 0 or not limit_m >= 0:
@@ -273,8 +268,7 @@ def catchment_sums(
         weighted += step * np.bincount(fac, weights=total, minlength=f)
         lengths["u"].append(np.where(just_u | both, n_u, 0))
         lengths["v"].append(np.where(just_v | both, n_v, 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(weighted > 0, supply / weighted, np.nan)
+    ratio = supply_ratio(supply, weighted)
     share = np.where(np.isfinite(ratio), ratio, 0.0)
     at_ends = np.zeros(len(ends.index))
     for o, order in (("u", e.by_u), ("v", e.by_v)):

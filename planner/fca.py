@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-__all__ = ["DEFAULT_DECAY", "Catchment", "decay_weights", "floating_catchment"]
+__all__ = ["DEFAULT_DECAY", "Catchment", "check_people", "decay_weights", "floating_catchment", "supply_ratio"]
 
 #: E2SFCA step weights per walking-time band, ``(upper minute, weight)``: 1.00 / 0.68 / 0.22 for 0-5 / 5-10 /
 #: 10-15 minutes. The weights are Luo and Qi's (2009, "An enhanced two-step floating catchment area (E2SFCA) method
@@ -115,18 +115,28 @@ def floating_catchment(
         rows, cols = np.nonzero(np.isfinite(dense))
         cost = dense[rows, cols]
     m, f = minutes.shape
-    if demand.shape != (m,) or supply.shape != (f,):
-        msg = f"demand {demand.shape} and supply {supply.shape} do not fit a cost matrix of shape {(m, f)}"
-        raise ValueError(msg)
-    if not (np.isfinite(demand) & (demand >= 0)).all():
-        msg = "demand must be finite and not negative at every point"
-        raise ValueError(msg)
+    check_people(demand, supply, m, f)
     inside = np.ones(len(cost), dtype=bool) if max_minutes is None else cost <= max_minutes
     weight = decay_weights(cost, bands) * inside
     people = np.bincount(cols, weights=inside * demand[rows], minlength=f)
     weighted = np.bincount(cols, weights=weight * demand[rows], minlength=f)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(weighted > 0, supply / weighted, np.nan)
+    ratio = supply_ratio(supply, weighted)
     share = weight * ratio[cols]
     access = np.bincount(rows, weights=np.where(np.isfinite(share), share, 0.0), minlength=m)
     return Catchment(people, weighted, ratio, access)
+
+
+def check_people(demand: np.ndarray, supply: np.ndarray, points: int, facilities: int) -> None:
+    """Refuse demand and supply that do not fit ``points`` x ``facilities``, or demand that is not a count."""
+    if demand.shape != (points,) or supply.shape != (facilities,):
+        msg = f"demand {demand.shape} and supply {supply.shape} do not fit {points} points and {facilities} facilities"
+        raise ValueError(msg)
+    if not (np.isfinite(demand) & (demand >= 0)).all():
+        msg = "demand must be finite and not negative at every point"
+        raise ValueError(msg)
+
+
+def supply_ratio(supply: np.ndarray, weighted: np.ndarray) -> np.ndarray:
+    """``R_j = S_j / D_j``; NaN where nobody is in the catchment (or the supply is unknown)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(weighted > 0, supply / weighted, np.nan)
