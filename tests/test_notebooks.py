@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,16 +27,53 @@ def test_committed_without_outputs(path):
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
+# Runs one notebook in a fresh kernel and writes it back executed; any cell's error exits non-zero with the cell and
+# its traceback on standard error (nbclient's CellExecutionError).
+_EXECUTE = """
+import sys
+import nbclient, nbformat
+src, dst = sys.argv[1:3]
+nb = nbformat.read(src, as_version=4)
+nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[3]}}).execute()
+nbformat.write(nb, dst)
+"""
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Every notebook started at once, each in its own process and kernel (the kernels are independent, and the
+    machine has at least two cores: the three take about as long as the longest instead of their sum); each test
+    waits for its own notebook."""
+    folder = tmp_path_factory.mktemp("notebooks")
+    # the kernel must be this environment's Python, whatever PATH the test runner was started with
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    procs = {
+        path.name: (
+            subprocess.Popen(
+                [sys.executable, "-c", _EXECUTE, str(path), str(folder / path.name), str(path.parent)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+            folder / path.name,
+        )
+        for path in NOTEBOOKS
+    }
+    yield procs
+    for proc, _ in procs.values():  # a test stopped early leaves no kernel behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path, monkeypatch):
-    # the kernel must be this environment's Python, whatever PATH the test runner was started with
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
+def test_notebook_runs(path, executed):
+    proc, out = executed[path.name]
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err  # CellExecutionError, with the cell and traceback, on any error
+    nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("text/html" in o.get("data", {}) for o in outputs)  # the map (or a table) was displayed
