@@ -34,7 +34,7 @@ from .crowding import DEFAULT_DECAY, crowding_table, facility_capacity
 from .hours import DEFAULT_WINDOWS, TimeWindow, open_mask, window_states
 from .network import WalkNetwork
 from .straight_line import EstimatedAccess, StraightLine, estimate_access
-from .tiers import Rules
+from .tiers import GROUP_NAMES, Rules
 
 __all__ = ["Availability", "area_windows", "assess_availability"]
 
@@ -42,10 +42,8 @@ log = logging.getLogger(__name__)
 
 #: The groups each window's coverage is given for: (key, Chinese, English). ``under60`` is population − elderly,
 #: the nearest the data comes to working age (children included).
-WINDOW_GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("population", "全体居民", "all residents"),
-    ("under60", "60 岁以下居民", "residents under 60"),
-    ("elderly", "老年人", "the elderly"),
+WINDOW_GROUPS: tuple[tuple[str, str, str], ...] = tuple(
+    (k, *GROUP_NAMES[k]) for k in ("population", "under60", "elderly")
 )
 
 

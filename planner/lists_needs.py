@@ -15,7 +15,7 @@ import shapely
 
 from . import columns as col
 from .coverage import group_weights
-from .tiers import Rules, ServiceRule, SpeedProfile
+from .tiers import GROUP_NAMES, Rules, ServiceRule, SpeedProfile
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -45,7 +45,7 @@ PARTLY_ASSESSED = "部分评估：只计清单完整范围内的居民"
 #: What it says of a service none of whose groups has a walking profile.
 NO_PROFILE = "未评估：没有适用人群的步行速度设定"
 #: Chinese names of the groups of residents a profile is measured for.
-GROUP_NAMES_ZH: dict[str, str] = {"population": "全体居民", "elderly": "老年人"}
+GROUP_NAMES_ZH: dict[str, str] = {key: zh for key, (zh, _) in GROUP_NAMES.items()}
 NEEDS_COLUMNS = (
     "单元",
     "类别",

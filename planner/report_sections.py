@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from . import columns as col
+from .tiers import GROUP_NAMES
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -70,8 +71,7 @@ class Text:
         return str(prof.name_zh if self.zh else prof.name_en) or str(prof.key)
 
     def group(self, group: str) -> str:
-        names = {"population": ("全体居民", "all residents"), "elderly": ("老年人", "the elderly")}
-        zh, en = names.get(group, (group, group))
+        zh, en = GROUP_NAMES.get(group, (group, group))
         return self(zh, en)
 
 
@@ -227,13 +227,6 @@ def population_check_section(plan: Plan, t: Text) -> list[str]:
     return [f"<h2 id=population>{t('人口估算检验', 'How good is the population estimate?')}</h2><p>{text}</p>"]
 
 
-_GROUPS = {
-    "population": ("全体居民", "all residents"),
-    "under60": ("60 岁以下", "under 60"),
-    "elderly": ("老年人", "elderly"),
-}
-
-
 def availability_section(plan: Plan, t: Text) -> list[str]:
     """Crowding per tier (and service with a capacity) and coverage in each time window, or why not assessed."""
     av = plan.availability
@@ -277,7 +270,7 @@ def availability_section(plan: Plan, t: Text) -> list[str]:
         )
         return parts
     cov = av.coverage
-    head = "".join(f"<th>{esc(t(*_GROUPS[g]))}</th>" for g in ("population", "under60", "elderly"))
+    head = "".join(f"<th>{esc(t(*GROUP_NAMES[g]))}</th>" for g in ("population", "under60", "elderly"))
     rows = [f"<table><tr><th>{t('时段', 'Window')}</th><th>{t('层级/服务', 'Tier/service')}</th>{head}</tr>"]
     for w in av.windows:
         for key in dict.fromkeys(cov.loc[cov["window"] == w.key, "key"]):

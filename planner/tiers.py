@@ -11,7 +11,9 @@ can be overridden by a study area's TOML file or on the command line (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from .errors import ConfigError
 
@@ -20,6 +22,7 @@ __all__ = [
     "DEFAULT_PROFILES",
     "DEFAULT_SERVICES",
     "DEFAULT_TIERS",
+    "GROUP_NAMES",
     "RURAL_SERVICES",
     "RURAL_TIERS",
     "TDT_1062",
@@ -28,6 +31,16 @@ __all__ = [
     "SpeedProfile",
     "Tier",
 ]
+
+#: The groups of residents a profile or a figure is for (the residents' columns of counts, and ``under60``:
+#: population − elderly), by name: key -> (Chinese, English).
+GROUP_NAMES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "population": ("全体居民", "all residents"),
+        "under60": ("60 岁以下居民", "residents under 60"),
+        "elderly": ("老年人", "the elderly"),
+    }
+)
 
 #: Default isochrone bands in minutes.
 DEFAULT_BANDS: tuple[float, ...] = (5.0, 10.0, 15.0)
