@@ -16,13 +16,17 @@ latitude in degrees and return ``(lon, lat)`` of the same shape.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
+import pyproj
 from numpy.typing import ArrayLike
 
 from .errors import ConfigError
 
 __all__ = [
     "CRS_NAMES",
+    "MetricFrame",
     "bd09_to_gcj02",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
@@ -30,6 +34,32 @@ __all__ = [
     "to_wgs84",
     "wgs84_to_gcj02",
 ]
+
+
+class MetricFrame:
+    """WGS-84 degrees to and from an object's metric CRS (its ``crs``), the transformers made once per object: what
+    a walk network and a straight-line estimate share."""
+
+    crs: str
+
+    @cached_property
+    def _to_metric(self) -> pyproj.Transformer:
+        return pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+
+    @cached_property
+    def _to_wgs84(self) -> pyproj.Transformer:
+        return pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+
+    def project(self, lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """WGS-84 degrees to metres in ``crs``."""
+        x, y = self._to_metric.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return np.asarray(x), np.asarray(y)
+
+    def unproject(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Metres in ``crs`` to WGS-84 degrees."""
+        lon, lat = self._to_wgs84.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        return np.asarray(lon), np.asarray(lat)
+
 
 #: Names accepted wherever a coordinate system is given by the user.
 CRS_NAMES: tuple[str, ...] = ("wgs84", "gcj02", "bd09")

@@ -25,6 +25,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .cache import cache_dir, file_digest, read_cached, write_cached
+from .coords import MetricFrame
 from .errors import InputFileNotFound, NetworkError
 from .osm import OsmExtract, read_osm
 from .snapping import EdgeGrid, Snap, SnapEnds
@@ -43,7 +44,7 @@ def utm_crs(lon: float, lat: float) -> str:
 
 
 @dataclass
-class WalkNetwork:
+class WalkNetwork(MetricFrame):
     """Walkable street segments of one study area.
 
     Attributes
@@ -342,24 +343,6 @@ class WalkNetwork:
     @cached_property
     def _edge_grid(self) -> EdgeGrid:
         return EdgeGrid(self.x, self.y, self.u, self.v, self.length)
-
-    @cached_property
-    def _to_metric(self) -> pyproj.Transformer:
-        return pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-
-    @cached_property
-    def _to_wgs84(self) -> pyproj.Transformer:
-        return pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
-
-    def project(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """WGS-84 degrees to the network CRS."""
-        x, y = self._to_metric.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
-        return np.asarray(x), np.asarray(y)
-
-    def unproject(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network CRS to WGS-84 degrees."""
-        lon, lat = self._to_wgs84.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-        return np.asarray(lon), np.asarray(lat)
 
     def bbox_wgs84(self) -> tuple[float, float, float, float]:
         """``(minlon, minlat, maxlon, maxlat)`` of the nodes."""

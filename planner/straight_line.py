@@ -28,12 +28,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 from scipy import sparse
 from scipy.spatial import cKDTree
 
 from .access import facility_sets, search_horizon
+from .coords import MetricFrame
 from .network import utm_crs
 from .tiers import Rules
 
@@ -58,7 +58,7 @@ DETOUR_SOURCE_EN = "Chinese map services use a detour factor of about 1.25 witho
 
 
 @dataclass(frozen=True)
-class StraightLine:
+class StraightLine(MetricFrame):
     """The frame of a study area assessed without streets: its outline, metric CRS and detour factor.
 
     It offers the geometric part of :class:`~planner.network.WalkNetwork` that outputs read (``crs``,
@@ -79,24 +79,6 @@ class StraightLine:
     def __post_init__(self) -> None:
         c = self.boundary.centroid
         object.__setattr__(self, "crs", utm_crs(float(c.x), float(c.y)))
-
-    @cached_property
-    def _to_metric(self) -> pyproj.Transformer:
-        return pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-
-    @cached_property
-    def _to_wgs84(self) -> pyproj.Transformer:
-        return pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
-
-    def project(self, lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-        """WGS-84 degrees to the area's UTM metres."""
-        x, y = self._to_metric.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
-        return np.asarray(x), np.asarray(y)
-
-    def unproject(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        """UTM metres to WGS-84 degrees."""
-        lon, lat = self._to_wgs84.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-        return np.asarray(lon), np.asarray(lat)
 
     def bbox_wgs84(self) -> tuple[float, float, float, float]:
         """``(minlon, minlat, maxlon, maxlat)`` of the outline."""
