@@ -32,7 +32,7 @@ from .area import StudyArea
 from .coverage import assessed_mask, resident_coverage
 from .crowding import DEFAULT_DECAY, crowding_table, facility_capacity
 from .hours import DEFAULT_WINDOWS, TimeWindow, open_mask, window_states
-from .network import WalkNetwork
+from .network import Snap, WalkNetwork
 from .straight_line import EstimatedAccess, StraightLine, estimate_access
 from .tiers import GROUP_NAMES, Rules
 
@@ -147,6 +147,7 @@ def _crowding(
     capacity = facility_capacity(facilities, rules, people_per_unit=cfg.people_per_unit)
     tiers, services = facility_sets(facilities, rules)
     everyone = rules.everyone
+    points = Snap.of(residents)  # one snap for every table: its order along the streets is worked out once
     parts = []
     for tier in rules.tiers:
         sel = tiers[tier.key]
@@ -161,6 +162,7 @@ def _crowding(
             metres_per_minute=everyone.metres_per_minute,
             group="population",
             bands=bands,
+            points=points,
         )
         parts.append(table.assign(crowding_key=tier.key))
     done = np.zeros(len(facilities), dtype=bool)
@@ -183,6 +185,7 @@ def _crowding(
             metres_per_minute=prof.metres_per_minute,
             group=prof.group,
             bands=bands,
+            points=points,
         )
         parts.append(table.assign(crowding_key=rule.key))
     if not parts:
