@@ -32,6 +32,7 @@ import numpy as np
 
 from planner import RunOptions, run
 from planner.access import nearest_facility, point_distances
+from planner.catchment_sums import _edges as edge_orders
 from planner.catchment_sums import catchment_sums
 from planner.crowding import DEFAULT_DECAY, catchment_minutes, floating_catchment
 from planner.network import Snap, WalkNetwork
@@ -122,8 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             pairs.append(cost.nnz)
 
     t0 = time.perf_counter()
-    people.ends(net)
-    catchment_sums(net, *jobs[0][1:4], people, demand, jobs[0][5], jobs[0][4], mpm)  # the residents' edge orders
+    edge_orders(people.ends(net), net)  # the residents' walks to their streets' ends, sorted along each street
     once = time.perf_counter() - t0
     access_step(), two_step()  # warm: the network's CSR, the search room
     sides = [("access", access_step), ("2sfca", two_step)] + ([("matrix", matrix)] if args.matrix else [])
