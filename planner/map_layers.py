@@ -22,6 +22,7 @@ import shapely
 
 from . import columns as col
 from .coverage import assessed_mask
+from .map_points import PointBatch
 from .positions import POSITION_FLAGS
 
 if TYPE_CHECKING:
@@ -118,12 +119,11 @@ def flag_words(flag: Any) -> list[tuple[str, str]]:
     ]
 
 
-def popup(title: str, lines: Sequence[tuple[str, str]], *, width: int = 300) -> folium.Popup:
-    """Title, the Chinese lines, then the same in English (grey, smaller)."""
+def popup(title: str, lines: Sequence[tuple[str, str]]) -> str:
+    """A popup's HTML: the title, the Chinese lines, then the same in English (grey, smaller)."""
     zh = "".join(f"<br>{esc(a)}" for a, _ in lines if a)
     en = "".join(f"<br>{esc(b)}" for _, b in lines if b)
-    body = f"<b>{esc(title)}</b>{zh}<div style='color:#666;font-size:11px;margin-top:3px'>{en[4:]}</div>"
-    return folium.Popup(body, max_width=width)
+    return f"<b>{esc(title)}</b>{zh}<div style='color:#666;font-size:11px;margin-top:3px'>{en[4:]}</div>"
 
 
 def swatch(colour: str, shape: str = "square") -> str:
@@ -218,6 +218,8 @@ class Drawing:
             illus = bool(sel["illustrative"].fillna(default).astype(bool).any())
             self.illustrative |= illus
             group = folium.FeatureGroup(show=True)
+            batch = PointBatch()
+            batch.add_to(group)
             colour = TIER_COLOURS.get(tier.key, "#555")
             radius = {"center": 9, "station": 7, "point": 5}.get(tier.key, 6)
             for _, row in sel.iterrows():
@@ -227,7 +229,7 @@ class Drawing:
                         f"{tier.name_en}, {tier.minutes:g}-min target",
                     )
                 ]
-                self._point(group, row, lines, rules, colour, radius, illus_default=default)
+                self._point(batch, row, lines, rules, colour, radius, illus_default=default)
             zh = f"设施 · {tier.name_zh} · 步行 {tier.minutes:g} 分钟目标" + (" · 示意" if illus else "")
             en = f"Facilities · {tier.name_en} · {tier.minutes:g}-min target" + (" · illustrative" if illus else "")
             self.add(group, zh, en, swatch(colour, "circle"))
@@ -242,10 +244,12 @@ class Drawing:
             self.illustrative |= illus
             colour = _LIST_COLOURS[i % len(_LIST_COLOURS)]
             group = folium.FeatureGroup(show=True)
+            batch = PointBatch()
+            batch.add_to(group)
             target = f"，目标 {rule.minutes:g} 分钟" if rule else ""
             for _, row in rows.iterrows():
                 lines = [(f"{svc_zh}服务清单（不分层级{target}）", f"{svc_en} list (no tier)")]
-                self._point(group, row, lines, rules, colour, 6, illus_default=default, diamond=True)
+                self._point(batch, row, lines, rules, colour, 6, illus_default=default, diamond=True)
             zh = f"{kind}（{svc_zh}服务，{'示意' if illus else '真实'}清单）" + (
                 f" · 步行 {rule.minutes:g} 分钟目标" if rule else ""
             )
@@ -268,6 +272,8 @@ class Drawing:
             )
             colour = _CONTEXT_COLOURS[i % len(_CONTEXT_COLOURS)]
             group = folium.FeatureGroup(show=False)
+            batch = PointBatch()
+            batch.add_to(group)
             for _, row in self.shift(layer).iterrows():
                 lines = [
                     (f"{zh_name}（背景参考，不计入生活圈）", f"{en_name} (context only, not a life-circle measure)")
@@ -276,12 +282,12 @@ class Drawing:
                     if _text(row.get(column)):
                         lines.append((f"{zh}：{row[column]}", f"{en}: {row[column]}"))
                 lines.append((f"来源：{source}；许可：{licence_zh}", f"source: {source}; licence: {licence}"))
-                self._point(group, row, lines, None, colour, 5, illus_default=False)
+                self._point(batch, row, lines, None, colour, 5, illus_default=False)
             self.add(group, f"{zh_name}（背景参考）", f"{en_name} (context)", swatch(colour, "circle"))
 
     def _point(
         self,
-        group: folium.FeatureGroup,
+        batch: PointBatch,
         row: pd.Series,
         lines: list[tuple[str, str]],
         rules: Rules | None,
@@ -305,32 +311,33 @@ class Drawing:
         if bool(illus_default if illus is None or pd.isna(illus) else illus):
             lines.append(("示意：非真实位置", "illustrative: not a real position"))
         name = str(row.get("name") or "")
-        where = [row.geometry.y, row.geometry.x]
+        where = (float(row.geometry.y), float(row.geometry.x))
         tip = name + ("（位置存疑）" if flags else "")
         if diamond:
             fill = "transparent" if flags else colour
             border = f"2px dashed {colour}" if flags else "1.5px solid #fff"
-            icon = folium.DivIcon(
+            batch.icon(
+                *where,
                 html=f"<div style='width:10px;height:10px;background:{fill};border:{border};"
                 "transform:rotate(45deg);box-sizing:border-box'></div>",
-                icon_size=(10, 10),
-                icon_anchor=(5, 5),
+                size=(10, 10),
+                anchor=(5, 5),
+                popup=popup(name, lines),
+                tip=tip,
             )
-            folium.Marker(where, icon=icon, popup=popup(name, lines), tooltip=tip).add_to(group)
             return
         crowded = str(row.get("facility_id")) in self.crowded
-        folium.CircleMarker(
-            where,
+        batch.circle(
+            *where,
             radius=radius,
             color=colour if flags else CROWDED if crowded else "#fff",
             weight=2 if flags else 3 if crowded else 1.5,
             dash_array="3 3" if flags else None,
-            fill=True,
             fill_color=colour,
             fill_opacity=0.15 if flags else 0.95,
             popup=popup(name, lines),
-            tooltip=tip,
-        ).add_to(group)
+            tip=tip,
+        )
 
     def proposals(self, plan: Plan, proposals: Sequence[Proposal]) -> None:
         """Proposed sites, numbered per tier in rank order (站1, 站2 …, 点1 …, 中心1 …)."""
@@ -343,6 +350,8 @@ class Drawing:
             p_zh, p_en = profile_words(prof)
             colour = TIER_COLOURS.get(prop.tier, "#555")
             group, first = folium.FeatureGroup(show=True), counters.get(prop.tier, 0) + 1
+            batch = PointBatch()
+            batch.add_to(group)
             for _, row in self.shift(prop.sites).sort_values("rank").iterrows():
                 counters[prop.tier] = counters.get(prop.tier, 0) + 1
                 label = f"{prefix}{counters[prop.tier]}"
@@ -362,19 +371,18 @@ class Drawing:
                 if _text(row.get("place")):  # named by its street and cross street (国顺路近政立路)
                     lines.insert(1, (f"位置：{row['place']}", f"near: {row['place']}"))
                 width = 12 + sum(11 if ord(c) > 255 else 7 for c in label)
-                icon = folium.DivIcon(
+                batch.icon(
+                    float(row.geometry.y),
+                    float(row.geometry.x),
                     html=f"<div class='lc-site' style='background:{colour};color:#fff;border:2px solid #ffd700;"
                     f"border-radius:11px;height:22px;width:{width}px;box-sizing:border-box;text-align:center;"
                     f"font:bold 11px/18px sans-serif;white-space:nowrap'>{esc(label)}</div>",
-                    icon_size=(width, 22),
-                    icon_anchor=(width // 2, 11),
+                    size=(width, 22),
+                    anchor=(width // 2, 11),
+                    popup=popup(f"建议新增{t_zh} {label}", lines),
+                    width=320,
+                    tip=f"{label} · 新增覆盖 {new:,.0f} 人",
                 )
-                folium.Marker(
-                    [row.geometry.y, row.geometry.x],
-                    icon=icon,
-                    popup=popup(f"建议新增{t_zh} {label}", lines, width=320),
-                    tooltip=f"{label} · 新增覆盖 {new:,.0f} 人",
-                ).add_to(group)
             last = counters.get(prop.tier, 0)
             numbers = f"{prefix}{first}" + (f"–{prefix}{last}" if last > first else "")
             zh = f"建议新增 · {t_zh} · {p_zh} · {minutes:g} 分钟（{numbers}，按排序）"

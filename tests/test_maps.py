@@ -8,6 +8,7 @@ import inspect
 import json
 import re
 from dataclasses import replace
+from types import SimpleNamespace
 
 import folium
 import geopandas as gpd
@@ -20,6 +21,7 @@ from browser import chromium_driver
 from planner.area import StudyArea
 from planner.cli import main
 from planner.errors import ConfigError
+from planner.map_points import PointBatch
 from planner.maps import BASEMAPS, inline_assets, plan_map, save_map, to_basemap_crs
 from planner.pipeline import RunOptions, run
 
@@ -100,11 +102,28 @@ def _overlays(m: folium.Map) -> dict[str, folium.map.Layer]:
     return {name: layer for name, layer in _layers(m).items() if layer.overlay}
 
 
+class _Point:
+    """A marker the map draws from a layer's PointBatch, read like folium's own: ``options`` (a circle's style),
+    its popup's HTML and, for a marker drawn by its own HTML, that HTML."""
+
+    def __init__(self, point: dict) -> None:
+        self.point, self.options = point, point.get("style") or {}
+
+
 def _children(layer, kind):
-    return [c for c in layer._children.values() if isinstance(c, kind)]
+    if isinstance(layer, _Point):  # a drawn marker's icon
+        icon = layer.point.get("icon")
+        return [SimpleNamespace(options=icon)] if kind is folium.DivIcon and icon else []
+    found = [c for c in layer._children.values() if isinstance(c, kind)]
+    if kind in (folium.Marker, folium.CircleMarker):  # the layer's points: icons are markers, the rest circles
+        for batch in (c for c in layer._children.values() if isinstance(c, PointBatch)):
+            found += [_Point(p) for p in batch.points if bool(p.get("icon")) == (kind is folium.Marker)]
+    return found
 
 
 def _popup(marker) -> str:
+    if isinstance(marker, _Point):
+        return marker.point["popup"]
     popup = _children(marker, folium.Popup)[0]
     return "".join(c.data for c in popup.html._children.values())
 
