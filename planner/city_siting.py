@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from scipy import sparse
 
 from . import columns as col
 from .access import coverage_sets
 from .city_bounds import allocate, greedy_bound, tile_bound, top_k_sum
+from .edge_index import EdgeIndex
 from .errors import ConfigError
 from .network import Snap, WalkNetwork
 from .sites import Proposal, area_candidates, intersection_candidates, parse_weight, propose
@@ -234,7 +234,7 @@ def siting_jobs(
     spacing_m: float,
 ) -> list[SitingJob]:
     """One job per tile: the edges within ``limit_m`` of its cell (and of its candidates), what lies on them."""
-    tree = shapely.STRtree(network.edge_lines)
+    index = EdgeIndex(network)
     c_tile = None
     if candidates is not None:
         cx, cy = _street_xy(network, candidates["edge"].to_numpy(), candidates["t"].to_numpy(float))
@@ -249,7 +249,7 @@ def siting_jobs(
             if mine.empty:
                 continue
             xs, ys = np.concatenate([xs, cx[c_tile == tile]]), np.concatenate([ys, cy[c_tile == tile]])
-        edges = halo_edges(tree, xs, ys, limit_m)
+        edges = halo_edges(index, xs, ys, limit_m)
         if len(edges) == 0:
             continue
         sub, _ = sub_network(network, edges, tile)

@@ -44,10 +44,10 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from .access import Access, NearestFacility, facility_sets, nearest_facility, search_horizon
 from .coverage import coverage_totals, resident_coverage
+from .edge_index import EdgeIndex
 from .network import WalkNetwork
 from .tiers import Rules
 
@@ -174,12 +174,11 @@ class TileResult:
     totals: Mapping[str, float] = field(default_factory=dict)  # coverage_totals of its residents: they add up
 
 
-def halo_edges(tree: shapely.STRtree, xs: np.ndarray, ys: np.ndarray, reach_m: float) -> np.ndarray:
-    """The edges (sorted indices into ``tree``'s lines) that come within ``reach_m`` (plus a metre of slack) of the
-    bounding box of some points: every walk of at most ``reach_m`` from one of the points stays on them."""
+def halo_edges(index: EdgeIndex, xs: np.ndarray, ys: np.ndarray, reach_m: float) -> np.ndarray:
+    """The edges (sorted) that come within ``reach_m`` (plus a metre of slack) of the bounding box of some points:
+    every walk of at most ``reach_m`` from one of the points stays on them."""
     halo = reach_m + _HALO_SLACK_M
-    box = shapely.box(xs.min() - halo, ys.min() - halo, xs.max() + halo, ys.max() + halo)
-    return np.sort(tree.query(box, predicate="intersects"))
+    return index.query(xs.min() - halo, ys.min() - halo, xs.max() + halo, ys.max() + halo)
 
 
 def sub_network(network: WalkNetwork, edges: np.ndarray, tile: int) -> tuple[WalkNetwork, np.ndarray]:
@@ -244,7 +243,7 @@ def iter_tile_jobs(
     sy = np.where(on, network.y[network.u[e]] + r_t * (network.y[network.v[e]] - network.y[network.u[e]]), ry)
     r_tile = grid.tile_of(rx, ry)
     n_tile = grid.tile_of(network.x, network.y)
-    tree = shapely.STRtree(network.edge_lines)
+    index = EdgeIndex(network)
     f_edge, f_t, f_off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
     tiers, services = facility_sets(facilities, rules)
     sets = {f"tier:{k}": sel for k, sel in tiers.items()} | {f"service:{k}": sel for k, sel in services.items()}
@@ -257,7 +256,7 @@ def iter_tile_jobs(
             continue
         xs = np.concatenate([[grid.cell(tile)[0], grid.cell(tile)[2]], sx[mine], rx[mine], network.x[owned_nodes]])
         ys = np.concatenate([[grid.cell(tile)[1], grid.cell(tile)[3]], sy[mine], ry[mine], network.y[owned_nodes]])
-        edges = halo_edges(tree, xs, ys, horizon_m)
+        edges = halo_edges(index, xs, ys, horizon_m)
         sub, nodes = sub_network(network, edges, tile)
         new_edge = np.full(network.n_edges + 1, -1, dtype=np.int64)  # the last slot: "no edge" stays -1
         new_edge[edges] = np.arange(len(edges))

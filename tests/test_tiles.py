@@ -255,12 +255,13 @@ def test_halo_edges_keep_every_edge_within_reach(plan):
     """The sub-network of a tile: every edge within ``reach`` of the points' box (checked edge by edge)."""
     import shapely
 
+    from planner.edge_index import EdgeIndex
     from planner.tiles import halo_edges, sub_network
 
     net = plan.network
     lines = net.edge_lines
     xs, ys = np.array([net.x.min() + 500.0, net.x.min() + 900.0]), np.array([net.y.min() + 700.0, net.y.min() + 800])
-    edges = halo_edges(shapely.STRtree(lines), xs, ys, 300.0)
+    edges = halo_edges(EdgeIndex(net), xs, ys, 300.0)
     near = shapely.distance(lines, shapely.box(xs.min(), ys.min(), xs.max(), ys.max())) <= 300.0
     assert set(np.flatnonzero(near)) <= set(edges.tolist())
     sub, nodes = sub_network(net, edges, 0)

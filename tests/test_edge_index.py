@@ -1,0 +1,57 @@
+"""The segments that meet a box, from the network's arrays, equal shapely's STRtree answer: on real streets with
+random boxes of every size, a box beyond the streets, a box on one node, and hand-made segments that only touch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from conftest import YANGPU
+from planner.edge_index import EdgeIndex
+from planner.network import WalkNetwork
+
+
+@pytest.fixture(scope="module")
+def yangpu():
+    return WalkNetwork.from_osm_file(YANGPU)
+
+
+@pytest.mark.parametrize("cell_m", [50.0, 500.0, 5000.0])
+def test_equal_to_strtree_on_real_streets(yangpu, cell_m):
+    net = yangpu
+    index, tree = EdgeIndex(net, cell_m), shapely.STRtree(net.edge_lines)
+    rng = np.random.default_rng(19)
+    x0, x1, y0, y1 = net.x.min(), net.x.max(), net.y.min(), net.y.max()
+    boxes = [(x0 - 900, y0 - 900, x0 - 800, y0 - 800), (net.x[0], net.y[0], net.x[0], net.y[0])]  # outside; a node
+    for size in (5.0, 80.0, 600.0, 3000.0):
+        for _ in range(20):
+            cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
+            boxes.append((cx - size * rng.random(), cy - size * rng.random(), cx + size, cy + size))
+    for box in boxes:
+        ours = index.query(*box)
+        theirs = np.sort(tree.query(shapely.box(*box), predicate="intersects"))
+        np.testing.assert_array_equal(ours, theirs, err_msg=str(box))
+
+
+def test_touching_and_parallel_segments():
+    x = np.array([0.0, 10.0, 10.0, 10.0, 20.0, 20.0, -5.0, -5.0])
+    y = np.array([0.0, 0.0, 10.0, -10.0, 5.0, 15.0, -5.0, 20.0])
+    u = np.array([0, 1, 2, 4, 6], dtype=np.int32)
+    v = np.array([1, 2, 3, 5, 7], dtype=np.int32)
+    net = WalkNetwork(
+        x=x,
+        y=y,
+        lon=x,
+        lat=y,
+        osmid=np.arange(8),
+        u=u,
+        v=v,
+        length=np.hypot(x[u] - x[v], y[u] - y[v]),
+        crs="EPSG:32651",
+    )
+    index = EdgeIndex(net, cell_m=7.0)
+    # box [10, 20] x [-1, 1]: edge 0 touches at (10, 0), edges 1 and 2 run along its left side, 3 and 4 stay out
+    np.testing.assert_array_equal(index.query(10.0, -1.0, 20.0, 1.0), [0, 1, 2])
+    # a box between the vertical edges, touching none
+    np.testing.assert_array_equal(index.query(11.0, 6.0, 19.0, 14.0), [])
