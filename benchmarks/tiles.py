@@ -54,11 +54,11 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from planner import RunOptions, StudyArea, run
 from planner.access import compute_access, search_horizon
 from planner.coverage import resident_coverage
+from planner.edge_index import EdgeIndex
 from planner.multi_area import local_client
 from planner.network import WalkNetwork
 from planner.tiers import Rules
@@ -167,11 +167,11 @@ def _machine() -> str:
 def _largest_tile(net: WalkNetwork, tiles: tuple[int, int], halo_m: float) -> tuple[int, int]:
     """Nodes of the largest tile with its halo, and of all tiles together (the work the tiles do)."""
     grid = TileGrid.covering(net.x, net.y, *tiles)
-    tree = shapely.STRtree(net.edge_lines)
+    index = EdgeIndex(net)
     sizes = []
     for tile in range(len(grid)):
         x0, y0, x1, y1 = grid.cell(tile)
-        edges = halo_edges(tree, np.array([x0, x1]), np.array([y0, y1]), halo_m)
+        edges = halo_edges(index, np.array([x0, x1]), np.array([y0, y1]), halo_m)
         sizes.append(len(np.unique(np.concatenate([net.u[edges], net.v[edges]]))))
     return max(sizes), sum(sizes)
 
