@@ -29,8 +29,10 @@ _COUNT_COLUMNS = {
     "新增覆盖老年人",
     "容量",
     "面积（平方米）",
+    "步行范围内人口",
+    "可服务人数",
 }
-_SHARE_COLUMNS = {"占比", "覆盖率（累计）"}
+_SHARE_COLUMNS = {"占比", "覆盖率（累计）", "负荷率"}
 
 
 def _width(value: Any) -> int:

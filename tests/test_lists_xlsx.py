@@ -255,6 +255,11 @@ def test_the_workbook_round_trips(plan, lists, tmp_path):
     count_col = header.index("未覆盖人数") + 1
     assert needs.cell(row=2, column=count_col).number_format == "#,##0"
     assert needs.cell(row=2, column=header.index("占比") + 1).number_format == "0.0%"
+    # the resources list's crowding figures read as people and a share, not as 56745.07520158929
+    res = book["资源清单"]
+    res_header = [c.value for c in res[1]]
+    for name, fmt in (("步行范围内人口", "#,##0"), ("可服务人数", "#,##0"), ("负荷率", "0.0%")):
+        assert res.cell(row=2, column=res_header.index(name) + 1).number_format == fmt, name
     # the unit names and the Chinese headers fit their columns
     assert needs.column_dimensions["C"].width >= 2 * len("家门口服务站")
     notes = [c.value for c in book["说明"]["A"]]
