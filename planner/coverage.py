@@ -236,35 +236,10 @@ def headline(residents: pd.DataFrame, rules: Rules) -> dict:
     profile's own group.
     """
     pop = residents["population"].to_numpy(float)
-    eld = residents["elderly"].to_numpy(float)
-    out: dict = {
-        "population": round(float(pop.sum())),
-        "elderly": round(float(eld.sum())),
-        "resident_points": len(residents),
-        "tiers": {},
-        "services": {},
-    }
-    for tier in rules.tiers:
-        entry = {}
-        for prof in rules.profiles:
-            cov = residents[col.covered(tier.key, prof.key)].to_numpy(bool)
-            grp = group_weights(residents, prof)
-            entry[prof.key] = {
-                "group": prof.group,
-                "covered_share": _share(pop, cov),
-                "people_without": round(float(pop[~cov].sum())),
-                "elderly_without": round(float(eld[~cov].sum())),
-                "elderly_covered_share": _share(eld, cov),
-                "group_covered_share": _share(grp, cov),
-            }
-        out["tiers"][tier.key] = entry
-    for prof in rules.profiles:
-        under = residents[col.underserved(prof.key)].to_numpy(bool)
-        out.setdefault("underserved", {})[prof.key] = {
-            "people": round(float(pop[under].sum())),
-            "elderly": round(float(eld[under].sum())),
-            "share": _share(pop, under),
-        }
+    sums = totals_headline(coverage_totals(residents, rules), rules)
+    out: dict = {key: sums[key] for key in ("population", "elderly", "resident_points", "tiers")}
+    out["services"] = {}
+    out["underserved"] = sums["underserved"]
     within = np.ones(len(residents), dtype=bool)
     for tier in rules.tiers:
         within &= residents[col.minutes(tier.key, rules.everyone.key)].to_numpy(float) <= 15.0
@@ -336,17 +311,20 @@ def service_headline(residents: pd.DataFrame, rules: Rules, service: str) -> dic
 def coverage_totals(residents: pd.DataFrame, rules: Rules) -> dict[str, float]:
     """The sums behind :func:`headline`'s tier and underserved figures, which add up over parts of an area (the
     tiles of a city): ``population``, ``elderly``; per tier and profile ``covered|<tier>|<profile>|population``,
-    ``…|elderly`` and ``…|group``; per profile ``underserved|<profile>|population`` and ``…|elderly``."""
+    ``…|elderly`` and ``…|group``, and ``uncovered|…`` for the first two; per profile ``underserved|<profile>|…``."""
     pop = residents["population"].to_numpy(float)
     eld = residents["elderly"].to_numpy(float)
     out = {"population": float(pop.sum()), "elderly": float(eld.sum()), "resident_points": float(len(residents))}
     for prof in rules.profiles:
-        grp = group_weights(residents, prof)
-        out[f"group|{prof.key}"] = float(grp.sum())
+        if rules.tiers:
+            grp = group_weights(residents, prof)
+            out[f"group|{prof.key}"] = float(grp.sum())
         for tier in rules.tiers:
             cov = residents[col.covered(tier.key, prof.key)].to_numpy(bool)
             for name, w in (("population", pop), ("elderly", eld), ("group", grp)):
                 out[f"covered|{tier.key}|{prof.key}|{name}"] = float(w[cov].sum())
+            for name, w in (("population", pop), ("elderly", eld)):
+                out[f"uncovered|{tier.key}|{prof.key}|{name}"] = float(w[~cov].sum())
         under = residents[col.underserved(prof.key)].to_numpy(bool)
         out[f"underserved|{prof.key}|population"] = float(pop[under].sum())
         out[f"underserved|{prof.key}|elderly"] = float(eld[under].sum())
@@ -354,8 +332,8 @@ def coverage_totals(residents: pd.DataFrame, rules: Rules) -> dict[str, float]:
 
 
 def totals_headline(totals: Mapping[str, float], rules: Rules) -> dict:
-    """:func:`headline`'s population, tier and underserved figures from :func:`coverage_totals` added up over the
-    parts of an area (the same rounding)."""
+    """The population, tier and underserved figures of :func:`headline` (which reads them from here) from
+    :func:`coverage_totals`, of one area or added up over its parts."""
 
     def share(part: float, whole: float) -> float | None:
         return round(part / whole, 4) if whole else None
@@ -367,8 +345,8 @@ def totals_headline(totals: Mapping[str, float], rules: Rules) -> dict:
             prof.key: {
                 "group": prof.group,
                 "covered_share": share(totals[f"covered|{tier.key}|{prof.key}|population"], pop),
-                "people_without": round(pop - totals[f"covered|{tier.key}|{prof.key}|population"]),
-                "elderly_without": round(eld - totals[f"covered|{tier.key}|{prof.key}|elderly"]),
+                "people_without": round(totals[f"uncovered|{tier.key}|{prof.key}|population"]),
+                "elderly_without": round(totals[f"uncovered|{tier.key}|{prof.key}|elderly"]),
                 "elderly_covered_share": share(totals[f"covered|{tier.key}|{prof.key}|elderly"], eld),
                 "group_covered_share": share(
                     totals[f"covered|{tier.key}|{prof.key}|group"], totals[f"group|{prof.key}"]
