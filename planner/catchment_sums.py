@@ -112,7 +112,9 @@ def _steps(max_minutes: float | None, bands: Sequence[tuple[float, float]] | Non
     return caps, w - np.append(w[1:], 0.0)
 
 
-def _edge_pairs(s: ChunkSearch, e: _Edges, network: WalkNetwork, own_edge: np.ndarray, limit_m: float):
+def _edge_pairs(
+    s: ChunkSearch, e: _Edges, network: WalkNetwork, own_edge: np.ndarray, limit_m: float
+) -> tuple[np.ndarray, ...]:
     """Every (chunk facility, populated edge) with an end within the limit, once (through its ``u`` end when that
     is reached, else through ``v``), with the metres to each end (``inf`` beyond the limit); a facility's own edge
     is left out (its residents are counted pair by pair)."""

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import geopandas as gpd
+
 from .access import Access, compute_access
 from .area import StudyArea
 from .availability import assess_availability
@@ -96,8 +98,8 @@ class Inputs:
 
     network: WalkNetwork | None
     estimate: StraightLine | None
-    facilities: Any
-    placed: Any
+    facilities: gpd.GeoDataFrame
+    placed: gpd.GeoDataFrame | None
     timings: Mapping[str, float]
 
     @property
