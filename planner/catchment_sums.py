@@ -24,8 +24,11 @@ The result equals ``floating_catchment(catchment_minutes(...))`` up to the order
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -33,7 +36,15 @@ from .catchment import ChunkSearch, _AtNode, chunk_searches, spans
 from .fca import Catchment, check_people, decay_weights, supply_ratio
 from .network import Snap, SnapEnds, WalkNetwork
 
-__all__ = ["catchment_sums"]
+_kernel: ModuleType | None
+try:  # compiled at install (planner/_catchment_kernel.pyx); the NumPy form below gives the same sums
+    from . import _catchment_kernel as _kernel
+except ImportError:  # pragma: no cover - a source checkout used without installing
+    _kernel = None
+
+__all__ = ["catchment_sums", "prepare"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,18 @@ def _edges(ends: SnapEnds, network: WalkNetwork) -> _Edges:
         )
         ends.__dict__["_edge_orders"] = kept
     return kept
+
+
+def prepare(network: WalkNetwork, points: Snap, demand: np.ndarray | None = None) -> None:
+    """Work out ahead what :func:`catchment_sums` keeps with a set of residents: their order along their streets
+    and, with ``demand``, the people along them. It does so on first use; a benchmark times it apart, and a
+    server can do it once up front."""
+    ends = points.ends(network)
+    e = _edges(ends, network)
+    if _kernel is not None:
+        k = _kernel_arrays(network, ends, e)
+        if demand is not None:
+            _people_along(ends, k, np.asarray(demand, dtype=float))
 
 
 def _steps(max_minutes: float | None, bands: Sequence[tuple[float, float]] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +214,7 @@ def catchment_sums(
     max_minutes: float | None = None,
     bands: Sequence[tuple[float, float]] | None = None,
     chunk: int = 32,
+    compiled: bool | None = None,
 ) -> Catchment:
     """2SFCA (``bands=None``) or E2SFCA on the walk network, equal to
     ``floating_catchment(catchment_minutes(...), demand, supply, max_minutes=..., bands=...)``.
@@ -215,7 +239,10 @@ def catchment_sums(
     bands : sequence of (float, float), optional
         ``(upper minute, weight)`` steps for E2SFCA; None for plain 2SFCA.
     chunk : int, default 32
-        Facilities per Dijkstra call.
+        Facilities per Dijkstra call (the NumPy form).
+    compiled : bool, optional
+        Use the compiled loops (``planner._catchment_kernel``, built at install) or the NumPy form; by default
+        the compiled loops when they are installed. Both give the same sums up to their order.
 
     Returns
     -------
@@ -233,6 +260,14 @@ def catchment_sums(
     ends = points.ends(network)
     e = _edges(ends, network)
     caps, steps = _steps(max_minutes, bands)
+    if compiled is None:
+        compiled = _kernel is not None
+    if compiled:
+        if _kernel is None:
+            msg = "planner._catchment_kernel is not built: reinstall the package (pip install -e .)"
+            raise ImportError(msg)
+        thresholds = np.array([_within(limit_m, mpm, cap) for cap in caps])
+        return _compiled_sums(network, edge, t, offset_m, ends, e, demand, supply, thresholds, steps, limit_m)
     who_demand = demand[ends.index]
     cum = {o: np.concatenate([[0.0], np.cumsum(who_demand[order.pos])]) for o, order in (("u", e.by_u), ("v", e.by_v))}
     pairs, own = [], []  # (facility, edge, metres to u, to v); (facility, resident, weight) on a facility's edge
@@ -282,6 +317,136 @@ def catchment_sums(
     access = np.zeros(m)
     access[ends.index] = at_ends
     return Catchment(people, weighted, ratio, access)
+
+
+def _compiled_sums(
+    network: WalkNetwork,
+    edge: np.ndarray,
+    t: np.ndarray,
+    offset_m: np.ndarray,
+    ends: SnapEnds,
+    e: _Edges,
+    demand: np.ndarray,
+    supply: np.ndarray,
+    most: np.ndarray,
+    steps: np.ndarray,
+    limit_m: float,
+) -> Catchment:
+    """The same sums by the compiled loops (``planner/_catchment_kernel.pyx``): one pass for ``D_j``, one for
+    ``A_i``."""
+    assert _kernel is not None
+    k = _kernel_arrays(network, ends, e)
+    length = network.length[edge]
+    fac = (np.ascontiguousarray(edge), np.ascontiguousarray(t), np.ascontiguousarray(offset_m))
+    people_u, people_v, cum_u, cum_v, edge_people = _people_along(ends, k, demand)
+    orders = (e.by_u.walk, e.by_v.walk, k["other_u"], k["other_v"], people_u, people_v, cum_u, cum_v, e.by_u.pos)
+    with k["lock"]:  # the room to work in is the snap's: one call at a time
+        *found, k["room"] = _kernel.demand_pass(
+            k["indptr"],
+            k["indices"],
+            network.csr.data,
+            network.u[edge].astype(np.int64),
+            network.v[edge].astype(np.int64),
+            offset_m + t * length,
+            offset_m + (1.0 - t) * length,
+            *fac,
+            _facility_order(network, edge, t, limit_m),
+            e.start,
+            e.count,
+            k["u"],
+            k["v"],
+            k["edge_walks"],
+            edge_people,
+            e.at_u.start,
+            k["by_u"],
+            e.at_v.start,
+            k["by_v"],
+            *orders,
+            *k["res"],
+            most,
+            steps,
+            limit_m,
+            k["room"],
+        )
+        people, weighted, pairs, own = found[0], found[1], found[2:8], found[8:10]
+        ratio = supply_ratio(supply, weighted)
+        access = _kernel.access_pass(
+            np.where(np.isfinite(ratio), ratio, 0.0),
+            *pairs,
+            *own,
+            *fac,
+            e.start,
+            e.count,
+            e.populated,
+            k["other_u"],
+            k["other_v"],
+            e.by_u.pos,
+            k["out_u"],
+            k["out_v"],
+            len(demand),
+            *k["res"],
+            most,
+            steps,
+            *k["last"],
+        )
+    return Catchment(people, weighted, ratio, access)
+
+
+def _people_along(ends: SnapEnds, k: dict, demand: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The people in each slot of the two orders, their running sums and the people on each edge, worked out
+    once per demand (kept with the ends while the demand is equal: the tiers of a plan share it)."""
+    kept = ends.__dict__.get("_people_along")
+    if kept is None or kept[0] is not k or not np.array_equal(kept[1], demand):
+        people_u, people_v = demand[k["out_u"]], demand[k["out_v"]]
+        cum = [np.concatenate([[0.0], np.cumsum(p)]) for p in (people_u, people_v)]
+        edge_people = np.bincount(k["edge"], weights=people_u, minlength=len(k["edge_walks"]))
+        kept = ends.__dict__["_people_along"] = (k, demand.copy(), (people_u, people_v, *cum, edge_people))
+    return kept[2]
+
+
+def _facility_order(network: WalkNetwork, edge: np.ndarray, t: np.ndarray, limit_m: float) -> np.ndarray:
+    """The facilities row by row of ``limit_m`` cells: searched in this order, near ones read the same edges."""
+    u, v = network.u[edge], network.v[edge]
+    x = network.x[u] + t * (network.x[v] - network.x[u])
+    y = network.y[u] + t * (network.y[v] - network.y[u])
+    cell = max(limit_m, 1.0)
+    return np.lexsort((x, np.floor(y / cell))).astype(np.int64)
+
+
+def _kernel_arrays(network: WalkNetwork, ends: SnapEnds, e: _Edges) -> dict:
+    """The arrays the compiled loops read besides the edge orders (64-bit, contiguous), worked out once per snap
+    and kept with its ends like the orders: the network's, the populated edges at each node, each slot's walk to
+    its edge's other end, and the residents' own."""
+    kept = ends.__dict__.get("_kernel_arrays")
+    if kept is None or kept["network"] is not network:
+        csr = network.csr
+        to_u, to_v = ends.to_u + ends.offset_m, ends.to_v + ends.offset_m  # as the orders' walks are summed
+        n_slots = len(e.by_u.pos)
+        kept = ends.__dict__["_kernel_arrays"] = {
+            "network": network,
+            "lock": threading.Lock(),
+            "room": (
+                *(np.empty(0, dtype=t) for t in (np.int64, np.int64, float, float)),
+                *[np.empty((0, 0), np.intc)] * 2,
+            ),
+            "last": (np.zeros(n_slots), np.zeros(n_slots)),
+            "indptr": csr.indptr.astype(np.int64),
+            "indices": csr.indices.astype(np.int64),
+            "u": network.u.astype(np.int64),
+            "v": network.v.astype(np.int64),
+            "by_u": e.populated[e.at_u.order].astype(np.int64),
+            "by_v": e.populated[e.at_v.order].astype(np.int64),
+            "edge_walks": np.stack([e.by_u.first, e.by_u.last, e.by_v.first, e.by_v.last], axis=1),
+            "out_u": ends.index[e.by_u.pos].astype(np.int64),
+            "out_v": ends.index[e.by_v.pos].astype(np.int64),
+            "edge": e.edge,
+            "other_u": to_v[e.by_u.pos],
+            "other_v": to_u[e.by_v.pos],
+            "res": tuple(
+                np.ascontiguousarray(a, dtype=float) for a in (ends.to_u, ends.to_v, ends.offset_m, ends.t, ends.length)
+            ),
+        }
+    return kept
 
 
 def _range_sums(

@@ -1,7 +1,8 @@
 """2SFCA straight from the network (``catchment_sums``) equals the cost-matrix form (``floating_catchment`` on
 ``catchment_minutes``, itself equal to PySAL ``access`` in tests/test_crowding.py): hand-worked on a grid with exact
-ties, on real streets with residents on the facilities' own edges, at equal positions and unsnapped, in both search
-modes (the network searched whole, and street by street around each chunk of facilities)."""
+ties, on real streets with residents on the facilities' own edges, at equal positions and unsnapped, in the NumPy
+form's two search modes (the network searched whole, and street by street around each chunk of facilities) and by
+the compiled loops (``planner/_catchment_kernel.pyx``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import planner.catchment as catchment
+import planner.catchment_sums as sums
 from conftest import YANGPU
 from planner.catchment import catchment_minutes
 from planner.catchment_sums import catchment_sums
@@ -29,11 +31,20 @@ def _grid(side: int = 6, block: float = 100.0) -> WalkNetwork:
     return WalkNetwork(x=x, y=y, lon=x, lat=y, osmid=np.arange(side * side), u=u, v=v, length=length, crs="EPSG:32651")
 
 
-@pytest.fixture(params=["whole", "by chunk"])
+@pytest.fixture(params=["compiled", "whole", "by chunk"])
 def search_mode(request, monkeypatch):
+    if request.param != "compiled":  # the NumPy form
+        monkeypatch.setattr(sums, "_kernel", None)
     if request.param == "by chunk":
         monkeypatch.setattr(catchment, "_WHOLE_CELLS", 0)
     return request.param
+
+
+def test_the_compiled_loops_are_built():
+    """``pip install -e .`` (make test) compiles them: without them the plan would quietly run the slower form."""
+    from planner import _catchment_kernel  # noqa: F401
+
+    assert sums._kernel is not None
 
 
 def test_hand_worked_grid_with_exact_ties(search_mode):
@@ -101,6 +112,19 @@ def test_a_catchment_beyond_the_walking_limit_and_no_bands_cap(yangpu):
     got = catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand, supply, 12.0, 60.0, bands=DEFAULT_DECAY)
     for name in FIELDS:
         np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_a_new_demand_on_the_same_residents_is_not_read_from_the_last(yangpu, search_mode):
+    """What is kept with the residents (their people along each street) follows the demand given: twice the
+    people, the same supply, give twice D and half R and A."""
+    net, fac, pts, demand, supply = yangpu
+    one = catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand, supply, 10, 75.0, bands=DEFAULT_DECAY)
+    two = catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, 2 * demand, supply, 10, 75.0, bands=DEFAULT_DECAY)
+    np.testing.assert_allclose(two.demand, 2 * one.demand, rtol=1e-12)
+    np.testing.assert_allclose(two.access, one.access / 2, rtol=1e-12)
+    half = fac.edge[: len(fac.edge) // 2], fac.t[: len(fac.t) // 2], fac.offset_m[: len(fac.t) // 2]
+    sub = catchment_sums(net, *half, pts, demand, supply[: len(half[0])], 10, 75.0, bands=DEFAULT_DECAY)
+    np.testing.assert_allclose(sub.demand, one.demand[: len(half[0])], rtol=1e-12)
 
 
 def test_bad_demand_is_refused(yangpu):

@@ -1,0 +1,6 @@
+"""Types of the compiled loops (planner/_catchment_kernel.pyx)."""
+
+import numpy as np
+
+def demand_pass(*arrays: object) -> tuple[np.ndarray, ...]: ...
+def access_pass(*arrays: object) -> np.ndarray: ...
