@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 from matplotlib import font_manager
 from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 
 from . import columns as col
@@ -215,11 +216,11 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
     background = _background(plan)
     pts = background.residents_xy
     minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
-    colours = np.select(
-        [minutes <= tier.minutes, minutes <= 2 * tier.minutes, np.isfinite(minutes)],
-        ["#1a9850", "#fee08b", "#d73027"],
-        "#7b3294",
-    )
+    # one RGBA row per class, picked by index (matplotlib parses 30,000 colour names 20 times slower)
+    palette = to_rgba_array(["#1a9850", "#fee08b", "#d73027", "#7b3294"])
+    colours = palette[
+        np.select([minutes <= tier.minutes, minutes <= 2 * tier.minutes, np.isfinite(minutes)], [0, 1, 2], 3)
+    ]
     fac = plan.facilities[plan.facilities["tier"] == tier.key]
     with _fonts(zh) as cn:
         fig = Figure(figsize=(7, 6))

@@ -54,9 +54,7 @@ UNREACHABLE = "#7b3294"
 UNASSESSED = "#8a8a8a"
 _LIST_COLOURS = ["#8e44ad", "#d35400", "#16a085", "#b7950b"]
 _CONTEXT_COLOURS = ["#5b2c6f", "#943126", "#0e6655", "#4d5656"]
-
-#: simplified without keeping topology (see :func:`simplify`)
-_LINE_TYPES = [shapely.GeometryType.LINESTRING, shapely.GeometryType.LINEARRING, shapely.GeometryType.MULTILINESTRING]
+_POLYGON_TYPES = [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
 
 #: a service's own list may say what its facilities are called in one of these columns
 _KIND_COLUMNS = ("category", "类别", "type", "kind")
@@ -65,16 +63,17 @@ _KIND_COLUMNS = ("category", "类别", "type", "kind")
 def simplify(gdf: gpd.GeoDataFrame, metres: float) -> gpd.GeoDataFrame:
     """Simplify to screen precision and round coordinates to ~1 m (in degrees: spares two reprojections).
 
-    Lines are simplified without keeping topology (plain Douglas-Peucker keeps each line's ends, so no street
-    is lost; 20 times faster on the streets); polygons keep theirs, so no ring crosses itself or collapses.
+    Plain Douglas-Peucker first: it keeps each line's ends (no street is lost; 20 times faster on the streets
+    than keeping topology) and is 3 times faster on the service areas. A polygon it empties or leaves crossing
+    itself is simplified again keeping its topology, so no area collapses or fills what it does not cover.
     """
     if gdf.empty:
         return gdf
     out = gdf.to_crs("EPSG:4326")
-    geoms = np.array(out.geometry.values, dtype=object)
-    lines = np.isin(shapely.get_type_id(geoms), _LINE_TYPES)
-    geoms[lines] = shapely.simplify(geoms[lines], metres / 111_000.0, preserve_topology=False)
-    geoms[~lines] = shapely.simplify(geoms[~lines], metres / 111_000.0, preserve_topology=True)
+    given = np.array(out.geometry.values, dtype=object)
+    geoms = shapely.simplify(given, metres / 111_000.0, preserve_topology=False)
+    redo = np.isin(shapely.get_type_id(given), _POLYGON_TYPES) & (shapely.is_empty(geoms) | ~shapely.is_valid(geoms))
+    geoms[redo] = shapely.simplify(given[redo], metres / 111_000.0, preserve_topology=True)
     out = out.set_geometry(shapely.set_precision(geoms, 1e-5, mode="pointwise"), crs=out.crs)
     return out[~out.geometry.is_empty]
 

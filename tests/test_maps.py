@@ -175,7 +175,7 @@ def test_every_street_is_drawn_after_simplifying_and_polygons_keep_their_topolog
     for which in (0, -1):  # each street still starts and ends where it did (to the 1e-5 degrees kept)
         drawn, real = (shapely.get_coordinates(shapely.get_point(g, which)) for g in (parts, ends))
         assert abs(drawn - real).max() <= 0.51e-5
-    # a street block 2 m wide: Douglas-Peucker at 5 m would empty it; keeping topology, it stays a polygon
+    # a street block 2 m wide: Douglas-Peucker at 5 m empties it, so it is simplified again keeping its topology
     thin = gpd.GeoDataFrame(
         geometry=[shapely.box(0, 0, 100, 2), shapely.LineString([(0, 0), (50, 1), (100, 0)])], crs="EPSG:32651"
     )
@@ -183,6 +183,12 @@ def test_every_street_is_drawn_after_simplifying_and_polygons_keep_their_topolog
     poly, line = simplify(thin, 5.0).geometry
     assert poly.geom_type == "Polygon" and poly.is_valid and poly.area > 0
     assert shapely.get_num_coordinates(line) == 2  # lines: plain Douglas-Peucker
+    # the plan's service areas as the map draws them: every one kept, valid, and within 10 m of what it was
+    areas = plan.service_areas.to_crs("EPSG:4326")
+    drawn = simplify(plan.service_areas, 10.0)
+    assert len(drawn) == len(areas) and shapely.is_valid(drawn.geometry.values).all()
+    metric = drawn.to_crs(plan.service_areas.crs).geometry.values
+    assert (shapely.hausdorff_distance(metric, plan.service_areas.geometry.values) < 12.0).all()
 
 
 # -- names, numbering, popups ------------------------------------------------------------------------------------
