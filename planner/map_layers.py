@@ -457,10 +457,12 @@ def resident_cells(
     cell_m: float,
     *,
     service: ServiceRule | None = None,
+    xy: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """Population-weighted minutes to a tier (or a service) on a square grid (keeps the map fast).
 
     For a service, residents where it is not assessed (``assessed_service_<key>``) are left out of the cells.
+    ``xy``: the residents' coordinates in ``crs`` when the caller has them (a map draws several layers of cells).
     """
     if service is not None:
         minutes = residents[col.service_minutes(service.key, profile)].to_numpy(float)
@@ -472,8 +474,11 @@ def resident_cells(
         assessed = np.ones(len(residents), dtype=bool)
         missing = ~residents[col.covered(tier.key, profile)].to_numpy(bool)
     residents = residents[assessed]
-    pts = residents.to_crs(crs)
-    x, y = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+    if xy is None:
+        pts = residents.to_crs(crs).geometry
+        x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    else:
+        x, y = xy[0][assessed], xy[1][assessed]
     key = pd.DataFrame(
         {
             "i": np.floor(x / cell_m).astype(np.int64),

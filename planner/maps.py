@@ -244,8 +244,10 @@ def plan_map(
             )
 
     if plan.residents is not None:
+        metric = plan.residents.to_crs(net.crs).geometry
+        xy = (metric.x.to_numpy(), metric.y.to_numpy())  # projected once for every layer of cells
         for tier in rules.tiers:
-            cells = d.shift(resident_cells(plan.residents, tier, ref.key, net.crs, cell_m))
+            cells = d.shift(resident_cells(plan.residents, tier, ref.key, net.crs, cell_m, xy=xy))
             layer = folium.GeoJson(
                 geojson(cells, ["minutes", "population", "elderly", "without", "elderly_without"]),
                 show=tier.key == resident_tier,
@@ -280,7 +282,7 @@ def plan_map(
                 continue
             if plan.service_basis(rule.key)["illustrative"]:  # measured on the illustrative tiers: the tier layers
                 continue  # show those walks already (the report gives the figures, tagged illustrative)
-            cells = d.shift(resident_cells(plan.residents, None, prof.key, net.crs, cell_m, service=rule))
+            cells = d.shift(resident_cells(plan.residents, None, prof.key, net.crs, cell_m, service=rule, xy=xy))
             people = ["elderly", "elderly_without"] if prof.group == "elderly" else ["population", "without"]
             names = {
                 "population": "居民 residents",
