@@ -45,6 +45,13 @@ except ImportError:  # pragma: no cover - a source checkout used without install
 __all__ = ["catchment_sums", "prepare"]
 
 log = logging.getLogger(__name__)
+_said_numpy = False
+
+
+def _say_numpy() -> None:
+    global _said_numpy  # noqa: PLW0603 - said once per process
+    _said_numpy = True
+    log.info("2SFCA in its NumPy form: the compiled loops are not built (pip install -e . builds them)")
 
 
 @dataclass(frozen=True)
@@ -262,6 +269,8 @@ def catchment_sums(
     caps, steps = _steps(max_minutes, bands)
     if compiled is None:
         compiled = _kernel is not None
+        if not compiled and not _said_numpy:
+            _say_numpy()
     if compiled:
         if _kernel is None:
             msg = "planner._catchment_kernel is not built: reinstall the package (pip install -e .)"
