@@ -17,10 +17,11 @@ from . import access as _access
 from . import isochrones as _isochrones
 from .access import NearestFacility
 from .cache import cache_dir, content_key, read_cached, write_cached
+from .forked import Beside, beside, done
 from .network import WalkNetwork
 from .tiers import SpeedProfile
 
-__all__ = ["cached_service_areas"]
+__all__ = ["cached_service_areas", "service_areas_beside"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,52 @@ def cached_service_areas(
     profiles' speeds, the bands, the method and corridor, and the source of the code that draws them. An entry
     holds the areas as WKB in EPSG:4326, so a hit gives the same geometries bit for bit.
     """
+    path = _areas_path(network, facilities, nearest, profiles, bands, method, corridor_m)
+    kept = _read(path)
+    if kept is not None:
+        return kept
+    return _draw(network, facilities, nearest, profiles, bands, method, corridor_m, path)
+
+
+def service_areas_beside(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    nearest: dict[str, NearestFacility],
+    profiles: Sequence[SpeedProfile],
+    bands: Sequence[float] = (5, 10, 15),
+    *,
+    method: str = "edges",
+    corridor_m: float = 50.0,
+    use_cache: bool = True,
+) -> Beside:
+    """Start the service areas now and take them later: a cache hit is read at once; otherwise they are drawn
+    (and, with ``use_cache``, cached) in a forked child (:func:`planner.forked.beside`) while the caller goes on
+    with its other stages. Arguments as :func:`cached_service_areas`.
+
+    Returns
+    -------
+    planner.forked.Beside
+        Its ``result()`` gives the service areas (waiting for the child if it still draws them); ``cancel()``
+        stops the child when the caller fails.
+    """
+    path = _areas_path(network, facilities, nearest, profiles, bands, method, corridor_m) if use_cache else None
+    kept = _read(path) if path is not None else None
+    if kept is not None:
+        return done(kept)
+    return beside(
+        _draw, network, facilities, nearest, profiles, bands, method, corridor_m, path, what="drawing service areas"
+    )
+
+
+def _areas_path(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    nearest: dict[str, NearestFacility],
+    profiles: Sequence[SpeedProfile],
+    bands: Sequence[float],
+    method: str,
+    corridor_m: float,
+) -> Path:
     key = content_key(
         _AREAS_VERSION,
         _code_digest(),
@@ -62,15 +109,31 @@ def cached_service_areas(
         method,
         float(corridor_m),
     )
-    path = cache_dir() / f"areas-{key}.npz"
+    return cache_dir() / f"areas-{key}.npz"
+
+
+def _read(path: Path) -> gpd.GeoDataFrame | None:
     kept = read_cached(path, _load_areas)
     if kept is not None:
         log.info("service areas loaded from cache %s", path)
-        return kept
+    return kept
+
+
+def _draw(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    nearest: dict[str, NearestFacility],
+    profiles: Sequence[SpeedProfile],
+    bands: Sequence[float],
+    method: str,
+    corridor_m: float,
+    path: Path | None,
+) -> gpd.GeoDataFrame:
     areas = _isochrones.service_areas(
         network, facilities, nearest, profiles, bands, method=method, corridor_m=corridor_m
     )
-    write_cached(path, lambda tmp: _save_areas(areas, tmp))
+    if path is not None:
+        write_cached(path, lambda tmp: _save_areas(areas, tmp))
     return areas
 
 

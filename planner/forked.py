@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import LifecircleError, OutputError
 
-__all__ = ["Beside", "Ready", "beside", "ready"]
+__all__ = ["Beside", "Ready", "beside", "done", "ready"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 class Beside:
     """A call running in a forked child (or already done here); :meth:`result` waits for it."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+    _what = "writing outputs"  # what the child does, for a failure's message
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, what: str | None = None) -> None:
+        if what is not None:
+            self._what = what
         self._value: Any = None
         self._error: BaseException | None = None
         self._proc: Any = None
@@ -71,8 +75,8 @@ class Beside:
             elif kind == "input":
                 self._error = OutputError(value)
             else:
-                log.error("output writer failed in its child process:\n%s", detail)
-                self._error = RuntimeError(f"writing outputs failed in a child process: {value}")
+                log.error("%s failed in its child process:\n%s", self._what, detail)
+                self._error = RuntimeError(f"{self._what} failed in a child process: {value}")
         if self._error is not None:
             raise self._error
         return self._value
@@ -105,9 +109,17 @@ def ready(prepare: Callable[[], Any], fn: Callable[..., Any]) -> Ready:
     return Ready(prepare, fn)
 
 
-def beside(fn: Callable[..., Any], *args: Any) -> Beside:
-    """Start ``fn(*args)`` in a forked child (or run it now where forking is unavailable)."""
-    return Beside(fn, *args)
+def done(value: Any) -> Beside:
+    """A :class:`Beside` already done: its :meth:`~Beside.result` is ``value`` (no child)."""
+    job = Beside.__new__(Beside)
+    job._value, job._error, job._proc = value, None, None
+    return job
+
+
+def beside(fn: Callable[..., Any], *args: Any, what: str = "writing outputs") -> Beside:
+    """Start ``fn(*args)`` in a forked child (or run it now where forking is unavailable); ``what`` names the
+    work in a failure's message."""
+    return Beside(fn, *args, what=what)
 
 
 def _can_fork() -> bool:

@@ -21,10 +21,12 @@ import geopandas as gpd
 
 from .access import Access, compute_access
 from .area import StudyArea
+from .area_cache import service_areas_beside
 from .availability import assess_availability
 from .coverage import equity_table, mark_assessed, resident_coverage
 from .errors import ConfigError
 from .facilities import area_context, area_facilities
+from .forked import Beside
 from .isochrones import dissolve_isochrones, facility_isochrones
 from .lists import three_lists
 from .network import WalkNetwork, load_network
@@ -108,7 +110,7 @@ class Inputs:
         return self.network if self.network is not None else self.estimate  # type: ignore[return-value]
 
 
-def load_inputs(area: StudyArea, options: RunOptions | None = None) -> Inputs:
+def load_inputs(area: StudyArea, options: RunOptions | None = None, *, place: bool = True) -> Inputs:
     """The first stages of :func:`run`: the walk network (from the cache when it can), the facilities snapped to
     it and the residents placed on it (marked where each service's list is complete).
 
@@ -117,6 +119,8 @@ def load_inputs(area: StudyArea, options: RunOptions | None = None) -> Inputs:
     area : StudyArea
     options : RunOptions, optional
         Only ``use_cache`` and ``skip_invalid_facilities`` are read.
+    place : bool, default True
+        Place the residents too (:func:`run` places them once the service areas are being drawn beside it).
 
     Returns
     -------
@@ -149,12 +153,21 @@ def load_inputs(area: StudyArea, options: RunOptions | None = None) -> Inputs:
     frame: WalkNetwork | StraightLine = network if network is not None else estimate  # type: ignore[assignment]
     timings["network_s"], t0 = time.perf_counter() - t0, time.perf_counter()
     facilities = area_facilities(area, frame, rules, skip_invalid=options.skip_invalid_facilities)
-    timings["facilities_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    timings["facilities_s"] = time.perf_counter() - t0
+    placed = _place(area, frame, options, timings) if place else None
+    return Inputs(network, estimate, facilities, placed, timings)
+
+
+def _place(
+    area: StudyArea, frame: WalkNetwork | StraightLine, options: RunOptions, timings: dict[str, float]
+) -> gpd.GeoDataFrame | None:
+    """The residents placed on the frame and marked where each service's list is complete (timed)."""
+    t0 = time.perf_counter()
     placed = place_residents(area, frame, use_cache=options.use_cache)
     if placed is not None:
         placed = mark_assessed(area, placed)
     timings["placement_s"] = time.perf_counter() - t0
-    return Inputs(network, estimate, facilities, placed, timings)
+    return placed
 
 
 def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Plan:
@@ -181,117 +194,163 @@ def run(area: StudyArea | None = None, options: RunOptions | None = None) -> Pla
     options = options or RunOptions()
     rules = area.rules
     t_start = time.perf_counter()
-    inputs = load_inputs(area, options)
+    inputs = load_inputs(area, options, place=False)
     network, estimate, frame = inputs.network, inputs.estimate, inputs.frame
-    facilities, placed, timings = inputs.facilities, inputs.placed, dict(inputs.timings)
-    t0 = time.perf_counter()
+    facilities, timings = inputs.facilities, dict(inputs.timings)
     horizon = area.settings.access.horizon_min
     tiles = options.tiles or ((2, 2) if options.client is not None else None)
     access: Access | EstimatedAccess
     residents = units = equity = availability = None
-    if tiles is not None and network is not None and placed is not None:  # tile by tile, on Dask with a client
-        from .tiles import tiled_coverage  # the dask extra, only when asked
+    pending_areas: Beside | None = None  # the service areas, drawn beside the stages that follow the search
+    try:
+        placed = _place(area, frame, options, timings) if tiles is not None else None
+        t0 = time.perf_counter()
+        if tiles is not None and network is not None and placed is not None:  # tile by tile, on Dask with a client
+            from .tiles import tiled_coverage  # the dask extra, only when asked
 
-        residents, access = tiled_coverage(
-            network, facilities, placed, rules, horizon, tiles=tiles, client=options.client, progress=options.progress
-        )
-        timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-    else:
-        if network is not None:
-            access = compute_access(network, facilities, rules, horizon)
-        else:
-            assert estimate is not None
-            access = estimate_access(estimate, facilities, rules, horizon)
-        timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-        if placed is not None:
-            residents = resident_coverage(
-                frame,
-                placed,
-                dict(access.tiers),
-                rules,
-                dict(access.services),
-                facility_ids=facilities["facility_id"].to_numpy(),
-            )
-    if residents is not None:
-        units = area_units(area, frame, residents, facilities, rules)
-        equity = equity_table(residents, rules)
-        availability = assess_availability(area, frame, facilities, residents, rules)
-        timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-
-    plan = Plan(
-        area=area,
-        network=network,
-        facilities=facilities,
-        access=access,
-        residents=residents,
-        units=units,
-        equity=equity,
-        estimate=estimate,
-        availability=availability,
-    )
-    iso = areas = None
-    if options.isochrones == "areas":  # the dissolved areas only: one search per tier, no per-facility polygons
-        areas = plan.compute_service_areas(profiles=[rules.everyone.key], use_cache=options.use_cache)
-        timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-    elif options.isochrones != "none":
-        profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]
-        cfg = area.settings.isochrones
-        if network is None:
-            iso = plan.compute_isochrones(profiles=[p.key for p in profiles])
-        else:
-            iso = facility_isochrones(
+            residents, access = tiled_coverage(
                 network,
                 facilities,
-                profiles,
-                rules.bands,
-                method=cfg.method,
-                corridor_m=cfg.corridor_m,
+                placed,
+                rules,
+                horizon,
+                tiles=tiles,
+                client=options.client,
                 progress=options.progress,
             )
-        timings["isochrones_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-        areas = dissolve_isochrones(iso, frame.crs)  # the union of the facilities' isochrones
-        timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+            timings["access_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+        else:
+            if network is not None:
+                access = compute_access(network, facilities, rules, horizon)
+                if (
+                    options.isochrones == "areas"
+                ):  # drawn beside placement and the residents' stages (a child on a miss)
+                    cfg = area.settings.isochrones
+                    pending_areas = service_areas_beside(
+                        network,
+                        facilities,
+                        dict(access.tiers),
+                        [rules.everyone],
+                        tuple(rules.bands),
+                        method=cfg.method,
+                        corridor_m=cfg.corridor_m,
+                        use_cache=options.use_cache,
+                    )
+            else:
+                assert estimate is not None
+                access = estimate_access(estimate, facilities, rules, horizon)
+            timings["access_s"] = time.perf_counter() - t0
+            placed = _place(area, frame, options, timings)  # while the service areas are drawn beside
+            t0 = time.perf_counter()
+            if placed is not None:
+                residents = resident_coverage(
+                    frame,
+                    placed,
+                    dict(access.tiers),
+                    rules,
+                    dict(access.services),
+                    facility_ids=facilities["facility_id"].to_numpy(),
+                )
+        if residents is not None:
+            units = area_units(area, frame, residents, facilities, rules)
+            equity = equity_table(residents, rules)
+            availability = assess_availability(area, frame, facilities, residents, rules)
+            timings["residents_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    proposals = []
-    # (tier, k, target_share): the best k sites, or the fewest sites reaching a share
-    asked: list[tuple[str, int | None, float | None]] = [(tier, k, None) for tier, k in options.sites.items()]
-    asked += [(tier, None, share) for tier, share in options.cover.items()]
-    if asked and residents is None:
-        msg = "proposing sites needs residents: the study area has no [population] source"
-        raise ConfigError(msg, path=area.file, key="population")
-    for tier, k, share in asked:
-        if tiles is not None and k is not None and network is not None:  # chosen tile by tile, a city's way
-            from .city_siting import propose_city
+        plan = Plan(
+            area=area,
+            network=network,
+            facilities=facilities,
+            access=access,
+            residents=residents,
+            units=units,
+            equity=equity,
+            estimate=estimate,
+            availability=availability,
+        )
+        iso = areas = None
+        if pending_areas is not None:
+            pass  # taken at the end, once every other stage is done
+        elif options.isochrones == "areas":  # the dissolved areas only: one search per tier, no per-facility polygons
+            areas = plan.compute_service_areas(profiles=[rules.everyone.key], use_cache=options.use_cache)
+            timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+        elif options.isochrones != "none":
+            profiles = list(rules.profiles) if options.isochrones == "all" else [rules.everyone]
+            cfg = area.settings.isochrones
+            if network is None:
+                iso = plan.compute_isochrones(profiles=[p.key for p in profiles])
+            else:
+                iso = facility_isochrones(
+                    network,
+                    facilities,
+                    profiles,
+                    rules.bands,
+                    method=cfg.method,
+                    corridor_m=cfg.corridor_m,
+                    progress=options.progress,
+                )
+            timings["isochrones_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+            areas = dissolve_isochrones(iso, frame.crs)  # the union of the facilities' isochrones
+            timings["service_areas_s"], t0 = time.perf_counter() - t0, time.perf_counter()
 
-            city = propose_city(plan, tier, k=k, tiles=tiles, client=options.client)
-            keys = ("tiles", "objective", "bound", "bound_tiles", "bound_lp", "gap", "solver", "exact", "approximate")
-            scale = {key: value for key, value in city.summary().items() if key in keys}
-            proposals.append(replace(city.proposal, scale=scale))
-            continue
-        proposals.append(
-            plan.propose_sites(
-                tier,
-                k=k,
-                target_share=share,
-                weight=options.site_weight,
-                profile=options.site_profile,
-                method=options.site_method,
-                capacity=options.capacity.get(tier),
-                time_limit=options.site_time_limit,
-                relieve_crowding=options.relieve_crowding and k is not None,
+        proposals = []
+        # (tier, k, target_share): the best k sites, or the fewest sites reaching a share
+        asked: list[tuple[str, int | None, float | None]] = [(tier, k, None) for tier, k in options.sites.items()]
+        asked += [(tier, None, share) for tier, share in options.cover.items()]
+        if asked and residents is None:
+            msg = "proposing sites needs residents: the study area has no [population] source"
+            raise ConfigError(msg, path=area.file, key="population")
+        for tier, k, share in asked:
+            if tiles is not None and k is not None and network is not None:  # chosen tile by tile, a city's way
+                from .city_siting import propose_city
+
+                city = propose_city(plan, tier, k=k, tiles=tiles, client=options.client)
+                keys = (
+                    "tiles",
+                    "objective",
+                    "bound",
+                    "bound_tiles",
+                    "bound_lp",
+                    "gap",
+                    "solver",
+                    "exact",
+                    "approximate",
+                )
+                scale = {key: value for key, value in city.summary().items() if key in keys}
+                proposals.append(replace(city.proposal, scale=scale))
+                continue
+            proposals.append(
+                plan.propose_sites(
+                    tier,
+                    k=k,
+                    target_share=share,
+                    weight=options.site_weight,
+                    profile=options.site_profile,
+                    method=options.site_method,
+                    capacity=options.capacity.get(tier),
+                    time_limit=options.site_time_limit,
+                    relieve_crowding=options.relieve_crowding and k is not None,
+                )
             )
-        )
-    if proposals:
-        timings["sites_s"] = time.perf_counter() - t0
-    timings["run_s"] = time.perf_counter() - t_start
-    context = area_context(area)
-    check = check_population(area, units, frame.boundary_wgs84()) if units is not None else None
-    lists = None
-    if residents is not None and units is not None:
-        how = estimate.method_zh if estimate is not None else None
-        lists = three_lists(
-            residents, units, facilities, proposals, rules, network=network, estimate=how, availability=availability
-        )
+        if proposals:
+            timings["sites_s"] = time.perf_counter() - t0
+        timings["run_s"] = time.perf_counter() - t_start
+        context = area_context(area)
+        check = check_population(area, units, frame.boundary_wgs84()) if units is not None else None
+        lists = None
+        if residents is not None and units is not None:
+            how = estimate.method_zh if estimate is not None else None
+            lists = three_lists(
+                residents, units, facilities, proposals, rules, network=network, estimate=how, availability=availability
+            )
+        if pending_areas is not None:
+            t0 = time.perf_counter()
+            areas = pending_areas.result()
+            timings["service_areas_wait_s"] = time.perf_counter() - t0
+    except BaseException:
+        if pending_areas is not None:
+            pending_areas.cancel()  # the run failed: its service areas will not be used
+        raise
     return replace(
         plan,
         isochrones=iso,

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import shapely
 
+import planner.area_cache as area_cache
 from conftest import YANGPU, reference_distances
 from planner import isochrones
 from planner.access import nearest_facility
-from planner.area_cache import cached_service_areas
+from planner.area_cache import cached_service_areas, service_areas_beside
 from planner.facilities import load_facilities, snap_facilities
 from planner.isochrones import facility_isochrones, reach_lines, service_areas
 from planner.network import WalkNetwork
@@ -199,3 +200,22 @@ def test_cached_service_areas_hit_bit_for_bit_and_miss_on_any_changed_input(yang
     ):
         cached_service_areas(net, *args, **kwargs)
     assert len(calls) == 4
+
+
+def test_service_areas_beside_draw_in_a_child_on_a_miss_and_read_a_hit_here(yangpu_case, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path))
+    net, fac = yangpu_case
+    nearest = _nearest_by_tier(net, fac)
+    fresh = service_areas(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20)
+    children = []
+    real_beside = area_cache.beside
+    monkeypatch.setattr(area_cache, "beside", lambda *a, **k: children.append(1) or real_beside(*a, **k))
+    uncached = service_areas_beside(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20, use_cache=False).result()
+    assert not list(tmp_path.glob("areas-*.npz")) and len(children) == 1
+    drawn = service_areas_beside(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20).result()  # a miss: drawn
+    assert len(list(tmp_path.glob("areas-*.npz"))) == 1 and len(children) == 2
+    read = service_areas_beside(net, fac, nearest, PROFILES[:1], (5, 10), corridor_m=20).result()  # a hit: here
+    assert len(children) == 2
+    for got in (uncached, drawn, read):  # the child's areas come back whole: the same geometries bit for bit
+        assert got.drop(columns="geometry").equals(fresh.drop(columns="geometry")) and got.crs == fresh.crs
+        assert all(a.equals_exact(b, 0) for a, b in zip(got.geometry, fresh.geometry))
