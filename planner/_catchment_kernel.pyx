@@ -67,6 +67,19 @@ cdef inline Item _pop(Item* heap, idx* size) noexcept nogil:
     return top
 
 
+cdef inline void _reach(
+    double* dist, idx* touched, idx* n_touched, Item* heap, idx* size, idx x, double d, double limit_m
+) noexcept nogil:
+    """Node ``x`` reached at ``d`` metres: kept when within the limit and nearer than before (and listed, the
+    first time, to be reset after the search)."""
+    if d <= limit_m and d < dist[x]:
+        if dist[x] == INFINITY:
+            touched[n_touched[0]] = x
+            n_touched[0] += 1
+        dist[x] = d
+        _push(heap, size, d, x)
+
+
 cdef inline idx _prefix(
     const double[::1] walk, idx first, idx count, double lo, double hi, double d, double most
 ) noexcept nogil:
@@ -88,15 +101,23 @@ cdef inline idx _prefix(
     return a
 
 
-cdef inline double _own_metres(
+cdef inline double _own_weight(
     double du, double dv, idx res, double fac_offset, double fac_t,
     const double[::1] to_u, const double[::1] to_v, const double[::1] offset, const double[::1] t,
-    const double[::1] length,
+    const double[::1] length, const double[::1] most, const double[::1] step,
 ) noexcept nogil:
-    """A resident on the facility's own edge: through either end, or straight along the edge."""
+    """A resident on the facility's own edge (through either end, or straight along the edge): its weight, or
+    -1 beyond the catchment."""
     cdef double via = min(du + to_u[res], dv + to_v[res]) + offset[res]
-    cdef double along = offset[res] + fac_offset + fabs(t[res] - fac_t) * length[res]
-    return min(via, along)
+    cdef double m = min(via, offset[res] + fac_offset + fabs(t[res] - fac_t) * length[res])
+    cdef double w = 0.0
+    cdef idx q
+    if not (m <= most[most.shape[0] - 1]):
+        return -1.0
+    for q in range(most.shape[0]):
+        if m <= most[q]:
+            w += step[q]
+    return w
 
 
 cdef inline double _both(
@@ -192,8 +213,8 @@ def demand_pass(
     cdef idx n = indptr.shape[0] - 1
     cdef idx f = fac_u.shape[0]
     cdef idx q_count = most.shape[0]
-    cdef idx q, jj, j, x, y, a, s, e, k, s0, res, n_touched, size, more
-    cdef double d, nd, m, w, top_most = most[q_count - 1]
+    cdef idx jj, j, x, a, s, e, k, s0, n_touched, size, more
+    cdef double w
     cdef Item item
 
     people_arr = np.zeros(f)
@@ -232,29 +253,15 @@ def demand_pass(
             size = 0
             for k in range(2):
                 x = fac_u[j] if k == 0 else fac_v[j]
-                d = fac_to_u[j] if k == 0 else fac_to_v[j]
-                if d <= limit_m and d < dist[x]:
-                    if dist[x] == INFINITY:
-                        touched[n_touched] = x
-                        n_touched += 1
-                    dist[x] = d
-                    _push(heap, &size, d, x)
+                _reach(dist, touched, &n_touched, heap, &size, x, fac_to_u[j] if k == 0 else fac_to_v[j], limit_m)
             while size > 0:
                 item = _pop(heap, &size)
                 x = item.node
                 if done[x] or item.d > dist[x]:
                     continue
                 done[x] = 1
-                d = item.d
                 for a in range(indptr[x], indptr[x + 1]):
-                    y = indices[a]
-                    nd = d + weight[a]
-                    if nd <= limit_m and nd < dist[y]:
-                        if dist[y] == INFINITY:
-                            touched[n_touched] = y
-                            n_touched += 1
-                        dist[y] = nd
-                        _push(heap, &size, nd, y)
+                    _reach(dist, touched, &n_touched, heap, &size, indices[a], item.d + weight[a], limit_m)
             # the populated edges with an end reached: through u when it is, else through v
             for k in range(n_touched):
                 x = touched[k]
@@ -285,16 +292,11 @@ def demand_pass(
             own_dv[j] = dist[fac_v[j]]
             s0 = edge_start[e]
             for s in range(s0, s0 + edge_count[e]):
-                m = _own_metres(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
-                                res_to_u, res_to_v, res_offset, res_t, res_length)
-                if not (m <= top_most):
-                    continue
-                w = 0.0
-                for q in range(q_count):
-                    if m <= most[q]:
-                        w += step[q]
-                weighted[j] += w * people_u[s]
-                people[j] += people_u[s]
+                w = _own_weight(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
+                                res_to_u, res_to_v, res_offset, res_t, res_length, most, step)
+                if w >= 0.0:
+                    weighted[j] += w * people_u[s]
+                    people[j] += people_u[s]
             for k in range(n_touched):
                 dist[touched[k]] = INFINITY
                 done[touched[k]] = 0
@@ -327,7 +329,7 @@ def access_pass(
     cdef idx n_res = n_out
     cdef idx q_count = most.shape[0]
     cdef idx p, j, e, q, s, s0, cnt, nu, nv, k
-    cdef double sh, val, run, du, dv, m, w, top_most = most[q_count - 1]
+    cdef double sh, val, run, du, dv, w
     access_arr = np.zeros(n_res)
     cdef double[::1] access = access_arr
     full_arr = np.zeros(edge_count.shape[0])  # per edge: the prefixes that cover it whole
@@ -387,13 +389,8 @@ def access_pass(
         e = fac_edge[j]
         s0 = edge_start[e]
         for s in range(s0, s0 + edge_count[e]):
-            m = _own_metres(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
-                            res_to_u, res_to_v, res_offset, res_t, res_length)
-            if not (m <= top_most):
-                continue
-            w = 0.0
-            for q in range(q_count):
-                if m <= most[q]:
-                    w += step[q]
-            access[out_u[s]] += w * sh
+            w = _own_weight(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
+                            res_to_u, res_to_v, res_offset, res_t, res_length, most, step)
+            if w > 0.0:
+                access[out_u[s]] += w * sh
     return access_arr
