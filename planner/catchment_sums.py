@@ -260,6 +260,9 @@ def catchment_sums(
     demand, supply = np.asarray(demand, dtype=float), np.asarray(supply, dtype=float)
     m, f = len(points), len(edge)
     check_people(demand, supply, m, f)
+    if f and not ((edge >= 0) & (edge < network.n_edges)).all():
+        msg = "every facility must be on a street of the network (edge -1: not snapped; leave it out)"
+        raise ValueError(msg)
     limit_m, mpm = float(limit_min) * float(metres_per_minute), float(metres_per_minute)
     people, weighted = np.zeros(f), np.zeros(f)
     if f == 0 or m == 0 or not limit_m >= 0:

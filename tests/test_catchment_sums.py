@@ -127,8 +127,12 @@ def test_a_new_demand_on_the_same_residents_is_not_read_from_the_last(yangpu, se
     np.testing.assert_allclose(sub.demand, one.demand[: len(half[0])], rtol=1e-12)
 
 
-def test_bad_demand_is_refused(yangpu):
+def test_bad_demand_and_an_unsnapped_facility_are_refused(yangpu):
     net, fac, pts, demand, supply = yangpu
+    edge = fac.edge.copy()
+    edge[0] = -1
+    with pytest.raises(ValueError, match="not snapped"):
+        catchment_sums(net, edge, fac.t, fac.offset_m, pts, demand, supply, 5, 75.0)
     with pytest.raises(ValueError, match="demand"):
         catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, -demand, supply, 5, 75.0)
     with pytest.raises(ValueError, match="do not fit"):
