@@ -59,12 +59,34 @@ def default_plan():
 
 
 @pytest.fixture(scope="session")
+def default_report(default_plan):
+    """``render_report(default_plan)``, the default area's Chinese report, rendered once per session (about 1.3 s)
+    for every test that only reads it: ``render_report`` returns a new string from the frozen plan."""
+    from planner.report import render_report
+
+    return render_report(default_plan)
+
+
+@pytest.fixture(scope="session")
 def yangpu_plan(area_toml):
     """The Tongji/Siping test area (``area_toml``) planned without isochrones, once per session (read only)."""
     from planner.area import StudyArea
     from planner.pipeline import RunOptions, run
 
     return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+
+
+@pytest.fixture(scope="session")
+def yangpu_run(area_toml, tmp_path_factory):
+    """``lifecircle plan --area <area_toml> --no-progress`` run once per session (a full run: plan.gpkg, summary,
+    report.html and .pdf, map, lists; about 3.5 s), for the tests that start from its results. A test that changes
+    the folder (writes into it, runs ``--force`` over it) works on its own copy: ``shutil.copytree(yangpu_run, ...)``.
+    """
+    from planner.cli import main
+
+    out = tmp_path_factory.mktemp("yangpu-run") / "run"
+    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    return out
 
 
 @pytest.fixture(scope="session")

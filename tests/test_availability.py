@@ -114,8 +114,8 @@ def test_crowding_counts_the_people_in_each_catchment(hours_plan):
     assert summary["crowding"]["station"]["facilities"] == 2
 
 
-def test_no_hours_anywhere_means_windows_not_assessed(area_toml):
-    plan = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+def test_no_hours_anywhere_means_windows_not_assessed(yangpu_plan):
+    plan = yangpu_plan  # the test area (no hours listed) planned without isochrones, once per session (conftest)
     av = plan.availability
     assert av.hours_listed == 0 and av.windows_note.startswith("未评估") and av.coverage.empty
     assert plan.summary()["availability"]["windows_assessed"] is False
@@ -155,7 +155,7 @@ def test_proposals_can_relieve_crowded_facilities(hours_plan):
         assert relieved.sites["candidate_id"].tolist() == plain.sites["candidate_id"].tolist()
 
 
-def test_query_in_a_window_equals_a_plan_of_the_open_facilities(hours_plan, hours_area, tmp_path, area_toml):
+def test_query_in_a_window_equals_a_plan_of_the_open_facilities(hours_plan, hours_area, tmp_path, yangpu_plan):
     from planner.errors import ConfigError
 
     reference = _plan_without(hours_area, tmp_path, ["X1"])  # closed on weekday evenings
@@ -166,6 +166,6 @@ def test_query_in_a_window_equals_a_plan_of_the_open_facilities(hours_plan, hour
     for tier in ("center", "station", "point"):
         np.testing.assert_array_equal(got[col.minutes(tier, "adult")], want[col.minutes(tier, "adult")])
         assert list(got[col.nearest(tier)]) == list(want[col.nearest(tier)])
-    plain = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
+    plain = yangpu_plan  # run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none")), once per session
     with pytest.raises(ConfigError, match="not assessed: 未评估"):
         plain.query_arrays(lon, lat, window="weekday_evening")

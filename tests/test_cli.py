@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -47,9 +48,11 @@ def test_plan_writes_layers_and_summary(area_toml, tmp_path):
     assert summary["outputs"]["isochrones"] == 28
 
 
-def test_refuses_to_overwrite_without_force(area_toml, tmp_path, capsys):
+def test_refuses_to_overwrite_without_force(area_toml, yangpu_run, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    # the results of `plan --area <area_toml> --out <out> --no-progress`, run once per session (conftest) and copied
+    # here whole, since this test writes into the folder and runs --force over it
+    shutil.copytree(yangpu_run, out)
     (out / "my-notes.txt").write_text("keep me")
     assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out)]) == 2
     assert "already holds plan.gpkg, summary.json" in capsys.readouterr().err

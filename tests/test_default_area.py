@@ -109,10 +109,8 @@ def test_population_estimate_is_checked_against_compound_households(plan):
     )
 
 
-def test_the_report_has_a_section_per_subdistrict(plan):
-    from planner.report import render_report
-
-    html = render_report(plan)
+def test_the_report_has_a_section_per_subdistrict(plan, default_report):
+    html = default_report  # render_report(plan), rendered once per session (conftest)
     sections = html.split("id=unit-sections>")[1].split("<section class=unit>")[1:]
     populated = plan.units[plan.units["population"] > 0]
     assert len(sections) == len(populated)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from planner import RunOptions, StudyArea, run
 from planner.maps import plan_map
 
 
-def test_crowded_rings_on_illustrative_facilities_say_so():
-    plan = run(StudyArea.default(), RunOptions(isochrones="none"))
+def test_crowded_rings_on_illustrative_facilities_say_so(default_plan):
+    plan = default_plan  # the default area planned without isochrones, once per session (conftest); read only
     assert plan.area.facilities_illustrative
     crowded = int(plan.availability.facilities["crowded"].fillna(False).astype(bool).sum())
     assert crowded > 0

@@ -36,9 +36,11 @@ def _complete(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_kill_while_writing_leaves_the_previous_results(area_toml, tmp_path):
+def test_a_kill_while_writing_leaves_the_previous_results(area_toml, yangpu_run, tmp_path):
     out = tmp_path / "out"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    # the previous results: those of `plan --area <area_toml> --out <out> --no-progress`, run once per session
+    # (conftest) and copied here whole, since this test runs --force over them
+    shutil.copytree(yangpu_run, out)
     (out / "my-notes.txt").write_text("keep me", encoding="utf-8")
     before = _complete(out)
     env = dict(os.environ)

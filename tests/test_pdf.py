@@ -33,14 +33,11 @@ def _missing(what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def report_pdf(area_toml, tmp_path_factory):
+def report_pdf(yangpu_plan, tmp_path_factory):
     """The test area's Chinese report as a PDF, and the seconds the PDF took."""
-    from planner.area import StudyArea
-    from planner.pipeline import RunOptions, run
     from planner.report import render_report
 
-    plan = run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
-    html = render_report(plan)
+    html = render_report(yangpu_plan)  # the test area planned without isochrones, once per session (conftest)
     path = tmp_path_factory.mktemp("pdf") / "report.pdf"
     t0 = time.perf_counter()
     try:

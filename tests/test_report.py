@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import matplotlib.image as mpimg
 import pytest
 
 from browser import chromium_driver
-from planner.cli import main
 
 
 @pytest.fixture(scope="module")
-def run(area_toml, tmp_path_factory):
+def run(yangpu_run, tmp_path_factory):
+    """The results of `plan --area <area_toml> --no-progress`, run once per session (conftest), copied whole into
+    this module's own folder (a test here saves a screenshot beside them)."""
     out = tmp_path_factory.mktemp("report") / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
+    shutil.copytree(yangpu_run, out)
     return out
 
 
@@ -91,16 +93,12 @@ def test_summary_headline_and_conservation(run):
     assert units["population"].sum() == pytest.approx(40_000, rel=1e-6)
 
 
-def test_english_report_is_in_english(run, area_toml):
+def test_english_report_is_in_english(run, yangpu_plan):
     import re
 
-    from planner.area import StudyArea
-    from planner.pipeline import RunOptions
-    from planner.pipeline import run as run_plan
     from planner.report import render_report
 
-    plan = run_plan(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
-    page = render_report(plan, lang="en")
+    page = render_report(yangpu_plan, lang="en")  # the test area planned without isochrones, once per session
     # every sentence (findings, notices, sources, paragraphs) is English: no Chinese character, no full-width
     # punctuation; Chinese stays only in names inside tables (units named by their streets)
     prose = re.findall(r"<(?:li|p|div class=warn)[^>]*>(.*?)</(?:li|p|div)>", page, flags=re.S)
@@ -112,7 +110,7 @@ def test_english_report_is_in_english(run, area_toml):
     assert "About 40,000 residents live in the study area" in text and "cannot reach a" in text
 
 
-def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path, default_plan):
+def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path, default_report):
     import shutil
 
     import numpy as np
@@ -142,7 +140,8 @@ def test_a_shanghai_elderly_share_outside_shanghai_is_a_warning(tmp_path, defaul
     plan = run_plan(StudyArea.from_toml(tmp_path / "area.toml"), RunOptions(isochrones="none"))
     assert "研究区不在上海，却使用了上海的老年人口占比" in render_report(plan)
     # and not in Shanghai
-    assert "研究区不在上海" not in render_report(default_plan)  # the default area, one per session (conftest)
+    # the default area's report, rendered once per session (conftest)
+    assert "研究区不在上海" not in default_report
 
 
 def test_coverage_maps_share_one_background_per_plan_and_let_it_go(area_toml, monkeypatch):

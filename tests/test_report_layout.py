@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from planner import RunOptions, StudyArea, run
-from planner.report import _without_label, render_report
+from planner.report import _without_label
 
 
 @pytest.mark.parametrize(
@@ -25,8 +24,9 @@ def test_a_notes_own_label_is_dropped_only_at_its_start(note, label, expected):
     assert _without_label(note, label) == expected
 
 
-def test_the_default_report_says_estimate_once_and_left_aligns_text_columns():
-    html = render_report(run(StudyArea.default(), RunOptions(isochrones="none")))
+def test_the_default_report_says_estimate_once_and_left_aligns_text_columns(default_report):
+    # render_report of the default area planned without isochrones: rendered once per session (conftest)
+    html = default_report
     assert "人口为<b>估算</b>：来自" in html and "估算：估算" not in html and "估算</b>：估算" not in html
     assert re.search(r"<td class=txt>仅评估清单完整范围内", html)  # the services table's note
     assert "td.txt,th.txt{text-align:left}" in html.replace("td:first-child,th:first-child,", "")
