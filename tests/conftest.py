@@ -46,6 +46,73 @@ def _isolated_cache(tmp_path_factory):
         yield
 
 
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# Runs one notebook in a fresh kernel and writes it back executed; any cell's error exits non-zero with the cell and
+# its traceback on standard error (nbclient's CellExecutionError). It first lowers its own priority (and so its
+# kernel's, a child) by argv[4]: run beside the tests, it takes the CPU they leave idle, not theirs.
+NOTEBOOK_EXECUTE = """
+import os, sys
+os.nice(int(sys.argv[4]))
+import nbclient, nbformat
+src, dst = sys.argv[1:3]
+nb = nbformat.read(src, as_version=4)
+nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[3]}}).execute()
+nbformat.write(nb, dst)
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def notebook_runs(request, tmp_path_factory, _isolated_cache):
+    """When tests/test_notebooks.py::test_notebook_runs is selected, its notebooks start with the session, each in its
+    own process and kernel at a lower priority, and run beside the other tests on the core they leave idle; each
+    notebook test then waits for and checks its own (the same execution and checks as when they were started at that
+    module). 01 and 02 start at once, and 03 when 02 is done, so that 03's ``run()`` mostly finds the service areas
+    01 drew in the disk cache. They use the session's cache folder (``_isolated_cache``), as they did when started
+    at their module: every cache file is written whole (atomic), so tests reading it beside them see whole files.
+
+    Yields {notebook name: (process, executed copy, its standard error file)} and the thread that starts 03, or None
+    when no notebook run is selected.
+    """
+    selected = any(
+        item.path.name == "test_notebooks.py" and getattr(item, "originalname", "") == "test_notebook_runs"
+        for item in request.session.items
+    )
+    if not selected:
+        yield None
+        return
+    import subprocess
+    import sys
+    import threading
+
+    folder = tmp_path_factory.mktemp("notebooks")
+    # the kernel must be this environment's Python, whatever PATH the test runner was started with
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+    def start(path):
+        args = [sys.executable, "-c", NOTEBOOK_EXECUTE, str(path), str(folder / path.name), str(path.parent), "19"]
+        err = folder / f"{path.stem}.stderr.txt"  # a file, not a pipe: nothing blocks however long it waits
+        with err.open("w", encoding="utf-8") as fh:
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=fh, text=True)
+        return proc, folder / path.name, err
+
+    first, second, *rest = NOTEBOOKS
+    procs = {p.name: start(p) for p in (first, second)}
+
+    def then():
+        procs[second.name][0].wait()
+        procs.update({p.name: start(p) for p in rest})
+
+    chain = threading.Thread(target=then, daemon=True)
+    chain.start()
+    yield procs, chain
+    chain.join()
+    for proc, _, _ in procs.values():  # a test stopped early leaves no kernel behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="session")
 def default_plan():
     """The embedded default area planned without isochrones, once per session for every module that only reads it.

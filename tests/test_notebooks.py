@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -28,47 +24,12 @@ def test_committed_without_outputs(path):
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
-# Runs one notebook in a fresh kernel and writes it back executed; any cell's error exits non-zero with the cell and
-# its traceback on standard error (nbclient's CellExecutionError).
-_EXECUTE = """
-import sys
-import nbclient, nbformat
-src, dst = sys.argv[1:3]
-nb = nbformat.read(src, as_version=4)
-nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[3]}}).execute()
-nbformat.write(nb, dst)
-"""
-
-
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """The notebooks run beside each other, each in its own process and kernel (they are independent; on two cores
-    they take less than their sum), each test waiting for its own: 01 and 02 at once, and 03 when 02 is done, so that
-    03's ``run()`` mostly finds the service areas 01 drew in the disk cache instead of drawing them a second time."""
-    folder = tmp_path_factory.mktemp("notebooks")
-    # the kernel must be this environment's Python, whatever PATH the test runner was started with
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-
-    def start(path):
-        args = [sys.executable, "-c", _EXECUTE, str(path), str(folder / path.name), str(path.parent)]
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        return proc, folder / path.name
-
-    first, second, *rest = NOTEBOOKS
-    procs = {p.name: start(p) for p in (first, second)}
-
-    def then():
-        procs[second.name][0].wait()
-        procs.update({p.name: start(p) for p in rest})
-
-    chain = threading.Thread(target=then, daemon=True)
-    chain.start()
-    yield procs, chain
-    chain.join()
-    for proc, _ in procs.values():  # a test stopped early leaves no kernel behind
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+def executed(notebook_runs):
+    """The notebooks, started with the session (conftest's ``notebook_runs``: each in its own process and kernel,
+    beside the other tests); each test waits for its own."""
+    assert notebook_runs is not None  # started whenever a test_notebook_runs is selected
+    return notebook_runs
 
 
 @pytest.mark.slow
@@ -77,9 +38,9 @@ def test_notebook_runs(path, executed):
     procs, chain = executed
     if path.name not in procs:
         chain.join()
-    proc, out = procs[path.name]
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err  # CellExecutionError, with the cell and traceback, on any error
+    proc, out, err = procs[path.name]
+    proc.wait(timeout=900)
+    assert proc.returncode == 0, err.read_text(encoding="utf-8")  # CellExecutionError, cell and traceback, on error
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
