@@ -101,23 +101,23 @@ cdef inline idx _prefix(
     return a
 
 
-cdef inline double _own_weight(
+cdef inline double _own_metres(
     double du, double dv, idx res, double fac_offset, double fac_t,
     const double[::1] to_u, const double[::1] to_v, const double[::1] offset, const double[::1] t,
-    const double[::1] length, const double[::1] most, const double[::1] step,
+    const double[::1] length,
 ) noexcept nogil:
-    """A resident on the facility's own edge (through either end, or straight along the edge): its weight, or
-    -1 beyond the catchment."""
+    """A resident on the facility's own edge: through either end, or straight along the edge."""
     cdef double via = min(du + to_u[res], dv + to_v[res]) + offset[res]
-    cdef double m = min(via, offset[res] + fac_offset + fabs(t[res] - fac_t) * length[res])
-    cdef double w = 0.0
-    cdef idx q
-    if not (m <= most[most.shape[0] - 1]):
-        return -1.0
-    for q in range(most.shape[0]):
-        if m <= most[q]:
-            w += step[q]
-    return w
+    return min(via, offset[res] + fac_offset + fabs(t[res] - fac_t) * length[res])
+
+
+cdef inline double _band_weight(double m, const double[::1] most, const double[::1] band) noexcept nogil:
+    """The weight of the first band whose threshold ``m`` does not pass (the caller knows it is within the
+    last)."""
+    cdef idx q = 0
+    while not (m <= most[q]):
+        q += 1
+    return band[q]
 
 
 cdef inline double _both(
@@ -139,15 +139,16 @@ cdef void _pair(
     const double[::1] edge_people,
     const double[::1] walk_u, const double[::1] walk_v, const double[::1] other_u, const double[::1] other_v,
     const double[::1] people_u, const double[::1] people_v, const double[::1] cum_u, const double[::1] cum_v,
-    const double[::1] most, const double[::1] step,
+    const double[::1] most, const double[::1] band,
     i64[::1] pf, i64[::1] pe, double[::1] pdu, double[::1] pdv, int[:, ::1] pnu, int[:, ::1] pnv,
     double[::1] people, double[::1] weighted,
 ) noexcept nogil:
-    """One (facility, edge) pair: its prefixes within each threshold and the people in them."""
+    """One (facility, edge) pair: its prefixes within each threshold and the people in them, each band's people
+    weighed by the band's weight (a band of weight 0 adds exactly 0)."""
     cdef idx s0 = edge_start[e]
     cdef idx cnt = edge_count[e]
     cdef idx q, nu, nv
-    cdef double total
+    cdef double total, within = 0.0
     pf[p] = j
     pe[p] = e
     pdu[p] = du
@@ -167,7 +168,8 @@ cdef void _pair(
             total = cum_u[s0 + nu] - cum_u[s0] + cum_v[s0 + nv] - cum_v[s0] - _both(s0, nu, dv, most[q], other_u, people_u)
         else:
             total = cum_u[s0 + nu] - cum_u[s0] + cum_v[s0 + nv] - cum_v[s0] - _both(s0, nv, du, most[q], other_v, people_v)
-        weighted[j] += step[q] * total
+        weighted[j] += band[q] * (total - within)
+        within = total
         if q == most.shape[0] - 1:
             people[j] += total
 
@@ -183,7 +185,7 @@ def demand_pass(
     const double[::1] people_u, const double[::1] people_v, const double[::1] cum_u, const double[::1] cum_v,
     const i64[::1] pos_u, const double[::1] res_to_u, const double[::1] res_to_v,
     const double[::1] res_offset, const double[::1] res_t, const double[::1] res_length,
-    const double[::1] most, const double[::1] step, double limit_m, tuple room,
+    const double[::1] most, const double[::1] band, const double[::1] step, double limit_m, tuple room,
 ):
     """``D_j`` (weighted and unweighted) and the (facility, edge) pairs of every facility's search.
 
@@ -197,7 +199,8 @@ def demand_pass(
     ``cum_u`` their running sum and ``pos_u`` the resident (index of ``res_*``); the ``v`` order likewise.
     Per edge, ``edge_walks`` holds the first and last walk of the ``u`` order and of the ``v`` order, and
     ``edge_people`` its people. ``by_u_ptr``/``by_u_edge`` list the populated edges at each node as their ``u`` end (``v`` likewise).
-    ``most`` are the thresholds in metres (ascending), ``step`` the weight step at each.
+    ``most`` are the thresholds in metres (ascending), ``band`` the weight of the band each closes and
+    ``step`` the weight step at each.
 
     Returns
     -------
@@ -214,7 +217,7 @@ def demand_pass(
     cdef idx f = fac_u.shape[0]
     cdef idx q_count = most.shape[0]
     cdef idx jj, j, x, a, s, e, k, s0, n_touched, size, more
-    cdef double w
+    cdef double m
     cdef Item item
 
     people_arr = np.zeros(f)
@@ -276,14 +279,14 @@ def demand_pass(
                     e = by_u_edge[a]
                     if e != fac_edge[j]:
                         _pair(p, j, e, dist[x], dist[edge_v[e]], edge_start, edge_count, edge_walks,
-                              edge_people, walk_u, walk_v, other_u, other_v, people_u, people_v, cum_u, cum_v, most, step,
+                              edge_people, walk_u, walk_v, other_u, other_v, people_u, people_v, cum_u, cum_v, most, band,
                               pf, pe, pdu, pdv, pnu, pnv, people, weighted)
                         p += 1
                 for a in range(by_v_ptr[x], by_v_ptr[x + 1]):
                     e = by_v_edge[a]
                     if e != fac_edge[j] and not (dist[edge_u[e]] <= limit_m):  # else counted through its u end
                         _pair(p, j, e, INFINITY, dist[x], edge_start, edge_count, edge_walks,
-                              edge_people, walk_u, walk_v, other_u, other_v, people_u, people_v, cum_u, cum_v, most, step,
+                              edge_people, walk_u, walk_v, other_u, other_v, people_u, people_v, cum_u, cum_v, most, band,
                               pf, pe, pdu, pdv, pnu, pnv, people, weighted)
                         p += 1
             # the residents on the facility's own edge, pair by pair
@@ -292,10 +295,10 @@ def demand_pass(
             own_dv[j] = dist[fac_v[j]]
             s0 = edge_start[e]
             for s in range(s0, s0 + edge_count[e]):
-                w = _own_weight(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
-                                res_to_u, res_to_v, res_offset, res_t, res_length, most, step)
-                if w >= 0.0:
-                    weighted[j] += w * people_u[s]
+                m = _own_metres(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
+                                res_to_u, res_to_v, res_offset, res_t, res_length)
+                if m <= most[q_count - 1]:
+                    weighted[j] += _band_weight(m, most, band) * people_u[s]
                     people[j] += people_u[s]
             for k in range(n_touched):
                 dist[touched[k]] = INFINITY
@@ -316,7 +319,8 @@ def access_pass(
     const i64[::1] out_u, const i64[::1] out_v, idx n_out,
     const double[::1] res_to_u, const double[::1] res_to_v,
     const double[::1] res_offset, const double[::1] res_t, const double[::1] res_length,
-    const double[::1] most, const double[::1] step, double[::1] last_u, double[::1] last_v,
+    const double[::1] most, const double[::1] band, const double[::1] step, double[::1] last_u,
+    double[::1] last_v,
 ):
     """``A_i = sum_j W(c_ij) R_j`` per point, from :func:`demand_pass`'s pairs and the facilities' ``share``
     (``R_j``, 0 where it is not finite): ``n_out`` values, the slots of the ``u`` and ``v`` orders at the
@@ -329,7 +333,7 @@ def access_pass(
     cdef idx n_res = n_out
     cdef idx q_count = most.shape[0]
     cdef idx p, j, e, q, s, s0, cnt, nu, nv, k
-    cdef double sh, val, run, du, dv, w
+    cdef double sh, val, run, du, dv, m
     access_arr = np.zeros(n_res)
     cdef double[::1] access = access_arr
     full_arr = np.zeros(edge_count.shape[0])  # per edge: the prefixes that cover it whole
@@ -389,8 +393,8 @@ def access_pass(
         e = fac_edge[j]
         s0 = edge_start[e]
         for s in range(s0, s0 + edge_count[e]):
-            w = _own_weight(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
-                            res_to_u, res_to_v, res_offset, res_t, res_length, most, step)
-            if w > 0.0:
-                access[out_u[s]] += w * sh
+            m = _own_metres(own_du[j], own_dv[j], pos_u[s], fac_offset[j], fac_t[j],
+                            res_to_u, res_to_v, res_offset, res_t, res_length)
+            if m <= most[q_count - 1]:
+                access[out_u[s]] += _band_weight(m, most, band) * sh
     return access_arr

@@ -171,9 +171,9 @@ def chunk_searches(
     fy = network.y[u] + t * (network.y[v] - network.y[u])
     cell = max(limit_m, 1.0)
     order = np.lexsort((np.floor(fx / cell), np.floor(fy / cell)))  # rows of cells: chunks of near facilities
-    if f * n <= _WHOLE_CELLS:
-        # a small network: one graph with every facility's source, searched whole (the limit bounds each search,
-        # and its dense answer costs less than cutting out the streets around each chunk)
+    if f * n <= _WHOLE_CELLS or not np.isfinite(limit_m):
+        # a small network (or no limit): one graph with every facility's source, searched whole (the limit bounds
+        # each search, and its dense answer costs less than cutting out the streets around each chunk)
         chunk = max(chunk, _CALL_CELLS // (n + f))
         same = _same_edge(on_edge, edge, order, chunk)
         graph = _with_sources(network.csr, u, v, to_u, to_v)

@@ -132,14 +132,16 @@ def prepare(network: WalkNetwork, points: Snap, demand: np.ndarray | None = None
             _people_along(ends, k, np.asarray(demand, dtype=float))
 
 
-def _steps(max_minutes: float | None, bands: Sequence[tuple[float, float]] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds in minutes (ascending, the last the catchment) and the weight step at each."""
+def _steps(max_minutes: float | None, bands: Sequence[tuple[float, float]] | None) -> tuple[np.ndarray, ...]:
+    """Thresholds in minutes (ascending, the last the catchment), the weight of the band each closes, and the
+    weight step at each. ``D_j`` sums each band's weight times its people (a band of weight 0 adds exactly 0);
+    ``A_i`` sums the steps over the prefixes that reach a resident."""
     top = np.inf if max_minutes is None else float(max_minutes)
     if bands is None:
-        return np.array([top]), np.array([1.0])
+        return np.array([top]), np.array([1.0]), np.array([1.0])
     caps = np.array([*sorted({float(b) for b, _ in bands if float(b) < top}), top])
     w = decay_weights(caps, bands)
-    return caps, w - np.append(w[1:], 0.0)
+    return caps, w, w - np.append(w[1:], 0.0)
 
 
 def _edge_pairs(
@@ -178,6 +180,8 @@ def _within(limit_m: float, mpm: float, cap: float) -> float:
         return m <= limit_m and m / mpm <= cap
 
     m = float(min(limit_m, cap * mpm))
+    if m == np.inf:  # no limit at all: every finite walk passes
+        return m
     while not ok(m):
         m = float(np.nextafter(m, -np.inf))
     while ok(up := float(np.nextafter(m, np.inf))):
@@ -269,7 +273,7 @@ def catchment_sums(
         return Catchment(people, weighted, np.full(f, np.nan), np.zeros(m))
     ends = points.ends(network)
     e = _edges(ends, network)
-    caps, steps = _steps(max_minutes, bands)
+    caps, weights, steps = _steps(max_minutes, bands)
     if compiled is None:
         compiled = _kernel is not None
         if not compiled and not _said_numpy:
@@ -279,7 +283,7 @@ def catchment_sums(
             msg = "planner._catchment_kernel is not built: reinstall the package (pip install -e .)"
             raise ImportError(msg)
         thresholds = np.array([_within(limit_m, mpm, cap) for cap in caps])
-        return _compiled_sums(network, edge, t, offset_m, ends, e, demand, supply, thresholds, steps, limit_m)
+        return _compiled_sums(network, edge, t, offset_m, ends, e, demand, supply, thresholds, weights, steps, limit_m)
     who_demand = demand[ends.index]
     cum = {o: np.concatenate([[0.0], np.cumsum(who_demand[order.pos])]) for o, order in (("u", e.by_u), ("v", e.by_v))}
     pairs, own = [], []  # (facility, edge, metres to u, to v); (facility, resident, weight) on a facility's edge
@@ -296,7 +300,8 @@ def catchment_sums(
     start, count = e.start[pe], e.count[pe]
     lengths: dict[str, list[np.ndarray]] = {"u": [], "v": []}  # per threshold, the prefix each pair adds to
     overlaps = []  # (facility, resident, weight step): residents in both prefixes, counted twice
-    for q, (cap, step) in enumerate(zip(caps, steps)):
+    within = np.zeros(len(fac))  # per pair, the people within the threshold before
+    for q, (cap, weight, step) in enumerate(zip(caps, weights, steps)):
         most = _within(limit_m, mpm, cap)
         n_u, n_v = _prefix(e.by_u, pe, start, count, du, most), _prefix(e.by_v, pe, start, count, dv, most)
         sum_u = cum["u"][start + n_u] - cum["u"][start]
@@ -314,7 +319,8 @@ def catchment_sums(
             overlaps.append((fac[b[which[twice]]], res[twice], np.full(int(twice.sum()), step)))
         if q == len(caps) - 1:
             people += np.bincount(fac, weights=total, minlength=f)
-        weighted += step * np.bincount(fac, weights=total, minlength=f)
+        weighted += weight * np.bincount(fac, weights=total - within, minlength=f)  # this band's people
+        within = total
         lengths["u"].append(np.where(just_u | both, n_u, 0))
         lengths["v"].append(np.where(just_v | both, n_v, 0))
     ratio = supply_ratio(supply, weighted)
@@ -341,6 +347,7 @@ def _compiled_sums(
     demand: np.ndarray,
     supply: np.ndarray,
     most: np.ndarray,
+    weights: np.ndarray,
     steps: np.ndarray,
     limit_m: float,
 ) -> Catchment:
@@ -376,6 +383,7 @@ def _compiled_sums(
             *orders,
             *k["res"],
             most,
+            weights,
             steps,
             limit_m,
             k["room"],
@@ -398,6 +406,7 @@ def _compiled_sums(
             len(demand),
             *k["res"],
             most,
+            weights,
             steps,
             *k["last"],
         )
@@ -411,7 +420,7 @@ def _people_along(ends: SnapEnds, k: dict, demand: np.ndarray) -> tuple[np.ndarr
     if kept is None or kept[0] is not k or not np.array_equal(kept[1], demand):
         people_u, people_v = demand[k["out_u"]], demand[k["out_v"]]
         cum = [np.concatenate([[0.0], np.cumsum(p)]) for p in (people_u, people_v)]
-        edge_people = np.bincount(k["edge"], weights=people_u, minlength=len(k["edge_walks"]))
+        edge_people = np.bincount(k["edge"], weights=people_u, minlength=len(k["edge_walks"])).astype(float)
         kept = ends.__dict__["_people_along"] = (k, demand.copy(), (people_u, people_v, *cum, edge_people))
     return kept[2]
 

@@ -137,3 +137,60 @@ def test_bad_demand_and_an_unsnapped_facility_are_refused(yangpu):
         catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, -demand, supply, 5, 75.0)
     with pytest.raises(ValueError, match="do not fit"):
         catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand[:5], supply, 5, 75.0)
+
+
+def _line(lengths: list[float]) -> WalkNetwork:
+    """Streets one after another along x, with the given lengths."""
+    x = np.concatenate([[0.0], np.cumsum(lengths)])
+    n = len(x)
+    u, v = np.arange(n - 1, dtype=np.int32), np.arange(1, n, dtype=np.int32)
+    return WalkNetwork(x=x, y=np.zeros(n), lon=x, lat=np.zeros(n), osmid=np.arange(n), u=u, v=v,
+                       length=np.asarray(lengths, float), crs="EPSG:32651")  # fmt: skip
+
+
+def _snap(edge, t, offset) -> Snap:
+    n = len(edge)
+    return Snap(np.asarray(edge, np.int64), np.asarray(t, float), np.asarray(offset, float), np.zeros(n), np.zeros(n))
+
+
+def test_a_band_of_weight_zero_adds_exactly_nothing(search_mode):
+    """Bands 0-1 min weight 0, 1-2 min 0.1, 2-3 min 0.3 (100 m a minute). A resident 0.5 min from the facility, on
+    the next street, is in the zero band: D is exactly 0 and R not assessed (NaN), as in the matrix form (a sum of
+    weight steps would leave 4e-16 and a ratio of 1e17). On the facility's own street, 0.5 min away, it still
+    counts among the people in the catchment."""
+    bands = ((1.0, 0.0), (2.0, 0.1), (3.0, 0.3))
+    net = _line([100.0, 100.0])
+    for fac, pts, people in (((0, 1.0, 0.0), (1, 0.5, 0.0), 13.0), ((0, 0.0, 0.0), (0, 0.5, 0.0), 13.0)):
+        got = catchment_sums(
+            net, *([v] for v in fac), _snap(*([v] for v in pts)), np.array([13.0]), np.array([50.0]), 3, 100.0,
+            max_minutes=3, bands=bands,
+        )  # fmt: skip
+        cost = catchment_minutes(net, *([v] for v in fac), _snap(*([v] for v in pts)), 3, 100.0)
+        ref = floating_catchment(cost, np.array([13.0]), np.array([50.0]), max_minutes=3, bands=bands)
+        assert got.people[0] == ref.people[0] == people
+        assert got.demand[0] == ref.demand[0] == 0.0
+        assert np.isnan(got.ratio[0]) and np.isnan(ref.ratio[0])
+        assert got.access[0] == ref.access[0] == 0.0
+
+
+def test_residents_none_of_whom_is_on_a_street(search_mode):
+    net = _grid(3)
+    got = catchment_sums(
+        net, [0], [0.5], [0.0], _snap([-1, -1], [np.nan] * 2, [np.nan] * 2), np.array([5.0, 3.0]), np.array([10.0]),
+        10, 75.0,
+    )  # fmt: skip
+    assert got.people.tolist() == [0.0] and got.demand.tolist() == [0.0] and np.isnan(got.ratio[0])
+    assert got.access.tolist() == [0.0, 0.0]
+
+
+def test_no_walking_limit(search_mode):
+    """An infinite limit: every pair on the connected streets counts, as in the matrix form."""
+    net = _grid(4)
+    fac = net.snap_xy(np.array([100.0, 250.0]), np.array([150.0, 300.0]))
+    pts = net.snap_xy(np.array([0.0, 300.0, 120.0]), np.array([40.0, 210.0, 300.0]))
+    demand, supply = np.array([10.0, 20.0, 40.0]), np.array([100.0, 50.0])
+    got = catchment_sums(net, fac.edge, fac.t, fac.offset_m, pts, demand, supply, np.inf, 75.0)
+    ref = floating_catchment(catchment_minutes(net, fac.edge, fac.t, fac.offset_m, pts, np.inf, 75.0), demand, supply)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-12, err_msg=name)
+    assert got.people.tolist() == [70.0, 70.0]
