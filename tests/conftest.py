@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
@@ -113,6 +115,154 @@ def notebook_runs(request, tmp_path_factory, _isolated_cache):
             proc.wait()
 
 
+# -- full command-line runs whose results tests only read, run beside the tests -----------------------------------
+
+RURAL = ROOT / "data" / "examples" / "rural" / "area.toml"
+LISTS = ROOT / "tests" / "data" / "lists"
+
+
+def lists_district(root: Path, health_crs: str) -> Path:
+    """A district on the default area's streets and grid with a street office's lists: the facilities in an Excel
+    sheet (GCJ-02) and the health centres in a GBK CSV declared ``health_crs``; its area.toml."""
+    import shutil
+
+    from planner.resources import DEFAULT_AREA
+
+    root = root / "district"
+    root.mkdir(parents=True)
+    for name in ("roads.osm.bz2", "pop_grid_1km.csv"):
+        shutil.copy(DEFAULT_AREA.parent / name, root / name)
+    shutil.copy(LISTS / "服务设施清单.xlsx", root / "facilities.xlsx")
+    shutil.copy(LISTS / "社区卫生服务中心_gbk.csv", root / "health.csv")
+    (root / "area.toml").write_text(
+        'name = "静安测试"\n[network]\nosm = "roads.osm.bz2"\n'
+        '[facilities]\nfile = "facilities.xlsx"\nsheet = "设施"\ncrs = "gcj02"\nillustrative = true\n'
+        f'[services.health]\nfile = "health.csv"\ncrs = "{health_crs}"\n'
+        '[population]\ngrid = "pop_grid_1km.csv"\n',
+        encoding="utf-8",
+    )
+    return root / "area.toml"
+
+
+def _on_area_toml(*flags: str):
+    def spec(request, folder: Path) -> tuple[list[str], Path]:
+        area, out = request.getfixturevalue("area_toml"), folder / "run"
+        return ["-q", "plan", "--area", str(area), "--out", str(out), "--no-progress", *flags], out
+
+    return spec
+
+
+def _rural(request, folder: Path) -> tuple[list[str], Path]:
+    out = folder / "rural"
+    return ["-q", "plan", "--area", str(RURAL), "--out", str(out), "--no-progress", "--sites", "village=2"], out
+
+
+def _lists(request, folder: Path) -> tuple[list[str], Path]:
+    """The district with its lists declared right (GCJ-02 health list declared gcj02)."""
+    area, out = lists_district(folder / "a", "gcj02"), folder / "out"
+    return ["-q", "plan", "--area", str(area), "--out", str(out), "--no-progress", "--isochrones", "none"], out
+
+
+# fixture name -> (request, its own folder) -> (the arguments of `lifecircle`, its output folder). Each is a whole
+# command a test used to run itself with planner.cli.main and then only read: exit status and files.
+CLI_RUNS = {
+    # `plan --area <area_toml>` with the defaults: test_cli, test_nothing_lost and test_report start from it
+    "yangpu_run": _on_area_toml(),
+    "yangpu_run_isochrones_all": _on_area_toml("--isochrones", "all"),  # test_cli
+    "yangpu_run_two_stations": _on_area_toml("--sites", "station=2"),  # test_maps
+    "yangpu_run_sites_and_cover": _on_area_toml(  # test_sites
+        "--sites", "station=2,point=3", "--cover", "center=0.95", "--site-time-limit", "20"
+    ),
+    "rural_run": _rural,  # test_rural
+    "lists_run": _lists,  # test_lists
+}  # fmt: skip
+
+# `lifecircle ARGS` as a command (sys.exit(main()) reads sys.argv), first lowering its priority by argv's NICE
+LIFECIRCLE = [sys.executable, "-c", "import os, sys; os.nice(19); from planner.cli import main; sys.exit(main())"]
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """A finished `lifecircle` command: its output folder, exit status and standard error."""
+
+    out: Path
+    returncode: int
+    stderr: str
+
+
+class _CliQueue:
+    """Runs commands one after another, each its own process at the lowest priority, in a thread beside the tests."""
+
+    def __init__(self, jobs: list[tuple[str, list[str], Path, Path]], env: dict[str, str]):
+        import threading
+
+        self.jobs, self.env, self.proc, self.stopped = jobs, env, None, False
+        self.done = {name: threading.Event() for name, *_ in jobs}
+        self.results: dict[str, CliRun] = {}
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        import subprocess
+
+        for name, args, out, log in self.jobs:
+            try:
+                if self.stopped:
+                    break
+                with log.open("w", encoding="utf-8") as fh:
+                    self.proc = subprocess.Popen(
+                        [*LIFECIRCLE, *args], env=self.env, stdout=subprocess.DEVNULL, stderr=fh
+                    )
+                code = self.proc.wait()
+                self.results[name] = CliRun(out, code, log.read_text(encoding="utf-8"))
+            except OSError as exc:  # pragma: no cover - reported by the test that waits for it
+                self.results[name] = CliRun(out, -1, f"{type(exc).__name__}: {exc}")
+            finally:
+                self.done[name].set()
+
+    def result(self, name: str) -> CliRun:
+        self.done[name].wait()
+        return self.results[name]
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self.thread.join()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_runs(request, tmp_path_factory, _isolated_cache):
+    """The CLI_RUNS that some selected test uses start with the session, in the order the tests first need them,
+    one after another and each at the lowest priority: they take the core the single-process tests leave idle.
+    A test asks for one by its fixture name and gets a CliRun once it is done; it checks its exit status (the
+    standard error its message) exactly as it checked ``main(...) == 0``, then reads its files. The commands use the
+    session's cache folder as the tests' own runs did (every cache file is written whole)."""
+    order = []
+    for item in request.session.items:
+        order += [n for n in item.fixturenames if n in CLI_RUNS and n not in order]
+    jobs = []
+    for name in order:
+        folder = tmp_path_factory.mktemp(name)
+        args, out = CLI_RUNS[name](request, folder)
+        jobs.append((name, args, out, folder / "stderr.txt"))
+    queue = _CliQueue(jobs, dict(os.environ))
+    yield queue
+    queue.stop()
+
+
+def _cli_run_fixture(name: str):
+    @pytest.fixture(scope="session", name=name)
+    def fixture(cli_runs) -> CliRun:
+        return cli_runs.result(name)
+
+    return fixture
+
+
+for _name in CLI_RUNS:
+    globals()[f"_fixture_{_name}"] = _cli_run_fixture(_name)
+
+
 @pytest.fixture(scope="session")
 def default_plan():
     """The embedded default area planned without isochrones, once per session for every module that only reads it.
@@ -141,19 +291,6 @@ def yangpu_plan(area_toml):
     from planner.pipeline import RunOptions, run
 
     return run(StudyArea.from_toml(area_toml), RunOptions(isochrones="none"))
-
-
-@pytest.fixture(scope="session")
-def yangpu_run(area_toml, tmp_path_factory):
-    """``lifecircle plan --area <area_toml> --no-progress`` run once per session (a full run: plan.gpkg, summary,
-    report.html and .pdf, map, lists; about 3.5 s), for the tests that start from its results. A test that changes
-    the folder (writes into it, runs ``--force`` over it) works on its own copy: ``shutil.copytree(yangpu_run, ...)``.
-    """
-    from planner.cli import main
-
-    out = tmp_path_factory.mktemp("yangpu-run") / "run"
-    assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress"]) == 0
-    return out
 
 
 @pytest.fixture(scope="session")

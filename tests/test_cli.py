@@ -17,11 +17,12 @@ from planner.coords import wgs84_to_gcj02
 from planner.errors import ConfigError
 
 
-def test_plan_writes_layers_and_summary(area_toml, tmp_path):
-    out = tmp_path / "run"
-    assert (
-        main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress", "--isochrones", "all"]) == 0
-    )
+def test_plan_writes_layers_and_summary(yangpu_run_isochrones_all):
+    # `lifecircle -q plan --area <area_toml> --out <out> --no-progress --isochrones all`, run beside the tests as
+    # the session starts (conftest CLI_RUNS): its exit status and its files, as when run here
+    run = yangpu_run_isochrones_all
+    assert run.returncode == 0, run.stderr
+    out = run.out
     layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
     assert set(layers) == {"facilities", "isochrones", "service_areas", "residents", "units", "layer_sources"}
     # every layer says where it comes from, and the illustrative/estimated ones say so
@@ -50,9 +51,10 @@ def test_plan_writes_layers_and_summary(area_toml, tmp_path):
 
 def test_refuses_to_overwrite_without_force(area_toml, yangpu_run, tmp_path, capsys):
     out = tmp_path / "run"
-    # the results of `plan --area <area_toml> --out <out> --no-progress`, run once per session (conftest) and copied
-    # here whole, since this test writes into the folder and runs --force over it
-    shutil.copytree(yangpu_run, out)
+    # the results of `plan --area <area_toml> --out <out> --no-progress`, run once per session (conftest CLI_RUNS)
+    # and copied here whole, since this test writes into the folder and runs --force over it
+    assert yangpu_run.returncode == 0, yangpu_run.stderr
+    shutil.copytree(yangpu_run.out, out)
     (out / "my-notes.txt").write_text("keep me")
     assert main(["-q", "plan", "--area", str(area_toml), "--out", str(out)]) == 2
     assert "already holds plan.gpkg, summary.json" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import numpy as np
 import openpyxl
 import pytest
 
+from conftest import lists_district
 from planner.cli import main
 from planner.errors import InputError
 from planner.facilities import FacilityError, load_facilities
@@ -93,33 +94,17 @@ def test_excel_sheet_with_a_title_row_and_chinese_tiers(tmp_path):
     ]  # each bad row once, by Excel row number
 
 
-def _district(tmp_path: Path, health_crs: str) -> Path:
-    root = tmp_path / "district"
-    root.mkdir(parents=True)
-    for name in ("roads.osm.bz2", "pop_grid_1km.csv"):
-        shutil.copy(DEFAULT_AREA.parent / name, root / name)
-    shutil.copy(XLSX, root / "facilities.xlsx")
-    shutil.copy(GBK, root / "health.csv")
-    (root / "area.toml").write_text(
-        'name = "静安测试"\n[network]\nosm = "roads.osm.bz2"\n'
-        '[facilities]\nfile = "facilities.xlsx"\nsheet = "设施"\ncrs = "gcj02"\nillustrative = true\n'
-        f'[services.health]\nfile = "health.csv"\ncrs = "{health_crs}"\n'
-        '[population]\ngrid = "pop_grid_1km.csv"\n',
-        encoding="utf-8",
-    )
-    return root / "area.toml"
-
-
 @pytest.mark.slow
-def test_plan_from_chinese_lists_and_refusal_of_a_misdeclared_one(tmp_path, capsys):
-    out = tmp_path / "out"
-    area = _district(tmp_path / "a", "gcj02")
-    assert main(["-q", "plan", "--area", str(area), "--out", str(out), "--no-progress", "--isochrones", "none"]) == 0
+def test_plan_from_chinese_lists_and_refusal_of_a_misdeclared_one(lists_run, tmp_path, capsys):
+    # `lifecircle -q plan --area <lists_district(..., "gcj02")> --out <out> --no-progress --isochrones none`, run
+    # beside the tests as the session starts (conftest CLI_RUNS)
+    assert lists_run.returncode == 0, lists_run.stderr
+    out = lists_run.out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     health = summary["residents"]["services"]["health"]
     assert health["assessed"] and 0 < health["people_without_share"] < 1
     assert sum(summary["facilities"]["per_tier"].values()) == 40
-    bad = _district(tmp_path / "b", "wgs84")
+    bad = lists_district(tmp_path / "b", "wgs84")
     assert main(["-q", "plan", "--area", str(bad), "--out", str(tmp_path / "out2"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "health.csv: read as WGS84" in err and "read as GCJ02" in err and "Traceback" not in err

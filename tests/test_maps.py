@@ -19,7 +19,6 @@ import shapely
 
 from browser import chromium_driver
 from planner.area import StudyArea
-from planner.cli import main
 from planner.errors import ConfigError
 from planner.map_points import PointBatch
 from planner.maps import BASEMAPS, inline_assets, plan_map, save_map, to_basemap_crs
@@ -378,12 +377,11 @@ def test_saved_map_lists_every_layer_and_stays_offline(rich, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cli_run(area_toml, tmp_path_factory):
-    out = tmp_path_factory.mktemp("map") / "run"
-    assert (
-        main(["-q", "plan", "--area", str(area_toml), "--out", str(out), "--no-progress", "--sites", "station=2"]) == 0
-    )
-    return out
+def cli_run(yangpu_run_two_stations):
+    """`lifecircle -q plan --area <area_toml> --out <out> --no-progress --sites station=2`, run beside the tests as the
+    session starts (conftest CLI_RUNS); only this module reads (and adds screenshots to) its folder."""
+    assert yangpu_run_two_stations.returncode == 0, yangpu_run_two_stations.stderr
+    return yangpu_run_two_stations.out
 
 
 def test_map_file_is_self_contained(cli_run):

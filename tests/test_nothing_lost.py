@@ -39,8 +39,9 @@ def _complete(out: Path) -> dict:
 def test_a_kill_while_writing_leaves_the_previous_results(area_toml, yangpu_run, tmp_path):
     out = tmp_path / "out"
     # the previous results: those of `plan --area <area_toml> --out <out> --no-progress`, run once per session
-    # (conftest) and copied here whole, since this test runs --force over them
-    shutil.copytree(yangpu_run, out)
+    # (conftest CLI_RUNS) and copied here whole, since this test runs --force over them
+    assert yangpu_run.returncode == 0, yangpu_run.stderr
+    shutil.copytree(yangpu_run.out, out)
     (out / "my-notes.txt").write_text("keep me", encoding="utf-8")
     before = _complete(out)
     env = dict(os.environ)

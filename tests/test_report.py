@@ -13,10 +13,11 @@ from browser import chromium_driver
 
 @pytest.fixture(scope="module")
 def run(yangpu_run, tmp_path_factory):
-    """The results of `plan --area <area_toml> --no-progress`, run once per session (conftest), copied whole into
-    this module's own folder (a test here saves a screenshot beside them)."""
+    """The results of `plan --area <area_toml> --no-progress`, run once per session (conftest CLI_RUNS), copied
+    whole into this module's own folder (a test here saves a screenshot beside them)."""
+    assert yangpu_run.returncode == 0, yangpu_run.stderr
     out = tmp_path_factory.mktemp("report") / "run"
-    shutil.copytree(yangpu_run, out)
+    shutil.copytree(yangpu_run.out, out)
     return out
 
 

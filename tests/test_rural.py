@@ -14,7 +14,6 @@ import pytest
 
 from planner import columns as col
 from planner.area import StudyArea
-from planner.cli import main
 from planner.errors import ConfigError
 from planner.presets import PRESETS, preset
 from planner.settings import AreaSettings
@@ -93,10 +92,11 @@ def _utm(lon, lat):
     return pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True).transform(lon, lat)
 
 
-def test_rural_example_runs_from_the_command_line(tmp_path):
-    out = tmp_path / "rural"
-    args = ["-q", "plan", "--area", str(RURAL), "--out", str(out), "--no-progress", "--sites", "village=2"]
-    assert main(args) == 0
+def test_rural_example_runs_from_the_command_line(rural_run):
+    # `lifecircle -q plan --area <RURAL> --out <out> --no-progress --sites village=2`, run beside the tests as the
+    # session starts (conftest CLI_RUNS)
+    assert rural_run.returncode == 0, rural_run.stderr
+    out = rural_run.out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     tiers = summary["rules"]["tiers"]
     assert {k: v["minutes"] for k, v in tiers.items()} == {"township": 30.0, "village": 15.0}

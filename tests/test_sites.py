@@ -103,28 +103,12 @@ def test_sites_from_file_report_unreachable(plan, tmp_path):
     assert cands.attrs["unreachable"][0]["candidate_id"] == "S2" and cands.attrs["unreachable"][0]["row"] == 3
 
 
-def test_cli_sites_and_cover(area_toml, tmp_path):
-    out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "-q",
-                "plan",
-                "--area",
-                str(area_toml),
-                "--out",
-                str(out),
-                "--no-progress",
-                "--sites",
-                "station=2,point=3",
-                "--cover",
-                "center=0.95",
-                "--site-time-limit",
-                "20",
-            ]
-        )
-        == 0
-    )
+def test_cli_sites_and_cover(yangpu_run_sites_and_cover):
+    # `lifecircle -q plan --area <area_toml> --out <out> --no-progress --sites station=2,point=3 --cover center=0.95
+    # --site-time-limit 20`, run beside the tests as the session starts (conftest CLI_RUNS)
+    run = yangpu_run_sites_and_cover
+    assert run.returncode == 0, run.stderr
+    out = run.out
     cands = gpd.read_file(out / "plan.gpkg", layer="candidates")
     assert set(cands["tier"]) == {"station", "point", "center"}
     assert (cands[cands.tier == "point"]["rank"].tolist()) == [1, 2, 3]
