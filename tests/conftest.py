@@ -163,6 +163,24 @@ def _lists(request, folder: Path) -> tuple[list[str], Path]:
     return ["-q", "plan", "--area", str(area), "--out", str(out), "--no-progress", "--isochrones", "none"], out
 
 
+CHILD_PROFILE = '\n[profiles.child]\nspeed_mps = 1.0\nname_zh = "儿童"\nname_en = "Child"\ngroup = "population"\n'
+
+
+def child_area_toml(area_toml: Path) -> Path:
+    """The test area with a third walking profile (children, 1.0 m/s): area_child.toml beside area_toml. Written
+    only when missing or different, so that a command reading it is never shown a half-written file."""
+    path = area_toml.parent / "area_child.toml"
+    text = area_toml.read_text(encoding="utf-8") + CHILD_PROFILE
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _child(request, folder: Path) -> tuple[list[str], Path]:
+    area, out = child_area_toml(request.getfixturevalue("area_toml")), folder / "run"
+    return ["-q", "plan", "--area", str(area), "--out", str(out), "--no-progress", "--isochrones", "all"], out
+
+
 # fixture name -> (request, its own folder) -> (the arguments of `lifecircle`, its output folder). Each is a whole
 # command a test used to run itself with planner.cli.main and then only read: exit status and files.
 CLI_RUNS = {
@@ -175,6 +193,7 @@ CLI_RUNS = {
     ),
     "rural_run": _rural,  # test_rural
     "lists_run": _lists,  # test_lists
+    "child_run_isochrones_all": _child,  # test_profiles
 }  # fmt: skip
 
 # `lifecircle ARGS` as a command (sys.exit(main()) reads sys.argv), first lowering its priority by argv's NICE

@@ -9,28 +9,25 @@ import numpy as np
 import pyogrio
 import pytest
 
+from conftest import child_area_toml
 from planner import columns as col
 from planner.area import StudyArea
-from planner.cli import main
 from planner.pipeline import RunOptions, run
 
 
 @pytest.fixture(scope="module")
-def child_area(area_toml, tmp_path_factory):
-    text = area_toml.read_text(encoding="utf-8")
-    text += '\n[profiles.child]\nspeed_mps = 1.0\nname_zh = "儿童"\nname_en = "Child"\ngroup = "population"\n'
-    path = area_toml.parent / "area_child.toml"
-    path.write_text(text, encoding="utf-8")
-    return StudyArea.from_toml(path)
+def child_area(area_toml):
+    # area_child.toml: the test area plus [profiles.child] speed_mps = 1.0, name_zh "儿童", group "population"
+    return StudyArea.from_toml(child_area_toml(area_toml))
 
 
-def test_the_third_profile_is_in_every_layer(child_area, tmp_path):
+def test_the_third_profile_is_in_every_layer(child_area, child_run_isochrones_all):
     assert [p.key for p in child_area.rules.profiles] == ["adult", "elderly", "child"]
-    out = tmp_path / "run"
-    assert (
-        main(["-q", "plan", "--area", str(child_area.file), "--out", str(out), "--no-progress", "--isochrones", "all"])
-        == 0
-    )
+    # `lifecircle -q plan --area <child_area.file> --out <out> --no-progress --isochrones all`, run beside the tests
+    # as the session starts (conftest CLI_RUNS)
+    cli = child_run_isochrones_all
+    assert cli.returncode == 0, cli.stderr
+    out = cli.out
     res = gpd.read_file(out / "plan.gpkg", layer="residents")
     units = gpd.read_file(out / "plan.gpkg", layer="units")
     iso = gpd.read_file(out / "plan.gpkg", layer="isochrones")
