@@ -10,16 +10,19 @@ the matrix path makes), and likewise through ``v`` in the ``s_v`` order. A resid
 one prefix or the other; only where both prefixes are partial does the overlap have to be counted resident by
 resident. So:
 
-- step 1, ``D_j = sum_i W(c_ij) P_i``: per facility, edge and weight band, prefix sums of the people;
-- step 2, ``A_i = sum_j W(c_ij) R_j``: the same prefixes as range additions over each order (a difference array
-  and one cumulative sum), less the overlaps.
+With the bands' upper minutes below the catchment ``c_1 < … < c_Q`` (the last the catchment itself) and ``w_q``
+the weight of the band ending at ``c_q``:
 
-The step weight ``W`` is written as a sum of thresholds: with the bands' upper minutes below the catchment
-``c_1 < … < c_Q`` (the last the catchment itself), ``W(c) = sum_q (w_q - w_{q+1}) [c <= c_q]``. Residents on a
-facility's own edge (the straight walk along it competes) are counted pair by pair, as in the matrix.
+- step 1, ``D_j = sum_i W(c_ij) P_i``: per facility and edge, the people within each threshold from prefix sums;
+  each band's people (within ``c_q`` and not ``c_{q-1}``) times ``w_q``, so a band of weight 0 adds exactly 0;
+- step 2, ``A_i = sum_j W(c_ij) R_j``: the same prefixes as range additions over each order, with the weight
+  written as steps, ``W(c) = sum_q (w_q - w_{q+1}) [c <= c_q]``, less the overlaps.
+
+Residents on a facility's own edge (the straight walk along it competes) are counted pair by pair, as in the matrix.
+The loops run compiled (``planner/_catchment_kernel.pyx``) when installed; the NumPy form below is the same method.
 
 The result equals ``floating_catchment(catchment_minutes(...))`` up to the order of the floating-point sums
-(tests/test_crowding.py, on grids with exact ties and on real streets).
+(tests/test_catchment_sums.py, on grids with exact ties and on real streets).
 """
 
 from __future__ import annotations
