@@ -27,7 +27,7 @@ from scipy.sparse import csgraph
 from .cache import cache_dir, file_digest, read_cached, write_cached
 from .coords import MetricFrame
 from .errors import InputFileNotFound, NetworkError
-from .osm import OsmExtract, read_osm
+from .osm import OsmExtract, cache_buildings, read_osm
 from .snapping import EdgeGrid, Snap, SnapEnds
 
 __all__ = ["Snap", "SnapEnds", "WalkNetwork", "load_network", "utm_crs"]
@@ -86,6 +86,7 @@ class WalkNetwork(MetricFrame):
         min_component_km: float = 2.0,
         keep_fragments: bool = False,
         max_extent_km: float = 150.0,
+        extract: OsmExtract | None = None,
     ) -> WalkNetwork:
         """Build the walk network of an OSM XML file (uncached; see :func:`load_network`).
 
@@ -104,13 +105,15 @@ class WalkNetwork(MetricFrame):
             Keep fragments too. Either way their count and size are logged.
         max_extent_km : float, default 150
             Refuse streets spanning more than this (a broken export, nodes at 0/0) before building arrays.
+        extract : OsmExtract, optional
+            The file as already read (:func:`planner.osm.read_osm`); read here when not given.
 
         Returns
         -------
         WalkNetwork
         """
         path = Path(path)
-        extract = read_osm(path)
+        extract = read_osm(path) if extract is None else extract
         net = cls.from_extract(
             extract,
             clip_to_bounds=clip_to_bounds,
@@ -513,14 +516,17 @@ def load_network(
         net.meta["cache"] = "hit"
         log.info("walk network of %s loaded from cache %s", path.name, cached)
         return net
+    extract = read_osm(path)
     net = WalkNetwork.from_osm_file(
         path,
         clip_to_bounds=clip_to_bounds,
         min_component_km=min_component_km,
         keep_fragments=keep_fragments,
         max_extent_km=max_extent_km,
+        extract=extract,
     )
     net.meta["cache"] = "miss"
     if use_cache:
         write_cached(cached, net.save)
+        cache_buildings(path, extract)  # the residents' placement reads them next: no second reading of the file
     return net

@@ -20,7 +20,7 @@ import numpy as np
 from .cache import cache_dir, file_digest, read_cached, write_cached
 from .errors import InputFileNotFound, NetworkError
 
-__all__ = ["OsmExtract", "buildings_frame", "read_osm", "walk_exclusion_reason"]
+__all__ = ["OsmExtract", "buildings_frame", "cache_buildings", "read_osm", "walk_exclusion_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -265,24 +265,41 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
     """Building footprints of an OSM file as a GeoDataFrame (EPSG:4326) with ``levels``; may be empty.
 
     Footprints with nodes missing from the file (a clipped extract) are left out. Like the walk
-    network, the result is cached on disk, keyed by the file's content.
+    network, the result is cached on disk, keyed by the file's content (a walk network built from the
+    file on a cache miss writes it too, from the same reading: :func:`cache_buildings`).
     """
     import geopandas as gpd
-    import shapely
 
     path = Path(path)
-    cached = cache_dir() / f"buildings-{_BUILDINGS_VERSION}-{file_digest(path)[:24]}.npz"
+    cached = _buildings_cache(path)
 
     def load(file: Path) -> gpd.GeoDataFrame:
         with np.load(file, allow_pickle=False) as z:
-            rings = shapely.linearrings(z["coords"], indices=z["ring"]) if len(z["coords"]) else []
-            polys = shapely.polygons(rings) if len(z["coords"]) else []
-            return gpd.GeoDataFrame({"building_id": z["ids"], "levels": z["levels"]}, geometry=polys, crs="EPSG:4326")
+            return _buildings(z["coords"], z["ring"], z["levels"], z["ids"])
 
     frame = read_cached(cached, load) if use_cache else None
     if frame is not None:
         return frame
-    extract = read_osm(path)
+    arrays = _building_arrays(read_osm(path))
+    if use_cache:
+        _write_buildings(cached, arrays)
+    return _buildings(*arrays)
+
+
+def cache_buildings(path: str | Path, extract: OsmExtract) -> None:
+    """Write the building footprints' cache entry of an OSM file from an extract of it already read (no second
+    reading of the file when the buildings are asked for); nothing when the entry exists."""
+    cached = _buildings_cache(Path(path))
+    if not cached.exists():
+        _write_buildings(cached, _building_arrays(extract))
+
+
+def _buildings_cache(path: Path) -> Path:
+    return cache_dir() / f"buildings-{_BUILDINGS_VERSION}-{file_digest(path)[:24]}.npz"
+
+
+def _building_arrays(extract: OsmExtract) -> tuple[np.ndarray, ...]:
+    """Coordinates, ring of each coordinate, levels and way ids of the extract's complete footprints."""
     index = {int(n): i for i, n in enumerate(extract.node_ids)}
     coords: list[np.ndarray] = []
     ring: list[np.ndarray] = []
@@ -296,12 +313,24 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
         ring.append(np.full(len(pos), len(ids)))
         levels.append(lv)
         ids.append(way_id)
-    coords_a = np.concatenate(coords) if coords else np.zeros((0, 2))
-    ring_a = np.concatenate(ring) if ring else np.zeros(0, dtype=np.int64)
-    if use_cache:
-        levels_a, ids_a = np.asarray(levels, float), np.asarray(ids, np.int64)
-        write_cached(cached, lambda file: np.savez(file, coords=coords_a, ring=ring_a, levels=levels_a, ids=ids_a))
-    polys = shapely.polygons(shapely.linearrings(coords_a, indices=ring_a)) if len(coords_a) else []
+    return (
+        np.concatenate(coords) if coords else np.zeros((0, 2)),
+        np.concatenate(ring) if ring else np.zeros(0, dtype=np.int64),
+        np.asarray(levels, float),
+        np.asarray(ids, np.int64),
+    )
+
+
+def _write_buildings(cached: Path, arrays: tuple[np.ndarray, ...]) -> None:
+    coords, ring, levels, ids = arrays
+    write_cached(cached, lambda file: np.savez(file, coords=coords, ring=ring, levels=levels, ids=ids))
+
+
+def _buildings(coords: np.ndarray, ring: np.ndarray, levels: np.ndarray, ids: np.ndarray):
+    import geopandas as gpd
+    import shapely
+
+    polys = shapely.polygons(shapely.linearrings(coords, indices=ring)) if len(coords) else []
     return gpd.GeoDataFrame({"building_id": ids, "levels": levels}, geometry=polys, crs="EPSG:4326")
 
 

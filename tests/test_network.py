@@ -150,6 +150,22 @@ def test_copy_of_fixture_gives_same_network(tmp_path):
     assert a.n_edges == b.n_edges and a.meta["sha256"] == b.meta["sha256"]
 
 
+def test_a_network_built_from_a_file_caches_its_buildings_from_the_same_reading(tmp_path, monkeypatch):
+    """A cold plan reads the OSM file once: the network's build writes the buildings' cache entry too."""
+    import planner.osm as osm
+
+    fresh = osm.buildings_frame(YANGPU, use_cache=False)
+    monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path))
+    readings = []
+    real = osm.read_osm
+    monkeypatch.setattr(osm, "read_osm", lambda p: readings.append(p) or real(p))
+    monkeypatch.setattr("planner.network.read_osm", osm.read_osm)
+    assert load_network(YANGPU).meta["cache"] == "miss" and len(readings) == 1
+    kept = osm.buildings_frame(YANGPU)  # from the entry the network's build wrote
+    assert len(readings) == 1 and len(kept) == len(fresh) > 200
+    assert kept.geometry.equals(fresh.geometry) and kept["levels"].equals(fresh["levels"])
+
+
 def test_buildings_are_read_and_cached():
     from planner.osm import buildings_frame
 
