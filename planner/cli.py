@@ -192,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out bad facility rows (each is logged) instead of stopping",
     )
-    p.add_argument("--no-cache", action="store_true", help="rebuild the walk network instead of using the cache")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rebuild the walk network, service areas and report maps instead of using the cache",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the report (default zh)")
     p.add_argument(
@@ -388,7 +392,9 @@ def run_plan(args: argparse.Namespace) -> int:
         )
     else:
         log.info("no street network: every walking figure is a straight-line estimate; facilities: %s", per_tier)
-    summary = write_outputs(plan, out, basemap=args.basemap, embed_assets=not args.map_cdn, lang=args.lang)
+    summary = write_outputs(
+        plan, out, basemap=args.basemap, embed_assets=not args.map_cdn, lang=args.lang, use_cache=not args.no_cache
+    )
     if summary["residents"] is not None:
         everyone = plan.rules.everyone.key
         for tier in plan.rules.tiers:

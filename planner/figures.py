@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -28,6 +29,7 @@ from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 
 from . import columns as col
+from .cache import cache_dir, content_key, read_cached, write_cached
 from .coverage import lorenz_curve
 
 if TYPE_CHECKING:
@@ -80,11 +82,14 @@ def _fonts(zh: bool) -> Iterator[bool]:
         quiet.setLevel(level)
 
 
+_PNG_URI = "data:image/png;base64,"
+
+
 def _png(fig: Figure, *, tight: bool = True) -> str:
     """The figure as a PNG data URI; ``tight`` trims the margins (one more drawing pass: the maps set theirs)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _PNG_URI + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def minutes_chart(plan: Plan, *, zh: bool = True) -> str:
@@ -208,44 +213,94 @@ def _background(plan: Plan) -> _Background:
         return background
 
 
-def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True) -> str:
-    """A static map of one tier: residents coloured by walking minutes (everyone's profile), facilities, units."""
+def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True, use_cache: bool = True) -> str:
+    """A static map of one tier: residents coloured by walking minutes (everyone's profile), facilities, units.
+
+    With ``use_cache``, the PNG is kept in the disk cache (:func:`planner.cache.cache_dir`), keyed by everything
+    it is drawn from (:func:`_map_key`): a plan whose residents' minutes, streets, units and facilities of the tier
+    are the same as an earlier one's gets the same picture without drawing it again.
+    """
+    residents = plan.residents
+    assert residents is not None
+    minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
+    fac = plan.facilities[plan.facilities["tier"] == tier.key]
+    with _fonts(zh) as cn:
+        if not use_cache:
+            return _draw_map(plan, tier, minutes, fac, cn)
+        path = cache_dir() / f"figure-{_map_key(plan, tier, minutes, fac, cn)}.png"
+        kept = read_cached(path, lambda f: f.read_bytes())
+        if kept is not None:
+            return _PNG_URI + base64.b64encode(kept).decode("ascii")
+        uri = _draw_map(plan, tier, minutes, fac, cn)
+        write_cached(path, lambda f: f.write_bytes(base64.b64decode(uri[len(_PNG_URI) :])))
+        return uri
+
+
+def _map_key(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame, cn: bool) -> str:
+    """Everything a coverage map's pixels come from: the drawing code, matplotlib and its settings (the font
+    among them), the tier's words and target, the residents' points and minutes, the streets or the outline, the
+    units and the tier's facilities."""
+    residents, net, units = plan.residents, plan.network, plan.units
+    assert residents is not None
+    return content_key(
+        "coverage-map-1",
+        _code_digest(),
+        matplotlib.__version__,
+        repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())),
+        cn,
+        tier.key,
+        tier.minutes,
+        tier.name_zh,
+        tier.name_en,
+        plan.estimated,
+        plan.frame.crs,
+        minutes,
+        shapely.get_coordinates(residents.geometry.values),
+        *((net.x, net.y, net.u, net.v) if net is not None else (shapely.to_wkb(plan.frame.boundary_wgs84()),)),
+        shapely.to_wkb(np.asarray(units.geometry.values)) if units is not None else None,
+        shapely.get_coordinates(np.asarray(fac.geometry.values)),
+    )
+
+
+@cache
+def _code_digest() -> str:
+    """The source of this module, as a key part of its cached pictures."""
+    return content_key(Path(__file__).read_bytes())
+
+
+def _draw_map(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame, cn: bool) -> str:
     residents = plan.residents
     assert residents is not None
     crs = plan.frame.crs
     background = _background(plan)
     pts = background.residents_xy
-    minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
     # one RGBA row per class, picked by index (matplotlib parses 30,000 colour names 20 times slower)
     palette = to_rgba_array(["#1a9850", "#fee08b", "#d73027", "#7b3294"])
     colours = palette[
         np.select([minutes <= tier.minutes, minutes <= 2 * tier.minutes, np.isfinite(minutes)], [0, 1, 2], 3)
     ]
-    fac = plan.facilities[plan.facilities["tier"] == tier.key]
-    with _fonts(zh) as cn:
-        fig = Figure(figsize=(7, 6))
-        ax = fig.subplots()
-        ax.set_axis_off()
-        ax.add_collection(LineCollection(background.streets, colors="#cccccc", linewidths=0.3))
-        if background.unit_outlines is not None:
-            background.unit_outlines.plot(ax=ax, color="#555555", linewidth=0.4)
-        ax.scatter(pts[:, 0], pts[:, 1], s=1.2, c=colours, linewidths=0)
-        if len(fac):
-            f = gpd.GeoSeries(fac.geometry, crs="EPSG:4326").to_crs(crs)
-            ax.scatter(f.x, f.y, s=14, c="#2b2b2b", marker="^", linewidths=0)
-        title = (
-            f"{tier.name_zh}：{tier.minutes:g} 分钟内（绿）、{2 * tier.minutes:g} 分钟内（黄）、"
-            "更远（红）、不可达（紫）"
-            if cn
-            else f"{tier.name_en}: within {tier.minutes:g} min (green), {2 * tier.minutes:g} (yellow), "
-            "farther (red), unreachable (purple)"
-        )
-        if plan.estimated:
-            title += "（估算：直线距离×绕行系数）" if cn else " (estimate: straight line x detour factor)"
-        ax.set_title(title, fontsize=10)
-        ax.set_aspect("equal")
-        x0, x1, y0, y1 = background.extent
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.94)
-        return _png(fig, tight=False)
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.add_collection(LineCollection(background.streets, colors="#cccccc", linewidths=0.3))
+    if background.unit_outlines is not None:
+        background.unit_outlines.plot(ax=ax, color="#555555", linewidth=0.4)
+    ax.scatter(pts[:, 0], pts[:, 1], s=1.2, c=colours, linewidths=0)
+    if len(fac):
+        f = gpd.GeoSeries(fac.geometry, crs="EPSG:4326").to_crs(crs)
+        ax.scatter(f.x, f.y, s=14, c="#2b2b2b", marker="^", linewidths=0)
+    title = (
+        f"{tier.name_zh}：{tier.minutes:g} 分钟内（绿）、{2 * tier.minutes:g} 分钟内（黄）、更远（红）、不可达（紫）"
+        if cn
+        else f"{tier.name_en}: within {tier.minutes:g} min (green), {2 * tier.minutes:g} (yellow), "
+        "farther (red), unreachable (purple)"
+    )
+    if plan.estimated:
+        title += "（估算：直线距离×绕行系数）" if cn else " (estimate: straight line x detour factor)"
+    ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal")
+    x0, x1, y0, y1 = background.extent
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.94)
+    return _png(fig, tight=False)

@@ -205,7 +205,13 @@ def plan_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
 
 
 def write_outputs(
-    plan: Plan, out: Path, *, basemap: str = "streets", embed_assets: bool = True, lang: Literal["zh", "en"] = "zh"
+    plan: Plan,
+    out: Path,
+    *,
+    basemap: str = "streets",
+    embed_assets: bool = True,
+    lang: Literal["zh", "en"] = "zh",
+    use_cache: bool = True,
 ) -> dict[str, Any]:
     """Write a plan's report, lists, map, GeoPackage and summary, replacing the folder's results only when all
     are complete (a failure or a kill leaves the previous results untouched).
@@ -221,6 +227,8 @@ def write_outputs(
         Inline the map's JavaScript and CSS so it opens offline.
     lang : {"zh", "en"}, default "zh"
         Language of the report.
+    use_cache : bool, default True
+        Take the report's static maps from the disk cache when the same ones were drawn before.
 
     Returns
     -------
@@ -230,7 +238,9 @@ def write_outputs(
     return _swapped(
         out,
         OUTPUT_FILES,
-        lambda folder: _write_all(plan, folder, basemap=basemap, embed_assets=embed_assets, lang=lang),
+        lambda folder: _write_all(
+            plan, folder, basemap=basemap, embed_assets=embed_assets, lang=lang, use_cache=use_cache
+        ),
     )
 
 
@@ -267,7 +277,9 @@ def _write_map_and_layers(plan: Plan, out: Path, basemap: str, embed_assets: boo
     return {"map_s": t1 - t0, "write_s": time.perf_counter() - t1}
 
 
-def _write_report_and_lists(plan: Plan, out: Path, lang: Literal["zh", "en"]) -> tuple[float, str | bool]:
+def _write_report_and_lists(
+    plan: Plan, out: Path, lang: Literal["zh", "en"], use_cache: bool
+) -> tuple[float, str | bool]:
     """``report.html``, ``report.pdf`` and ``lists.xlsx``; the seconds they took and what became of the PDF."""
     from .lists_xlsx import write_lists_xlsx
     from .pdf import prepare_pdf, write_report_pdf
@@ -281,7 +293,7 @@ def _write_report_and_lists(plan: Plan, out: Path, lang: Literal["zh", "en"]) ->
         # the report is drawn here, and lays the report out beside the lists
         printing = ready(prepare_pdf, write_report_pdf)
         try:
-            html = render_report(plan, lang=lang)
+            html = render_report(plan, lang=lang, use_cache=use_cache)
             (out / "report.html").write_text(html, encoding="utf-8")
         except BaseException:
             printing.cancel()
@@ -304,13 +316,15 @@ def _write_report_and_lists(plan: Plan, out: Path, lang: Literal["zh", "en"]) ->
     return time.perf_counter() - t0, pdf
 
 
-def _write_all(plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"]) -> dict[str, Any]:
+def _write_all(
+    plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"], use_cache: bool
+) -> dict[str, Any]:
     timings = dict(plan.timings)
     # the map and the GeoPackage are written in a forked child while this process writes the report, its PDF and
     # the lists: both cores at work (forked.py; in this process where forking is unavailable)
     child = beside(_write_map_and_layers, plan, out, basemap, embed_assets)
     try:
-        timings["report_s"], pdf = _write_report_and_lists(plan, out, lang)
+        timings["report_s"], pdf = _write_report_and_lists(plan, out, lang, use_cache)
     except BaseException:
         child.cancel()
         raise

@@ -349,7 +349,7 @@ def _sources(plan: Plan, t: Text) -> list[str]:
     return ["<ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
 
 
-def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.html") -> str:
+def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.html", use_cache: bool = True) -> str:
     """The report as an HTML string.
 
     Parameters
@@ -360,6 +360,9 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
         The language of every sentence.
     map_href : str or None, default "map.html"
         Link to the interactive map beside the report (None: no link).
+    use_cache : bool, default True
+        Take the tiers' static maps from the disk cache when the same ones were drawn before
+        (:func:`planner.figures.coverage_map`).
     """
     if plan.residents is None or plan.units is None:
         msg = "the report needs residents: the study area has no [population] source"
@@ -386,8 +389,9 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
     parts.append(f"<h2 id=tiers>{t('分级覆盖', 'Coverage by tier')}{tier_tag}</h2>")
     parts += _tiers_table(plan, head, t)
     for tier in plan.rules.tiers:
+        picture = figures.coverage_map(plan, tier, zh=t.zh, use_cache=use_cache)
         parts.append(
-            f"<figure><img src='{figures.coverage_map(plan, tier, zh=t.zh)}' alt='{esc(t.tier(tier))}'>"
+            f"<figure><img src='{picture}' alt='{esc(t.tier(tier))}'>"
             f"<figcaption>{esc(t.tier(tier))}{t.tag(area.facilities_illustrative)}</figcaption></figure>"
         )
     parts.append(f"<h2 id=units>{t('分单元统计', 'By unit')}</h2>")

@@ -160,7 +160,9 @@ def test_coverage_maps_share_one_background_per_plan_and_let_it_go(area_toml, mo
     made = []
     of = figures._Background.of
     monkeypatch.setattr(figures._Background, "of", classmethod(lambda cls, p: made.append(1) or of(p)))
-    images = [figures.coverage_map(plan, tier, zh=zh) for tier in plan.rules.tiers for zh in (True, False)]
+    images = [  # drawn, not read from the cache (tests/test_figures_cache.py)
+        figures.coverage_map(plan, tier, zh=zh, use_cache=False) for tier in plan.rules.tiers for zh in (True, False)
+    ]
     assert len(made) == 1 and all(i.startswith("data:image/png;base64,") for i in images)
     # the streets drawn are the network's segments merged into paths: fewer, and the same length in all
     streets = figures._background(plan).streets
