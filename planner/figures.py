@@ -237,15 +237,15 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True, use_cache: bool = T
 
 
 def _map_key(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame, cn: bool) -> str:
-    """Everything a coverage map's pixels come from: the drawing code, matplotlib and its settings (the font
-    among them), the tier's words and target, the residents' points and minutes, the streets or the outline, the
-    units and the tier's facilities."""
+    """Everything a coverage map's pixels come from: the drawing code, the libraries that draw and project, and
+    matplotlib's settings (the font among them), the tier's words and target, the residents' points and minutes,
+    the streets or the outline, the units and the tier's facilities."""
     residents, net, units = plan.residents, plan.network, plan.units
     assert residents is not None
     return content_key(
         "coverage-map-1",
         _code_digest(),
-        matplotlib.__version__,
+        _library_versions(),
         repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())),
         cn,
         tier.key,
@@ -260,6 +260,15 @@ def _map_key(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame,
         shapely.to_wkb(np.asarray(units.geometry.values)) if units is not None else None,
         shapely.get_coordinates(np.asarray(fac.geometry.values)),
     )
+
+
+@cache
+def _library_versions() -> tuple[str, ...]:
+    """The versions of what turns the data into pixels and the pixels into a PNG."""
+    import PIL
+    import pyproj
+
+    return (matplotlib.__version__, PIL.__version__, pyproj.__version__, shapely.__version__, gpd.__version__)
 
 
 @cache
