@@ -12,7 +12,7 @@ import io
 import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -92,72 +92,106 @@ def _png(fig: Figure, *, tight: bool = True) -> str:
     return _PNG_URI + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def minutes_chart(plan: Plan, *, zh: bool = True) -> str:
-    """Histogram of walking minutes per tier, one series per profile (weighted by its group)."""
+def minutes_chart(plan: Plan, *, zh: bool = True, use_cache: bool = True) -> str:
+    """Histogram of walking minutes per tier, one series per profile (weighted by its group); kept in the disk
+    cache with ``use_cache`` (as :func:`coverage_map`)."""
+    residents = plan.residents
+    assert residents is not None
+    tiers, profiles = plan.rules.tiers, plan.rules.profiles
+    parts = (
+        *((t.key, t.minutes, t.name_zh, t.name_en) for t in tiers),
+        *((p.key, p.name_zh, p.name_en, p.group, residents[p.group].to_numpy(float)) for p in profiles),
+        *(residents[col.minutes(t.key, p.key)].to_numpy(float) for t in tiers for p in profiles),
+    )
+    with _fonts(zh) as cn:
+        return _kept("minutes-chart-1", parts, cn, use_cache, lambda: _draw_minutes(plan, cn))
+
+
+def _draw_minutes(plan: Plan, cn: bool) -> str:
     residents = plan.residents
     assert residents is not None
     tiers = plan.rules.tiers
-    with _fonts(zh) as cn:
-        fig = Figure(figsize=(4 * len(tiers), 3))
-        axes = fig.subplots(1, len(tiers), sharey=True, squeeze=False)[0]
-        for ax, tier in zip(axes, tiers):
-            for prof in plan.rules.profiles:
-                m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
-                ok = np.isfinite(m)
-                label = f"{prof.name_zh or prof.key}步速" if cn else f"{prof.name_en or prof.key} speed"
-                ax.hist(
-                    np.minimum(m[ok], 45),
-                    bins=np.arange(0, 46, 2.5),
-                    weights=residents[prof.group].to_numpy()[ok],
-                    density=True,
-                    alpha=0.55,
-                    label=label,
-                )
-            ax.axvline(tier.minutes, color="k", ls="--", lw=1)
-            # two lines: a tier's English name is wider than its third of the figure
-            title_zh = f"{tier.name_zh}\n（目标 {tier.minutes:g} 分钟）"
-            ax.set_title(title_zh if cn else f"{tier.name_en}\n(target {tier.minutes:g} min)", fontsize=10)
-            ax.set_xlabel("步行分钟（45 表示 45 及以上）" if cn else "walking minutes (45 = 45 or more)")
-        axes[0].set_ylabel("人口占比" if cn else "share of people")
-        axes[0].legend(fontsize=8)
-        return _png(fig)
+    fig = Figure(figsize=(4 * len(tiers), 3))
+    axes = fig.subplots(1, len(tiers), sharey=True, squeeze=False)[0]
+    for ax, tier in zip(axes, tiers):
+        for prof in plan.rules.profiles:
+            m = residents[col.minutes(tier.key, prof.key)].to_numpy(float)
+            ok = np.isfinite(m)
+            label = f"{prof.name_zh or prof.key}步速" if cn else f"{prof.name_en or prof.key} speed"
+            ax.hist(
+                np.minimum(m[ok], 45),
+                bins=np.arange(0, 46, 2.5),
+                weights=residents[prof.group].to_numpy()[ok],
+                density=True,
+                alpha=0.55,
+                label=label,
+            )
+        ax.axvline(tier.minutes, color="k", ls="--", lw=1)
+        # two lines: a tier's English name is wider than its third of the figure
+        title_zh = f"{tier.name_zh}\n（目标 {tier.minutes:g} 分钟）"
+        ax.set_title(title_zh if cn else f"{tier.name_en}\n(target {tier.minutes:g} min)", fontsize=10)
+        ax.set_xlabel("步行分钟（45 表示 45 及以上）" if cn else "walking minutes (45 = 45 or more)")
+    axes[0].set_ylabel("人口占比" if cn else "share of people")
+    axes[0].legend(fontsize=8)
+    return _png(fig)
 
 
-def units_chart(plan: Plan, *, zh: bool = True) -> str:
-    """Share of each unit's residents within 15 minutes of every tier, sorted, against the targets."""
+def units_chart(plan: Plan, *, zh: bool = True, use_cache: bool = True) -> str:
+    """Share of each unit's residents within 15 minutes of every tier, sorted, against the targets; kept in the
+    disk cache with ``use_cache`` (as :func:`coverage_map`)."""
     assert plan.units is not None
     u = plan.units[plan.units["population"] > 0].sort_values("within_15min_share")
     with _fonts(zh) as cn:
-        fig = Figure(figsize=(11, 3.2))
-        ax = fig.subplots()
-        ax.bar(np.arange(len(u)), u["within_15min_share"].fillna(0) * 100, color="#2b6cb0")
-        ax.axhline(85, color="#dd6b20", ls="--", lw=1, label="国家目标 85%" if cn else "national target 85%")
-        ax.axhline(99, color="#c53030", ls=":", lw=1, label="上海 2035 目标 99%" if cn else "Shanghai 2035 target 99%")
-        ax.set_ylabel("15 分钟内可达全部层级（%）" if cn else "% within 15 min of all tiers")
-        ax.set_xlabel(f"{len(u)} 个单元，按比例排序" if cn else f"{len(u)} units, sorted")
-        ax.set_xticks([])
-        ax.legend(fontsize=8, loc="upper left")
-        return _png(fig)
+        parts = (u["within_15min_share"].to_numpy(float),)
+        return _kept("units-chart-1", parts, cn, use_cache, lambda: _draw_units(u, cn))
 
 
-def lorenz_chart(plan: Plan, *, zh: bool = True) -> str:
-    """Lorenz curves of walking minutes per tier (everyone's profile)."""
+def _draw_units(u: gpd.GeoDataFrame, cn: bool) -> str:
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.subplots()
+    ax.bar(np.arange(len(u)), u["within_15min_share"].fillna(0) * 100, color="#2b6cb0")
+    ax.axhline(85, color="#dd6b20", ls="--", lw=1, label="国家目标 85%" if cn else "national target 85%")
+    ax.axhline(99, color="#c53030", ls=":", lw=1, label="上海 2035 目标 99%" if cn else "Shanghai 2035 target 99%")
+    ax.set_ylabel("15 分钟内可达全部层级（%）" if cn else "% within 15 min of all tiers")
+    ax.set_xlabel(f"{len(u)} 个单元，按比例排序" if cn else f"{len(u)} units, sorted")
+    ax.set_xticks([])
+    ax.legend(fontsize=8, loc="upper left")
+    return _png(fig)
+
+
+def lorenz_chart(plan: Plan, *, zh: bool = True, use_cache: bool = True) -> str:
+    """Lorenz curves of walking minutes per tier (everyone's profile); kept in the disk cache with ``use_cache``
+    (as :func:`coverage_map`)."""
     residents = plan.residents
     assert residents is not None
+    everyone = plan.rules.everyone.key
+    parts = (
+        residents["population"].to_numpy(float),
+        *(
+            (t.key, t.name_zh, t.name_en, residents[col.minutes(t.key, everyone)].to_numpy(float))
+            for t in plan.rules.tiers
+        ),
+    )
     with _fonts(zh) as cn:
-        fig = Figure(figsize=(4.2, 4))
-        ax = fig.subplots()
-        ax.plot([0, 1], [0, 1], color="#999", lw=1)
-        for tier in plan.rules.tiers:
-            pop, val = lorenz_curve(
-                residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float),
-                residents["population"].to_numpy(float),
-            )
-            ax.plot(pop, val, label=tier.name_zh if cn else (tier.name_en or tier.key))
-        ax.set_xlabel("人口累计占比（步行时间由短到长）" if cn else "cumulative share of people (shortest walks first)")
-        ax.set_ylabel("步行时间累计占比" if cn else "cumulative share of walking minutes")
-        ax.legend(fontsize=8)
-        return _png(fig)
+        return _kept("lorenz-chart-1", parts, cn, use_cache, lambda: _draw_lorenz(plan, cn))
+
+
+def _draw_lorenz(plan: Plan, cn: bool) -> str:
+    residents = plan.residents
+    assert residents is not None
+    fig = Figure(figsize=(4.2, 4))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="#999", lw=1)
+    for tier in plan.rules.tiers:
+        pop, val = lorenz_curve(
+            residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float),
+            residents["population"].to_numpy(float),
+        )
+        ax.plot(pop, val, label=tier.name_zh if cn else (tier.name_en or tier.key))
+    ax.set_xlabel("人口累计占比（步行时间由短到长）" if cn else "cumulative share of people (shortest walks first)")
+    ax.set_ylabel("步行时间累计占比" if cn else "cumulative share of walking minutes")
+    ax.legend(fontsize=8)
+    return _png(fig)
 
 
 @dataclass(frozen=True)
@@ -213,6 +247,29 @@ def _background(plan: Plan) -> _Background:
         return background
 
 
+def _kept(kind: str, parts: tuple[object, ...], cn: bool, use_cache: bool, draw: Callable[[], str]) -> str:
+    """``draw()`` (a PNG data URI), or the same picture from the disk cache (:func:`planner.cache.cache_dir`) when
+    one was drawn from the same ``parts`` (everything the picture shows) by the same code, libraries and
+    matplotlib settings, in the same font (``cn``); a hit is the drawing byte for byte."""
+    if not use_cache:
+        return draw()
+    key = content_key(
+        kind,
+        _code_digest(),
+        _library_versions(),
+        repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())),
+        cn,
+        *parts,
+    )
+    path = cache_dir() / f"figure-{key}.png"
+    kept = read_cached(path, lambda f: f.read_bytes())
+    if kept is not None:
+        return _PNG_URI + base64.b64encode(kept).decode("ascii")
+    uri = draw()
+    write_cached(path, lambda f: f.write_bytes(base64.b64decode(uri[len(_PNG_URI) :])))
+    return uri
+
+
 def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True, use_cache: bool = True) -> str:
     """A static map of one tier: residents coloured by walking minutes (everyone's profile), facilities, units.
 
@@ -225,29 +282,16 @@ def coverage_map(plan: Plan, tier: Tier, *, zh: bool = True, use_cache: bool = T
     minutes = residents[col.minutes(tier.key, plan.rules.everyone.key)].to_numpy(float)
     fac = plan.facilities[plan.facilities["tier"] == tier.key]
     with _fonts(zh) as cn:
-        if not use_cache:
-            return _draw_map(plan, tier, minutes, fac, cn)
-        path = cache_dir() / f"figure-{_map_key(plan, tier, minutes, fac, cn)}.png"
-        kept = read_cached(path, lambda f: f.read_bytes())
-        if kept is not None:
-            return _PNG_URI + base64.b64encode(kept).decode("ascii")
-        uri = _draw_map(plan, tier, minutes, fac, cn)
-        write_cached(path, lambda f: f.write_bytes(base64.b64decode(uri[len(_PNG_URI) :])))
-        return uri
+        parts = _map_parts(plan, tier, minutes, fac) if use_cache else ()
+        return _kept("coverage-map-1", parts, cn, use_cache, lambda: _draw_map(plan, tier, minutes, fac, cn))
 
 
-def _map_key(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame, cn: bool) -> str:
-    """Everything a coverage map's pixels come from: the drawing code, the libraries that draw and project, and
-    matplotlib's settings (the font among them), the tier's words and target, the residents' points and minutes,
-    the streets or the outline, the units and the tier's facilities."""
+def _map_parts(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame) -> tuple[object, ...]:
+    """Everything a coverage map shows: the tier's words and target, the residents' points and minutes, the streets
+    or the outline, the units and the tier's facilities."""
     residents, net, units = plan.residents, plan.network, plan.units
     assert residents is not None
-    return content_key(
-        "coverage-map-1",
-        _code_digest(),
-        _library_versions(),
-        repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())),
-        cn,
+    return (
         tier.key,
         tier.minutes,
         tier.name_zh,

@@ -361,7 +361,7 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
     map_href : str or None, default "map.html"
         Link to the interactive map beside the report (None: no link).
     use_cache : bool, default True
-        Take the tiers' static maps from the disk cache when the same ones were drawn before
+        Take the tiers' static maps and the charts from the disk cache when the same ones were drawn before
         (:func:`planner.figures.coverage_map`).
     """
     if plan.residents is None or plan.units is None:
@@ -401,16 +401,24 @@ def render_report(plan: Plan, *, lang: Lang = "zh", map_href: str | None = "map.
         parts += sites_section(plan, t)
     if plan.rules.tiers:  # the charts are of the tiers' minutes
         parts.append(f"<h2>{t('图表', 'Charts')}</h2>")
-        charts = [(figures.minutes_chart(plan, zh=t.zh), t("步行时间分布", "Distribution of walking minutes"))]
+        charts = [
+            (
+                figures.minutes_chart(plan, zh=t.zh, use_cache=use_cache),
+                t("步行时间分布", "Distribution of walking minutes"),
+            )
+        ]
         if plan.rules.fifteen_minute_measure:  # not applicable with a longer tier target (rural)
             charts.append(
                 (
-                    figures.units_chart(plan, zh=t.zh),
+                    figures.units_chart(plan, zh=t.zh, use_cache=use_cache),
                     t("各单元 15 分钟全部可达比例", "Share within 15 minutes, by unit"),
                 )
             )
         charts.append(
-            (figures.lorenz_chart(plan, zh=t.zh), t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes"))
+            (
+                figures.lorenz_chart(plan, zh=t.zh, use_cache=use_cache),
+                t("步行时间洛伦兹曲线", "Lorenz curves of walking minutes"),
+            )
         )
         for src, cap in charts:
             parts.append(

@@ -49,3 +49,22 @@ def test_a_kept_map_is_the_fresh_drawing_and_a_changed_input_draws_anew(yangpu_p
         assert picture == figures.coverage_map(other, t, zh=zh, use_cache=False)
     assert len(drawn) == 2 * len(changed)  # each one drawn (and once more without the cache)
     assert len(list(own_cache.glob("figure-*.png"))) == 1 + len(changed)
+
+
+@pytest.mark.parametrize("chart", ["minutes_chart", "units_chart", "lorenz_chart"])
+def test_a_kept_chart_is_the_fresh_drawing_and_changed_minutes_draw_it_anew(yangpu_plan, own_cache, chart):
+    plan, draw = yangpu_plan, getattr(figures, chart)
+    fresh = draw(plan, use_cache=False)
+    assert draw(plan) == fresh and draw(plan) == fresh and len(list(own_cache.glob("figure-*.png"))) == 1
+    assert draw(plan, zh=False) == draw(plan, zh=False, use_cache=False)  # English words: another picture
+    assert len(list(own_cache.glob("figure-*.png"))) == 2
+    # what the chart shows, changed: the minutes (and so the units' shares) of the first tier for everyone
+    tier, everyone = plan.rules.tiers[0], plan.rules.everyone.key
+    residents, units = plan.residents.copy(), plan.units.copy()
+    minutes = col.minutes(tier.key, everyone)
+    residents[minutes] = residents[minutes] + 3.0
+    units["within_15min_share"] = units["within_15min_share"] * 0.5
+    other = dataclasses.replace(plan, residents=residents, units=units)
+    changed = draw(other)
+    assert changed == draw(other, use_cache=False) and changed != fresh
+    assert len(list(own_cache.glob("figure-*.png"))) == 3
