@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -228,7 +229,7 @@ def write_outputs(
     lang : {"zh", "en"}, default "zh"
         Language of the report.
     use_cache : bool, default True
-        Take the report's static maps from the disk cache when the same ones were drawn before.
+        Take the report's maps and charts, and its PDF, from the disk cache when the same ones were made before.
 
     Returns
     -------
@@ -291,7 +292,7 @@ def _write_report_and_lists(
     if plan.residents is not None:
         # the printable A4 copy (fonts embedded; WeasyPrint and a Chinese font): its child imports WeasyPrint while
         # the report is drawn here, and lays the report out beside the lists
-        printing = ready(prepare_pdf, write_report_pdf)
+        printing = ready(prepare_pdf, partial(write_report_pdf, use_cache=use_cache))
         try:
             html = render_report(plan, lang=lang, use_cache=use_cache)
             (out / "report.html").write_text(html, encoding="utf-8")

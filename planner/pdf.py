@@ -20,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .cache import cache_dir, content_key, read_cached, write_cached
 from .errors import OutputError
 
 __all__ = [
@@ -188,7 +189,9 @@ def prepare_pdf() -> None:
     cjk_font_families()
 
 
-def write_report_pdf(html: str, path: str | Path, *, base_url: str | Path | None = None) -> Path:
+def write_report_pdf(
+    html: str, path: str | Path, *, base_url: str | Path | None = None, use_cache: bool = False
+) -> Path:
     """Write the report as a printable A4 PDF with its Chinese font embedded.
 
     Parameters
@@ -202,6 +205,10 @@ def write_report_pdf(html: str, path: str | Path, *, base_url: str | Path | None
         Where relative links and images in ``html`` resolve. By default they are left relative: the
         report's images are data URIs, and its link to ``map.html`` then opens the map beside the PDF
         wherever the folder is moved (an absolute base would write this machine's path into the PDF).
+    use_cache : bool, default False
+        Keep the PDF in the disk cache (:func:`planner.cache.cache_dir`), keyed by everything it is made from:
+        the report's HTML (its date included), the print styles, the base URL, this module's code, WeasyPrint's
+        version and the Chinese fonts found. The same report gives the same file without laying it out again.
 
     Returns
     -------
@@ -234,15 +241,31 @@ def write_report_pdf(html: str, path: str | Path, *, base_url: str | Path | None
 
     t0 = time.perf_counter()
     base = None if base_url is None else str(base_url)
-    document = weasyprint.HTML(string=print_html(html), base_url=base).render(
-        stylesheets=[weasyprint.CSS(string=PRINT_CSS)]
-    )
+    printed = print_html(html)
+    kept = None
+    if use_cache:
+        key = content_key(
+            "report-pdf-1", Path(__file__).read_bytes(), printed, PRINT_CSS, base, weasyprint.__version__, families
+        )
+        kept = cache_dir() / f"report-{key}.pdf"
+        if read_cached(kept, lambda f: f.stat().st_size > 0 or None):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(kept, path)
+            except OSError as exc:
+                msg = f"cannot write the PDF report {path}: {exc}"
+                raise OutputError(msg) from exc
+            log.info("wrote %s from the cache %s (the same report)", path, kept)
+            return path
+    document = weasyprint.HTML(string=printed, base_url=base).render(stylesheets=[weasyprint.CSS(string=PRINT_CSS)])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         document.write_pdf(path)
     except OSError as exc:
         msg = f"cannot write the PDF report {path}: {exc}"
         raise OutputError(msg) from exc
+    if kept is not None:
+        write_cached(kept, lambda tmp: shutil.copyfile(path, tmp))
     log.info(
         "wrote %s: %d A4 pages, %.1f MB in %.1f s",
         path,

@@ -132,3 +132,27 @@ def test_no_chinese_font_says_what_to_install(monkeypatch, tmp_path):
     with pytest.raises(OutputError, match=r"no installed font covers Chinese.*apt-get install.*fonts-wqy-zenhei"):
         write_report_pdf("<p>社区</p>", tmp_path / "report.pdf")
     assert not (tmp_path / "report.pdf").exists()
+
+
+def test_the_same_report_gives_the_kept_pdf_and_another_one_is_laid_out(yangpu_plan, report_pdf, tmp_path, monkeypatch):
+    """``use_cache``: the same HTML gives the very file laid out before without laying it out again; another
+    report (one word changed) is laid out anew; without ``use_cache`` nothing is read or written."""
+    import weasyprint
+
+    from planner.report import render_report
+
+    monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path / "cache"))
+    html = render_report(yangpu_plan)
+    first = write_report_pdf(html, tmp_path / "a.pdf", use_cache=True)
+    assert len(list((tmp_path / "cache").glob("report-*.pdf"))) == 1
+    laid_out = []
+    real = weasyprint.HTML
+    monkeypatch.setattr(weasyprint, "HTML", lambda *a, **k: laid_out.append(1) or real(*a, **k))
+    again = write_report_pdf(html, tmp_path / "b.pdf", use_cache=True)
+    assert not laid_out and again.read_bytes() == first.read_bytes()
+    other = write_report_pdf(
+        html.replace("社区体检报告", "社区体检报告（复核）", 1), tmp_path / "c.pdf", use_cache=True
+    )
+    assert laid_out == [1] and other.read_bytes() != first.read_bytes()
+    write_report_pdf(html, tmp_path / "d.pdf")  # use_cache False (the default): laid out, nothing kept
+    assert laid_out == [1, 1] and len(list((tmp_path / "cache").glob("report-*.pdf"))) == 2
