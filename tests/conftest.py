@@ -391,6 +391,17 @@ M_PER_DEG_LAT = 110_900.0
 M_PER_DEG_LON = 95_300.0
 
 
+def planar_network(x, y, u, v):
+    """A WalkNetwork in metres (EPSG:32651) from node coordinates and edge ends, each street as long as its straight
+    line (lon/lat are the metres too: for tests of the network's own arithmetic)."""
+    from planner.network import WalkNetwork
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    u, v = np.asarray(u, dtype=np.int32), np.asarray(v, dtype=np.int32)
+    length = np.hypot(x[u] - x[v], y[u] - y[v])
+    return WalkNetwork(x=x, y=y, lon=x, lat=y, osmid=np.arange(len(x)), u=u, v=v, length=length, crs="EPSG:32651")
+
+
 def lonlat(x_m: float, y_m: float) -> tuple[float, float]:
     """Local metres east/north of (LON0, LAT0) to approximate degrees."""
     return LON0 + x_m / M_PER_DEG_LON, LAT0 + y_m / M_PER_DEG_LAT

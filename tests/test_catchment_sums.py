@@ -11,24 +11,14 @@ import pytest
 
 import planner.catchment as catchment
 import planner.catchment_sums as sums
-from conftest import YANGPU
+from conftest import YANGPU, planar_network
 from planner.catchment import catchment_minutes
 from planner.catchment_sums import catchment_sums
 from planner.fca import DEFAULT_DECAY, floating_catchment
 from planner.network import Snap, WalkNetwork
+from test_ties import grid
 
 FIELDS = ("people", "demand", "ratio", "access")
-
-
-def _grid(side: int = 6, block: float = 100.0) -> WalkNetwork:
-    """side x side nodes at (block * i, block * j), streets between neighbours (every length exact)."""
-    jj, ii = np.meshgrid(np.arange(side), np.arange(side))
-    x, y = (ii.ravel() * block).astype(float), (jj.ravel() * block).astype(float)
-    node = np.arange(side * side).reshape(side, side)
-    u = np.concatenate([node[:-1, :].ravel(), node[:, :-1].ravel()]).astype(np.int32)
-    v = np.concatenate([node[1:, :].ravel(), node[:, 1:].ravel()]).astype(np.int32)
-    length = np.hypot(x[u] - x[v], y[u] - y[v])
-    return WalkNetwork(x=x, y=y, lon=x, lat=y, osmid=np.arange(side * side), u=u, v=v, length=length, crs="EPSG:32651")
 
 
 @pytest.fixture(params=["compiled", "whole", "by chunk"])
@@ -53,7 +43,7 @@ def test_hand_worked_grid_with_exact_ties(search_mode):
     (100, 300): 150 m north, 2.0 min exactly, weight 1. (400, 125): 50 m to (100, 100), 300 m east, 25 m north,
     375 m = 5.0 min exactly, weight 0.5; (125, 500): 350 m north and 25 m east, 5.0 min. (400, 125.5): 375.5 m,
     beyond. So D = 80 * 1 + (10 + 20) * 0.5 = 95, people 110, R = 190 / 95 = 2, A = (1, 1, 0, 2)."""
-    net = _grid()
+    net = grid()
     fac = net.snap_xy(np.array([100.0]), np.array([150.0]))
     pts = net.snap_xy(np.array([400.0, 125.0, 400.0, 100.0]), np.array([125.0, 500.0, 125.5, 300.0]))
     demand, supply = np.array([10.0, 20.0, 40.0, 80.0]), np.array([190.0])
@@ -142,10 +132,7 @@ def test_bad_demand_and_an_unsnapped_facility_are_refused(yangpu):
 def _line(lengths: list[float]) -> WalkNetwork:
     """Streets one after another along x, with the given lengths."""
     x = np.concatenate([[0.0], np.cumsum(lengths)])
-    n = len(x)
-    u, v = np.arange(n - 1, dtype=np.int32), np.arange(1, n, dtype=np.int32)
-    return WalkNetwork(x=x, y=np.zeros(n), lon=x, lat=np.zeros(n), osmid=np.arange(n), u=u, v=v,
-                       length=np.asarray(lengths, float), crs="EPSG:32651")  # fmt: skip
+    return planar_network(x, np.zeros(len(x)), np.arange(len(x) - 1), np.arange(1, len(x)))
 
 
 def _snap(edge, t, offset) -> Snap:
@@ -174,7 +161,7 @@ def test_a_band_of_weight_zero_adds_exactly_nothing(search_mode):
 
 
 def test_residents_none_of_whom_is_on_a_street(search_mode):
-    net = _grid(3)
+    net = grid(3)
     got = catchment_sums(
         net, [0], [0.5], [0.0], _snap([-1, -1], [np.nan] * 2, [np.nan] * 2), np.array([5.0, 3.0]), np.array([10.0]),
         10, 75.0,
@@ -185,7 +172,7 @@ def test_residents_none_of_whom_is_on_a_street(search_mode):
 
 def test_no_walking_limit(search_mode):
     """An infinite limit: every pair on the connected streets counts, as in the matrix form."""
-    net = _grid(4)
+    net = grid(4)
     fac = net.snap_xy(np.array([100.0, 250.0]), np.array([150.0, 300.0]))
     pts = net.snap_xy(np.array([0.0, 300.0, 120.0]), np.array([40.0, 210.0, 300.0]))
     demand, supply = np.array([10.0, 20.0, 40.0]), np.array([100.0, 50.0])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import shapely
 
-from conftest import YANGPU
+from conftest import YANGPU, planar_network
 from planner.edge_index import EdgeIndex
 from planner.network import WalkNetwork
 
@@ -39,17 +39,7 @@ def test_touching_and_parallel_segments():
     y = np.array([0.0, 0.0, 10.0, -10.0, 5.0, 15.0, -5.0, 20.0])
     u = np.array([0, 1, 2, 4, 6], dtype=np.int32)
     v = np.array([1, 2, 3, 5, 7], dtype=np.int32)
-    net = WalkNetwork(
-        x=x,
-        y=y,
-        lon=x,
-        lat=y,
-        osmid=np.arange(8),
-        u=u,
-        v=v,
-        length=np.hypot(x[u] - x[v], y[u] - y[v]),
-        crs="EPSG:32651",
-    )
+    net = planar_network(x, y, u, v)
     index = EdgeIndex(net, cell_m=7.0)
     # box [10, 20] x [-1, 1]: edge 0 touches at (10, 0), edges 1 and 2 run along its left side, 3 and 4 stay out
     np.testing.assert_array_equal(index.query(10.0, -1.0, 20.0, 1.0), [0, 1, 2])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import shapely
 
-from conftest import YANGPU
+from conftest import YANGPU, planar_network
 from planner.network import WalkNetwork
 from test_access import hand_network
 
@@ -115,17 +115,7 @@ def test_exact_ties_between_parallel_streets_and_at_corners():
     y = np.array([0.0, 0.0, 0.0, 100.0, 100.0, 100.0])
     u = np.array([0, 1, 3, 4, 2], dtype=np.int32)
     v = np.array([1, 2, 4, 5, 5], dtype=np.int32)
-    net = WalkNetwork(
-        x=x,
-        y=y,
-        lon=x,
-        lat=y,
-        osmid=np.arange(6),
-        u=u,
-        v=v,
-        length=np.hypot(x[u] - x[v], y[u] - y[v]),
-        crs="EPSG:32651",
-    )
+    net = planar_network(x, y, u, v)
     px = np.array([10.0, 250.0, 500.0, 750.0, 950.0, 975.0, -30.0, 1030.0])
     py = np.array([50.0, 50.0, 50.0, 50.0, 50.0, 25.0, 50.0, 50.0])
     _, ties = reference(net, px, py)
@@ -153,17 +143,7 @@ def test_zero_length_segment():
     y = np.array([0.0, 0.0, 0.0, 0.0])
     u = np.array([0, 1, 2], dtype=np.int32)
     v = np.array([1, 2, 3], dtype=np.int32)
-    net = WalkNetwork(
-        x=x,
-        y=y,
-        lon=x,
-        lat=y,
-        osmid=np.arange(4),
-        u=u,
-        v=v,
-        length=np.hypot(x[u] - x[v], y[u] - y[v]),
-        crs="EPSG:32651",
-    )
+    net = planar_network(x, y, u, v)
     px, py = np.array([100.0, 100.0, 50.0, 150.0]), np.array([7.0, -3.0, 1.0, 2.0])
     for n in (fresh(net), with_grid(net)):
         assert_exact(n, px, py)

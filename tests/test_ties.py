@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from conftest import write_osm
+from conftest import planar_network, write_osm
 from planner import RunOptions, run
 from planner.access import coverage_sets, nearest_facility, point_distances
 from planner.area import StudyArea
@@ -37,10 +37,9 @@ def grid(side: int = 6, block: float = 100.0) -> WalkNetwork:
     jj, ii = np.meshgrid(np.arange(side), np.arange(side))
     x, y = (ii.ravel() * block).astype(float), (jj.ravel() * block).astype(float)
     node = np.arange(side * side).reshape(side, side)  # node[i, j] at (block * i, block * j)
-    u = np.concatenate([node[:-1, :].ravel(), node[:, :-1].ravel()]).astype(np.int32)
-    v = np.concatenate([node[1:, :].ravel(), node[:, 1:].ravel()]).astype(np.int32)
-    length = np.hypot(x[u] - x[v], y[u] - y[v])
-    return WalkNetwork(x=x, y=y, lon=x, lat=y, osmid=np.arange(side * side), u=u, v=v, length=length, crs="EPSG:32651")
+    u = np.concatenate([node[:-1, :].ravel(), node[:, :-1].ravel()])
+    v = np.concatenate([node[1:, :].ravel(), node[:, 1:].ravel()])
+    return planar_network(x, y, u, v)
 
 
 # Residents, each exactly 375 m from the facility at (100, 100) or from the one mid-block at (100, 150), and
