@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,10 +12,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import access as _access
 from . import isochrones as _isochrones
 from .access import NearestFacility
-from .cache import cache_dir, content_key, read_cached, write_cached
+from .cache import cache_dir, content_key, read_cached, source_key, write_cached
 from .forked import Beside, beside, done
 from .network import WalkNetwork
 from .tiers import SpeedProfile
@@ -96,7 +94,7 @@ def _areas_path(
 ) -> Path:
     key = content_key(
         _AREAS_VERSION,
-        _code_digest(),
+        source_key("planner.isochrones", "planner.access"),  # the code that draws them and the search
         network.crs,
         *(getattr(network, a) for a in ("x", "y", "u", "v", "length")),
         facilities["tier"].astype(str).to_numpy(object),
@@ -135,12 +133,6 @@ def _draw(
     if path is not None:
         write_cached(path, lambda tmp: _save_areas(areas, tmp))
     return areas
-
-
-@cache
-def _code_digest() -> str:
-    """The source of the code that draws service areas (this module and the search), as one key part."""
-    return content_key(*(Path(str(m.__file__)).read_bytes() for m in (_isochrones, _access)))
 
 
 def _save_areas(areas: gpd.GeoDataFrame, path: Path) -> None:

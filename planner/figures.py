@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -29,7 +28,7 @@ from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 
 from . import columns as col
-from .cache import cache_dir, content_key, read_cached, write_cached
+from .cache import cache_dir, content_key, read_cached, source_key, write_cached
 from .coverage import lorenz_curve
 
 if TYPE_CHECKING:
@@ -255,7 +254,7 @@ def _kept(kind: str, parts: tuple[object, ...], cn: bool, use_cache: bool, draw:
         return draw()
     key = content_key(
         kind,
-        _code_digest(),
+        source_key(__name__),
         _library_versions(),
         repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())),
         cn,
@@ -313,12 +312,6 @@ def _library_versions() -> tuple[str, ...]:
     import pyproj
 
     return (matplotlib.__version__, PIL.__version__, pyproj.__version__, shapely.__version__, gpd.__version__)
-
-
-@cache
-def _code_digest() -> str:
-    """The source of this module, as a key part of its cached pictures."""
-    return content_key(Path(__file__).read_bytes())
 
 
 def _draw_map(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame, cn: bool) -> str:

@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .cache import cache_dir, content_key, read_cached, write_cached
+from .cache import cache_dir, content_key, read_cached, source_key, write_cached
 from .errors import OutputError
 
 __all__ = [
@@ -245,7 +245,7 @@ def write_report_pdf(
     kept = None
     if use_cache:
         key = content_key(
-            "report-pdf-1", Path(__file__).read_bytes(), printed, PRINT_CSS, base, weasyprint.__version__, families
+            "report-pdf-1", source_key(__name__), printed, PRINT_CSS, base, weasyprint.__version__, families
         )
         kept = cache_dir() / f"report-{key}.pdf"
         if read_cached(kept, lambda f: f.stat().st_size > 0 or None):
