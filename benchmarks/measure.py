@@ -71,7 +71,9 @@ def _own_cpu_s() -> float:
             c = child.cpu_times()
         except psutil.Error:
             continue
-        total += c.user + c.system
+        # a running child's own time, and that of the children it has reaped (a plan command's forked map
+        # child): without the latter, our time would drop when a grandchild exits and show up as "others"
+        total += c.user + c.system + c.children_user + c.children_system
     return total
 
 
@@ -92,8 +94,8 @@ class Monitor(threading.Thread):
             now = time.monotonic()
             if now - wall < self.every:
                 continue
-            b, o = _busy_ticks(), _own_cpu_s()
-            self.others.append(max(0.0, (b - busy) / _HZ - (o - own)) / (now - wall))
+            b, o = _busy_ticks(), max(own, _own_cpu_s())  # ours never runs backwards (a child that exits unreaped)
+            self.others.append(min(float(CORES), max(0.0, (b - busy) / _HZ - (o - own)) / (now - wall)))
             busy, own, wall = b, o, now
 
     def stop(self) -> None:

@@ -326,7 +326,7 @@ def _timed(fn) -> float:
 
 
 def bench_coverage(rep: Report, plan: Plan, quick: bool) -> None:
-    import pandas as pd
+    import geopandas as gpd
 
     from planner.coverage import resident_coverage
 
@@ -402,17 +402,20 @@ def bench_coverage(rep: Report, plan: Plan, quick: bool) -> None:
             f"warm: {m['query_warm'] * 1e6 / n:.2f} s per million points (goal: under 1 s)",
             m["query_warm"] * 1e6 / n,
         )
-        res = pd.DataFrame(
+        snap = net.snap(lon, lat, max_distance=500.0)
+        res = gpd.GeoDataFrame(
             {
                 "population": rng.random(n) * 10,
                 "elderly": rng.random(n) * 3,
-                "edge": rng.integers(0, net.n_edges, n),
-                "t": rng.random(n),
-                "offset_m": rng.random(n) * 30,
-            }
+                "edge": snap.edge,
+                "t": snap.t,
+                "offset_m": snap.offset_m,
+            },
+            geometry=gpd.points_from_xy(lon, lat),
+            crs="EPSG:4326",
         )
         sec.compare(
-            "resident_coverage of points already on their edges (every tier, profile and service)",
+            "resident_coverage of the same points, snapped already (every tier, profile and service)",
             {
                 "resident_coverage": (
                     "resident_coverage",
@@ -431,10 +434,12 @@ def bench_cli(rep: Report, quick: bool) -> None:
         out = Path(tmp) / "out"
         cache = Path(tmp) / "cache"
         peak = Path(tmp) / "peak"
-        code = (  # the command's own peak memory, written when it exits
-            "import atexit, resource, sys; from planner.cli import main; "
-            f"atexit.register(lambda: open({str(peak)!r}, 'w').write("
-            "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))); sys.exit(main(sys.argv[1:]))"
+        # the command's own peak memory, written when it exits: VmHWM, which starts afresh at exec (ru_maxrss
+        # would carry over the peak of this benchmark process, which the child was forked from)
+        code = (
+            "import atexit, re, sys; from planner.cli import main; "
+            f"atexit.register(lambda: open({str(peak)!r}, 'w').write(re.search(r'VmHWM:\\s+(\\d+)', "
+            "open('/proc/self/status').read()).group(1))); sys.exit(main(sys.argv[1:]))"
         )
         cmd = [sys.executable, "-c", code, "-q", "plan", "--out", str(out), "--force", "--no-progress"]
         env = dict(os.environ, LIFECIRCLE_CACHE_DIR=str(cache))
@@ -452,7 +457,7 @@ def bench_cli(rep: Report, quick: bool) -> None:
             ("warm", "warm: caches filled by the cold run"),
         ):
             n = len(times[key])
-            sec.measure(key, f"{label} (N={n})", times[key], note=f"peak RSS {max(peaks[key]):,.0f} MB")
+            sec.measure(key, f"{label} (N={n})", times[key], note=f"peak RSS {max(peaks[key]):,.0f} MB (main process)")
         size = (out / "map.html").stat().st_size / 1e6
         sec.check(
             "map_html_mb",
@@ -534,7 +539,10 @@ def main(argv: list[str] | None = None) -> int:
     rep.meta["total_s"] = round(time.perf_counter() - t0, 1)
     rep.write(path)
     print(f"\nwhole run {rep.meta['total_s'] / 60:.1f} min; results in {path}")
-    return 0
+    failed = [key for key, data in rep.sections.items() if data["status"] == "failed"]
+    if failed:
+        print(f"failed sections: {', '.join(failed)} (their reasons are above and in the JSON)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
