@@ -14,7 +14,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -137,23 +136,14 @@ class WalkNetwork(MetricFrame):
         max_extent_km: float = 150.0,
     ) -> WalkNetwork:
         """Build the walk network from a parsed :class:`~planner.osm.OsmExtract` (at most ``max_extent_km`` across)."""
-        index = {int(n): i for i, n in enumerate(extract.node_ids)}
-        a_list: list[int] = []
-        b_list: list[int] = []
-        w_list: list[int] = []
-        ways_missing = 0
-        refs_missing = 0
-        for way_id, refs in extract.ways:
-            pos = [index.get(r, -1) for r in refs]
-            n_missing = sum(p < 0 for p in pos)
-            if n_missing:
-                ways_missing += 1
-                refs_missing += n_missing
-            for p, q in pairwise(pos):
-                if p >= 0 and q >= 0 and p != q:
-                    a_list.append(p)
-                    b_list.append(q)
-                    w_list.append(way_id)
+        pos = extract.positions(extract.way_refs)
+        n_ways = len(extract.way_ids)
+        which = np.repeat(np.arange(n_ways), np.diff(extract.way_start))
+        missing = pos < 0
+        refs_missing = int(missing.sum())
+        ways_missing = int(np.count_nonzero(np.bincount(which[missing], minlength=n_ways)))
+        p, q = pos[:-1], pos[1:]
+        pair = (which[:-1] == which[1:]) & (p >= 0) & (q >= 0) & (p != q)  # consecutive nodes of one way
         if ways_missing:
             log.warning(
                 "%s: %d ways refer to %d nodes absent from the file (a clipped extract); "
@@ -162,9 +152,8 @@ class WalkNetwork(MetricFrame):
                 ways_missing,
                 refs_missing,
             )
-        a = np.asarray(a_list, dtype=np.int64)
-        b = np.asarray(b_list, dtype=np.int64)
-        way = np.asarray(w_list, dtype=np.int64)
+        a, b = p[pair].astype(np.int64), q[pair].astype(np.int64)
+        way = extract.way_ids[which[:-1][pair]].astype(np.int64)
 
         clipped = 0
         if clip_to_bounds and extract.bounds is not None:
@@ -199,7 +188,9 @@ class WalkNetwork(MetricFrame):
 
         # Undirected, de-duplicated segments.
         lo, hi = np.minimum(a, b), np.maximum(a, b)
-        pairs, first = np.unique(np.stack([lo, hi], axis=1), axis=0, return_index=True)
+        n_file = np.int64(len(extract.node_ids))  # one int64 per segment, ordered as (lo, hi) pairs are
+        keys, first = np.unique(lo * n_file + hi, return_index=True)
+        pairs = np.stack([keys // n_file, keys % n_file], axis=1)
         way = way[first]
         used, inverse = np.unique(pairs.ravel(), return_inverse=True)
         u, v = inverse.reshape(-1, 2).T

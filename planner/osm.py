@@ -11,6 +11,7 @@ import bz2
 import gzip
 import logging
 import xml.etree.ElementTree as ET
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,16 +103,23 @@ class OsmExtract:
         OSM ids of every node in the file.
     lon, lat : numpy.ndarray of float64
         Their WGS-84 positions, aligned with ``node_ids``.
-    ways : list of (int, list of int)
-        ``(way id, node ids)`` of walkable ways.
+    way_ids : numpy.ndarray of int64
+        OSM ids of the walkable ways.
+    way_start : numpy.ndarray of int64
+        Where each walkable way's node ids start in ``way_refs`` (one more entry than ways: the end).
+    way_refs : numpy.ndarray of int64
+        The walkable ways' node ids, one way after another (flat arrays hold a city's ways in a few bytes per
+        node, where lists of Python integers took tens).
     bounds : tuple or None
         ``(minlon, minlat, maxlon, maxlat)`` from the file's ``<bounds>``.
     dropped : collections.Counter
         Highway ways left out, by reason.
     timestamp : str or None
         The export date (``osm_base`` or newest element timestamp).
-    buildings : list of (int, list of int, float)
-        Closed building ways: ``(way id, node ids, levels)``; levels 1 when untagged.
+    building_ids, building_start, building_refs : numpy.ndarray of int64
+        Closed building ways, flat as the walkable ways are.
+    building_levels : numpy.ndarray of float
+        Their levels (1 when untagged).
     way_names : dict of int to str
         ``name`` of the walkable ways that have one (street names, to check addresses against).
     """
@@ -119,12 +127,26 @@ class OsmExtract:
     node_ids: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
-    ways: list[tuple[int, list[int]]]
+    way_ids: np.ndarray
+    way_start: np.ndarray
+    way_refs: np.ndarray
     bounds: tuple[float, float, float, float] | None = None
     dropped: Counter = field(default_factory=Counter)
     timestamp: str | None = None
-    buildings: list[tuple[int, list[int], float]] = field(default_factory=list)
+    building_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    building_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    building_refs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    building_levels: np.ndarray = field(default_factory=lambda: np.zeros(0))
     way_names: dict[int, str] = field(default_factory=dict)
+
+    def positions(self, refs: np.ndarray) -> np.ndarray:
+        """Index into ``node_ids`` of each node id in ``refs`` (-1 where the file has no such node; of a node
+        given twice, its last position)."""
+        order = np.argsort(self.node_ids, kind="stable")
+        ids = self.node_ids[order]
+        k = np.searchsorted(ids, refs, side="right") - 1
+        found = (k >= 0) & (ids[np.maximum(k, 0)] == refs)
+        return np.where(found, order[np.maximum(k, 0)], -1)
 
 
 def _open(path: Path):
@@ -158,24 +180,23 @@ def read_osm(path: str | Path) -> OsmExtract:
     if not path.is_file():
         msg = f"OSM file not found: {path}"
         raise InputFileNotFound(msg, path=path)
-    ids: list[int] = []
-    lons: list[float] = []
-    lats: list[float] = []
-    ways: list[tuple[int, list[int]]] = []
-    buildings: list[tuple[int, list[int], float]] = []
+    # flat typed buffers, a few bytes per node: a city's elements never live as Python objects
+    ids, lons, lats = array("q"), array("d"), array("d")
+    way_ids, way_len, way_refs = array("q"), array("q"), array("q")
+    b_ids, b_len, b_refs, b_levels = array("q"), array("q"), array("q"), array("d")
     way_names: dict[int, str] = {}
     bad_nodes: list[str] = []
     dropped: Counter = Counter()
     bounds: tuple[float, float, float, float] | None = None
     timestamp = None
     newest = ""
-    root_seen = False
+    root: ET.Element | None = None
     try:
         with _open(path) as fh:
             for event, el in ET.iterparse(fh, events=("start", "end")):
                 if event == "start":
-                    if not root_seen:
-                        root_seen = True
+                    if root is None:
+                        root = el
                         if el.tag != "osm":
                             msg = f"{path}: not OSM XML (root element <{el.tag}>, expected <osm>)"
                             raise NetworkError(msg, path=path)
@@ -193,14 +214,16 @@ def read_osm(path: str | Path) -> OsmExtract:
                     lons.append(lon_v)
                     lats.append(lat_v)
                     newest = max(newest, el.get("timestamp") or "")
-                    el.clear()
+                    root.clear()  # type: ignore[union-attr]  # read: drop it from the tree, not only empty it
                 elif tag == "way":
                     tags = {t.get("k"): t.get("v") for t in el.iter("tag")}
                     if "highway" in tags:
                         reason = walk_exclusion_reason(tags)
                         if reason is None:
                             refs = [int(nd.get("ref")) for nd in el.iter("nd")]
-                            ways.append((int(el.get("id")), refs))
+                            way_ids.append(int(el.get("id")))
+                            way_len.append(len(refs))
+                            way_refs.extend(refs)
                             if tags.get("name"):
                                 way_names[int(el.get("id"))] = tags["name"]
                         else:
@@ -208,16 +231,19 @@ def read_osm(path: str | Path) -> OsmExtract:
                     elif "building" in tags and tags["building"] != "no":
                         refs = [int(nd.get("ref")) for nd in el.iter("nd")]
                         if len(refs) >= 4 and refs[0] == refs[-1]:
-                            buildings.append((int(el.get("id")), refs, _levels(tags.get("building:levels"))))
+                            b_ids.append(int(el.get("id")))
+                            b_len.append(len(refs))
+                            b_refs.extend(refs)
+                            b_levels.append(_levels(tags.get("building:levels")))
                     newest = max(newest, el.get("timestamp") or "")
-                    el.clear()
+                    root.clear()  # type: ignore[union-attr]
                 elif tag == "bounds":
                     w, s, e, n = (float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat"))
                     bounds = (w, s, e, n)
                 elif tag == "meta":
                     timestamp = el.get("osm_base")
                 elif tag == "relation":
-                    el.clear()
+                    root.clear()  # type: ignore[union-attr]
     except ET.ParseError as exc:
         msg = f"{path}: not readable as OSM XML ({exc})"
         raise NetworkError(msg, path=path) from None
@@ -230,7 +256,7 @@ def read_osm(path: str | Path) -> OsmExtract:
             f"e.g. node {bad_nodes[0]}); re-export the streets"
         )
         raise NetworkError(msg, path=path, field="node")
-    if not ways:
+    if not way_ids:
         msg = f"{path}: no walkable highway ways found (dropped: {dict(dropped) or 'none'})"
         raise NetworkError(msg, path=path)
     if dropped:
@@ -241,16 +267,26 @@ def read_osm(path: str | Path) -> OsmExtract:
             ", ".join(f"{k} {v}" for k, v in dropped.most_common()),
         )
     return OsmExtract(
-        node_ids=np.asarray(ids, dtype=np.int64),
-        lon=np.asarray(lons, dtype=float),
-        lat=np.asarray(lats, dtype=float),
-        ways=ways,
+        node_ids=np.frombuffer(ids, dtype=np.int64),
+        lon=np.frombuffer(lons, dtype=float),
+        lat=np.frombuffer(lats, dtype=float),
+        way_ids=np.frombuffer(way_ids, dtype=np.int64),
+        way_start=_starts(way_len),
+        way_refs=np.frombuffer(way_refs, dtype=np.int64),
         bounds=bounds,
         dropped=dropped,
         timestamp=timestamp or (newest or None),
-        buildings=buildings,
+        building_ids=np.frombuffer(b_ids, dtype=np.int64),
+        building_start=_starts(b_len),
+        building_refs=np.frombuffer(b_refs, dtype=np.int64),
+        building_levels=np.frombuffer(b_levels, dtype=float),
         way_names=way_names,
     )
+
+
+def _starts(lengths: array) -> np.ndarray:
+    """Offsets of consecutive runs of these lengths, with the end appended."""
+    return np.concatenate([[0], np.cumsum(np.frombuffer(lengths, dtype=np.int64))]).astype(np.int64)
 
 
 def _levels(value: str | None) -> float:
@@ -300,24 +336,17 @@ def _buildings_cache(path: Path) -> Path:
 
 def _building_arrays(extract: OsmExtract) -> tuple[np.ndarray, ...]:
     """Coordinates, ring of each coordinate, levels and way ids of the extract's complete footprints."""
-    index = {int(n): i for i, n in enumerate(extract.node_ids)}
-    coords: list[np.ndarray] = []
-    ring: list[np.ndarray] = []
-    levels: list[float] = []
-    ids: list[int] = []
-    for way_id, refs, lv in extract.buildings:
-        pos = [index.get(r, -1) for r in refs]
-        if min(pos) < 0:
-            continue
-        coords.append(np.stack([extract.lon[pos], extract.lat[pos]], axis=1))
-        ring.append(np.full(len(pos), len(ids)))
-        levels.append(lv)
-        ids.append(way_id)
+    pos = extract.positions(extract.building_refs)
+    n = len(extract.building_ids)
+    which = np.repeat(np.arange(n), np.diff(extract.building_start))
+    complete = np.bincount(which[pos < 0], minlength=n) == 0
+    keep = complete[which]
+    ring = np.cumsum(complete) - 1
     return (
-        np.concatenate(coords) if coords else np.zeros((0, 2)),
-        np.concatenate(ring) if ring else np.zeros(0, dtype=np.int64),
-        np.asarray(levels, float),
-        np.asarray(ids, np.int64),
+        np.stack([extract.lon[pos[keep]], extract.lat[pos[keep]]], axis=1),
+        ring[which[keep]].astype(np.int64),
+        extract.building_levels[complete].astype(float),
+        extract.building_ids[complete].astype(np.int64),
     )
 
 

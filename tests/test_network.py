@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from itertools import pairwise
 
 import numpy as np
 import pytest
 
 from conftest import WANGJING, YANGPU, lonlat, write_osm
+from planner import osm
 from planner.network import WalkNetwork, load_network
 from planner.osm import walk_exclusion_reason
 
@@ -152,8 +154,6 @@ def test_copy_of_fixture_gives_same_network(tmp_path):
 
 def test_a_network_built_from_a_file_caches_its_buildings_from_the_same_reading(tmp_path, monkeypatch):
     """A cold plan reads the OSM file once: the network's build writes the buildings' cache entry too."""
-    import planner.osm as osm
-
     fresh = osm.buildings_frame(YANGPU, use_cache=False)
     monkeypatch.setenv("LIFECIRCLE_CACHE_DIR", str(tmp_path))
     readings = []
@@ -176,3 +176,37 @@ def test_buildings_are_read_and_cached():
     assert first.geometry.equals(fresh.geometry) and again.geometry.equals(fresh.geometry)
     assert (fresh["levels"] >= 1).all() and fresh["levels"].max() == 21  # a tagged tower
     assert fresh.is_valid.all()
+
+
+def test_segments_and_footprints_worked_out_by_hand(tmp_path):
+    """The flat-array build against a hand-worked file: a way through a node the file lacks, a node repeated in a
+    row, one segment drawn by two ways (once each way round: the first way's id is kept), footprints with and
+    without all their nodes."""
+    d = 0.001
+    nodes = {i: (121.45 + d * (i % 10), 31.2 + d * (i // 10)) for i in (1, 2, 3, 4, 11, 12, 13, 14, 20, 21, 22)}
+    ways = [
+        (100, [1, 2, 2, 3, 99, 4], {"highway": "residential"}),  # 2-2 is no segment; 99 is not in the file
+        (101, [3, 2], {"highway": "footway"}),  # 2-3 again, drawn the other way
+        (102, [11, 12, 13, 14, 4], {"highway": "path"}),
+        (103, [1, 11], {"highway": "motorway"}),  # not walkable
+        (200, [20, 21, 22, 20], {"building": "yes", "building:levels": "6"}),
+        (201, [20, 21, 98, 20], {"building": "yes"}),  # a node missing: left out
+    ]
+    path = write_osm(tmp_path / "hand.osm", nodes, ways)
+    ex = osm.read_osm(path)
+    assert ex.way_ids.tolist() == [100, 101, 102]
+    assert [ex.way_refs[a:b].tolist() for a, b in pairwise(ex.way_start)] == [
+        [1, 2, 2, 3, 99, 4],
+        [3, 2],
+        [11, 12, 13, 14, 4],
+    ]
+    net = WalkNetwork.from_extract(ex, min_component_km=0.0)
+    got = sorted(
+        (int(min(a, b)), int(max(a, b)), int(w))
+        for a, b, w in zip(net.osmid[net.u], net.osmid[net.v], net.meta["edge_way_id"], strict=True)
+    )
+    assert got == [(1, 2, 100), (2, 3, 100), (4, 14, 102), (11, 12, 102), (12, 13, 102), (13, 14, 102)]
+    assert net.meta["ways_with_missing_nodes"] == 1
+    coords, ring, levels, ids = osm._building_arrays(ex)
+    assert ids.tolist() == [200] and levels.tolist() == [6.0] and ring.tolist() == [0, 0, 0, 0]
+    assert coords.tolist() == [list(nodes[i]) for i in (20, 21, 22, 20)]
