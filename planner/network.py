@@ -391,9 +391,15 @@ class WalkNetwork(MetricFrame):
                 edge, rest = self._edge_grid.nearest(x, y, max_distance)
             if rest.any():  # a small batch, or points beyond the grid: shapely's exact nearest
                 idx = self._edge_tree.query_nearest(
-                    shapely.points(x[rest], y[rest]), max_distance=max_distance, all_matches=False
+                    shapely.points(x[rest], y[rest]), max_distance=max_distance, all_matches=True
                 )
-                edge[np.flatnonzero(rest)[idx[0]]] = idx[1]
+                # of edges at the same distance, the first (as the grid does): a point's edge never depends on
+                # the batch it came in, nor on which other edges the network holds (a tile's piece of it)
+                order = np.lexsort((idx[1], idx[0]))
+                pts, edges = idx[0][order], idx[1][order]
+                first = np.ones(len(pts), dtype=bool)
+                first[1:] = pts[1:] != pts[:-1]
+                edge[np.flatnonzero(rest)[pts[first]]] = edges[first]
         t = np.full(n, np.nan)
         offset = np.full(n, np.nan)
         ok = edge >= 0

@@ -56,6 +56,13 @@ def _street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray,
     return edge, t, x, y, network.length[edge] / n_per[edge]
 
 
+def _first_zone(point: np.ndarray, zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Point-zone pairs ordered by point, then zone: the first pair of a point on a shared border names the
+    zone that comes first in the source (whatever the tree's order, and whichever other zones are loaded)."""
+    order = np.lexsort((zone, point))
+    return point[order], zone[order]
+
+
 def residents_from_zones(
     network: WalkNetwork,
     zones: gpd.GeoDataFrame,
@@ -126,7 +133,7 @@ def residents_from_zones(
         bm = buildings.to_crs(network.crs)
         floor = shapely.area(bm.geometry.values) * bm["levels"].to_numpy(float)
         spot = shapely.point_on_surface(bm.geometry.values)
-        b_idx, z_idx = tree.query(spot, predicate="intersects")
+        b_idx, z_idx = _first_zone(*tree.query(spot, predicate="intersects"))
         first = np.unique(b_idx, return_index=True)[1]
         b_idx, z_idx = b_idx[first], z_idx[first]
         b_total = np.bincount(z_idx, weights=floor[b_idx], minlength=len(zones))
@@ -153,7 +160,7 @@ def residents_from_zones(
         log.info("%s: %d zone(s) spread by the floor area of %d buildings", source, int(by_building.sum()), len(b_idx))
 
     edge, t, x, y, weight = _street_samples(network, spacing_m)
-    pt_idx, zone_idx = tree.query(shapely.points(x, y), predicate="intersects")
+    pt_idx, zone_idx = _first_zone(*tree.query(shapely.points(x, y), predicate="intersects"))
     first = np.unique(pt_idx, return_index=True)[1]  # a point on a shared border goes to one zone
     pt_idx, zone_idx = pt_idx[first], zone_idx[first]
     on_street = ~by_building[zone_idx]

@@ -147,3 +147,17 @@ def test_zero_length_segment():
     px, py = np.array([100.0, 100.0, 50.0, 150.0]), np.array([7.0, -3.0, 1.0, 2.0])
     for n in (fresh(net), with_grid(net)):
         assert_exact(n, px, py)
+
+
+@pytest.mark.parametrize("batch", [1, 50])
+def test_a_point_between_two_edges_at_the_same_distance_takes_the_first(batch):
+    """Ties go to the lower edge index on both paths (shapely for a small batch, the grid for a large one), so a
+    point's edge depends on neither the batch nor the rest of the network (a tile holds a piece of it)."""
+    # two parallel streets 10 m apart, listed in either order; points on the line midway between them
+    x, y = np.array([0.0, 100.0, 0.0, 100.0]), np.array([10.0, 10.0, 0.0, 0.0])
+    px, py = np.linspace(20.0, 80.0, batch), np.full(batch, 5.0)
+    for u, v in (([0, 2], [1, 3]), ([2, 0], [3, 1])):
+        net = planar_network(x, y, np.array(u), np.array(v))
+        snap = net.snap_xy(px, py)
+        assert (snap.edge == 0).all()
+        assert np.allclose(snap.offset_m, 5.0)
