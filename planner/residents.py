@@ -29,6 +29,7 @@ from .osm import buildings_frame
 from .population import PopulationError, elderly_counts, read_population
 from .settings import DEFAULT_ELDERLY_SHARE
 from .straight_line import StraightLine, lattice_points
+from .zones import place_zone_people, zone_people
 
 __all__ = [
     "place_residents",
@@ -41,26 +42,6 @@ log = logging.getLogger(__name__)
 
 
 _RESIDENT_COLUMNS = ["resident_id", "zone_id", "population", "elderly", "placement", "edge", "t", "offset_m"]
-
-
-def _street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray, ...]:
-    """Points every ``spacing_m`` along every edge: (edge, t, x, y, metres represented)."""
-    n_per = np.maximum(1, np.ceil(network.length / spacing_m).astype(np.int64))
-    edge = np.repeat(np.arange(network.n_edges), n_per)
-    start = np.cumsum(n_per) - n_per
-    j = np.arange(len(edge)) - np.repeat(start, n_per)
-    t = (j + 0.5) / n_per[edge]
-    u, v = network.u[edge], network.v[edge]
-    x = network.x[u] + (network.x[v] - network.x[u]) * t
-    y = network.y[u] + (network.y[v] - network.y[u]) * t
-    return edge, t, x, y, network.length[edge] / n_per[edge]
-
-
-def _first_zone(point: np.ndarray, zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Point-zone pairs ordered by point, then zone: the first pair of a point on a shared border names the
-    zone that comes first in the source (whatever the tree's order, and whichever other zones are loaded)."""
-    order = np.lexsort((zone, point))
-    return point[order], zone[order]
 
 
 def residents_from_zones(
@@ -109,108 +90,32 @@ def residents_from_zones(
         msg = f"{source}: zones must be polygons; use residents_from_points for point data"
         raise PopulationError(msg)
     boundary = boundary if boundary is not None else network.boundary_wgs84()
-    # The share of each zone inside the area is taken in degrees, where grid cells and extract boxes are
-    # aligned (over a zone of a few km the ratio differs from the metric one by far less than rounding).
-    zones = zones.to_crs("EPSG:4326")
-    inside_deg = shapely.intersection(zones.geometry.values, boundary)
-    area = shapely.area(zones.geometry.values)
-    frac = np.divide(shapely.area(inside_deg), area, out=np.zeros(len(zones)), where=area > 0)
-    inside = gpd.GeoSeries(inside_deg, crs="EPSG:4326").to_crs(network.crs).values
-    pop = zones[population_col].to_numpy(dtype=float) * frac
-    eld = elderly_counts(zones, zones[population_col].to_numpy(dtype=float), elderly_col, elderly_share) * frac
-    if pop.sum() <= 0:
-        msg = (
-            f"{source}: no residents inside the study area: the population zones "
-            f"{tuple(round(v, 4) for v in zones.total_bounds)} do not overlap the street data "
-            f"{tuple(round(v, 4) for v in boundary.bounds)} (another city, or another coordinate system?)"
-        )
-        raise PopulationError(msg)
-
-    tree = shapely.STRtree(inside)
-    parts = []
-    by_building = np.zeros(len(zones), dtype=bool)
-    if buildings is not None and len(buildings):
-        bm = buildings.to_crs(network.crs)
-        floor = shapely.area(bm.geometry.values) * bm["levels"].to_numpy(float)
-        spot = shapely.point_on_surface(bm.geometry.values)
-        b_idx, z_idx = _first_zone(*tree.query(spot, predicate="intersects"))
-        first = np.unique(b_idx, return_index=True)[1]
-        b_idx, z_idx = b_idx[first], z_idx[first]
-        b_total = np.bincount(z_idx, weights=floor[b_idx], minlength=len(zones))
-        by_building = (b_total > 0) & (pop > 0)
-        keep = by_building[z_idx] & (floor[b_idx] > 0)
-        b_idx, z_idx = b_idx[keep], z_idx[keep]
-        share = floor[b_idx] / b_total[z_idx]
-        snap = network.snap_xy(shapely.get_x(spot[b_idx]), shapely.get_y(spot[b_idx]))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "zone": z_idx,
-                    "population": pop[z_idx] * share,
-                    "elderly": eld[z_idx] * share,
-                    "placement": "building",
-                    "edge": snap.edge,
-                    "t": snap.t,
-                    "offset_m": snap.offset_m,
-                    "x": snap.x,
-                    "y": snap.y,
-                }
-            )
-        )
-        log.info("%s: %d zone(s) spread by the floor area of %d buildings", source, int(by_building.sum()), len(b_idx))
-
-    edge, t, x, y, weight = _street_samples(network, spacing_m)
-    pt_idx, zone_idx = _first_zone(*tree.query(shapely.points(x, y), predicate="intersects"))
-    first = np.unique(pt_idx, return_index=True)[1]  # a point on a shared border goes to one zone
-    pt_idx, zone_idx = pt_idx[first], zone_idx[first]
-    on_street = ~by_building[zone_idx]
-    pt_idx, zone_idx = pt_idx[on_street], zone_idx[on_street]
-    total = np.bincount(zone_idx, weights=weight[pt_idx], minlength=len(zones))
-    share = weight[pt_idx] / total[zone_idx]
-    street = pd.DataFrame(
-        {
-            "zone": zone_idx,
-            "population": pop[zone_idx] * share,
-            "elderly": eld[zone_idx] * share,
-            "placement": "street",
-            "edge": edge[pt_idx],
-            "t": t[pt_idx],
-            "offset_m": 0.0,
-            "x": x[pt_idx],
-            "y": y[pt_idx],
-        }
+    people = zone_people(
+        zones,
+        boundary,
+        network.crs,
+        population_col=population_col,
+        elderly_col=elderly_col,
+        elderly_share=elderly_share,
     )
-
-    empty = np.flatnonzero((total == 0) & (pop > 0) & ~by_building)
-    parts.append(street[street.population > 0])
-    if len(empty):
-        rep = shapely.point_on_surface(inside[empty])
-        snap = network.snap_xy(shapely.get_x(rep), shapely.get_y(rep))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "zone": empty,
-                    "population": pop[empty],
-                    "elderly": eld[empty],
-                    "placement": "zone_point",
-                    "edge": snap.edge,
-                    "t": snap.t,
-                    "offset_m": snap.offset_m,
-                    "x": snap.x,
-                    "y": snap.y,
-                }
-            )
+    out, by_building = place_zone_people(network, people, spacing_m=spacing_m, buildings=buildings)
+    if by_building.any():
+        log.info(
+            "%s: %d zone(s) spread by the floor area of %d buildings",
+            source,
+            int(by_building.sum()),
+            int((out["placement"] == "building").sum()),
         )
+    points = out["placement"] == "zone_point"
+    if points.any():
         log.warning(
             "%s: %d zone(s) with %.0f people have no street inside; each placed at one point "
             "(its walk onto the street counts)",
             source,
-            len(empty),
-            pop[empty].sum(),
+            int(points.sum()),
+            out.loc[points, "population"].sum(),
         )
-    out = pd.concat(parts, ignore_index=True)
-    zone_ids = zones["cell_id"].to_numpy() if "cell_id" in zones.columns else np.arange(len(zones))
-    out["zone_id"] = zone_ids[out["zone"].to_numpy()]
+    pop, eld = people.population, people.elderly
     log.info(
         "%s: %.0f people (%.0f elderly) inside the study area placed as %d resident points",
         source,
