@@ -231,45 +231,88 @@ def iter_tile_jobs(
     ------
     TileJob
     """
-    _, horizon_m = search_horizon(rules, horizon_min)
     pts = residents.geometry.to_crs(network.crs)
     rx, ry = pts.x.to_numpy(), pts.y.to_numpy()
-    r_edge = residents["edge"].to_numpy(np.int64)
-    r_t = residents["t"].to_numpy(float)
-    on = r_edge >= 0
-    e = np.maximum(r_edge, 0)
-    # where each resident's walk starts: its point on the street (its own point when it has no street)
-    sx = np.where(on, network.x[network.u[e]] + r_t * (network.x[network.v[e]] - network.x[network.u[e]]), rx)
-    sy = np.where(on, network.y[network.u[e]] + r_t * (network.y[network.v[e]] - network.y[network.u[e]]), ry)
     r_tile = grid.tile_of(rx, ry)
-    n_tile = grid.tile_of(network.x, network.y)
-    index = EdgeIndex(network)
-    f_edge, f_t, f_off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
-    tiers, services = facility_sets(facilities, rules)
-    sets = {f"tier:{k}": sel for k, sel in tiers.items()} | {f"service:{k}": sel for k, sel in services.items()}
-    facility_ids = facilities["facility_id"].to_numpy()
+    cutter = TileCutter(network, facilities, rules, horizon_min, grid)
     positional = residents.reset_index(drop=True)
     for tile in range(len(grid)):
         mine = np.flatnonzero(r_tile == tile)
-        owned_nodes = np.flatnonzero(n_tile == tile)
-        if len(mine) == 0 and len(owned_nodes) == 0:
-            continue
-        xs = np.concatenate([[grid.cell(tile)[0], grid.cell(tile)[2]], sx[mine], rx[mine], network.x[owned_nodes]])
-        ys = np.concatenate([[grid.cell(tile)[1], grid.cell(tile)[3]], sy[mine], ry[mine], network.y[owned_nodes]])
-        edges = halo_edges(index, xs, ys, horizon_m)
+        job = cutter.job(tile, positional.iloc[mine], rx[mine], ry[mine], parquet)
+        if job is not None:
+            yield job
+
+
+class TileCutter:
+    """One tile's job at a time, cut from the whole network and facility table (:func:`iter_tile_jobs`; a city's
+    store hands it each tile's residents as it places them, :mod:`planner.city_store`).
+
+    Parameters
+    ----------
+    network : WalkNetwork
+    facilities : pandas.DataFrame
+        Snapped facilities (``tier``, ``services``, ``edge``, ``t``, ``snap_m``, ``facility_id``).
+    rules : Rules
+    horizon_min : float
+        The area's ``[access] horizon_min`` (raised as the single run raises it).
+    grid : TileGrid
+    """
+
+    def __init__(
+        self, network: WalkNetwork, facilities: pd.DataFrame, rules: Rules, horizon_min: float, grid: TileGrid
+    ) -> None:
+        self.network, self.rules, self.grid = network, rules, grid
+        _, self.horizon_m = search_horizon(rules, horizon_min)
+        self.node_tile = grid.tile_of(network.x, network.y)
+        self.index = EdgeIndex(network)
+        self.f_edge, self.f_t, self.f_off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
+        tiers, services = facility_sets(facilities, rules)
+        self.sets = {f"tier:{k}": sel for k, sel in tiers.items()} | {
+            f"service:{k}": sel for k, sel in services.items()
+        }
+        self.facility_ids = facilities["facility_id"].to_numpy()
+
+    def job(
+        self, tile: int, residents: gpd.GeoDataFrame, rx: np.ndarray, ry: np.ndarray, parquet: str | None = None
+    ) -> TileJob | None:
+        """The job of ``tile``, whose own residents are given (index: their positions in the full table; ``rx``,
+        ``ry``: their points in the network CRS); None when the tile owns no resident and no node."""
+        network, grid = self.network, self.grid
+        owned_nodes = np.flatnonzero(self.node_tile == tile)
+        if len(residents) == 0 and len(owned_nodes) == 0:
+            return None
+        r_edge = residents["edge"].to_numpy(np.int64)
+        r_t = residents["t"].to_numpy(float)
+        on = r_edge >= 0
+        e = np.maximum(r_edge, 0)
+        # where each resident's walk starts: its point on the street (its own point when it has no street)
+        u, v = network.u[e], network.v[e]
+        sx = np.where(on, network.x[u] + r_t * (network.x[v] - network.x[u]), rx)
+        sy = np.where(on, network.y[u] + r_t * (network.y[v] - network.y[u]), ry)
+        cell = grid.cell(tile)
+        xs = np.concatenate([[cell[0], cell[2]], sx, rx, network.x[owned_nodes]])
+        ys = np.concatenate([[cell[1], cell[3]], sy, ry, network.y[owned_nodes]])
+        edges = halo_edges(self.index, xs, ys, self.horizon_m)
         sub, nodes = sub_network(network, edges, tile)
         new_edge = np.full(network.n_edges + 1, -1, dtype=np.int64)  # the last slot: "no edge" stays -1
         new_edge[edges] = np.arange(len(edges))
         sources = {}
-        for key, sel in sets.items():
+        for key, sel in self.sets.items():
             rows = np.flatnonzero(sel)
-            rows = rows[new_edge[f_edge[rows]] >= 0]
-            sources[key] = (new_edge[f_edge[rows]], f_t[rows].astype(float), f_off[rows].astype(float), rows)
-        mine_res = positional.iloc[mine].copy()
-        mine_res["edge"] = new_edge[r_edge[mine]]
-        owned_sub = np.flatnonzero(n_tile[nodes] == tile)
+            rows = rows[new_edge[self.f_edge[rows]] >= 0]
+            sources[key] = (
+                new_edge[self.f_edge[rows]],
+                self.f_t[rows].astype(float),
+                self.f_off[rows].astype(float),
+                rows,
+            )
+        mine = residents.copy()
+        mine["edge"] = new_edge[r_edge]
+        owned_sub = np.flatnonzero(self.node_tile[nodes] == tile)
         log.debug("tile %d: %d residents, %d of %d edges", tile, len(mine), len(edges), network.n_edges)
-        yield TileJob(tile, sub, nodes, owned_sub, sources, mine_res, rules, horizon_m, facility_ids, edges, parquet)
+        return TileJob(
+            tile, sub, nodes, owned_sub, sources, mine, self.rules, self.horizon_m, self.facility_ids, edges, parquet
+        )
 
 
 def run_tile(job: TileJob) -> TileResult:
