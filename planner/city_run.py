@@ -10,8 +10,9 @@ the output folder::
     tiles.csv    per tile: residents, nodes, edges, seconds and its coverage sums
     summary.json the city's headline coverage, added up from the tiles (equal to the run in one piece)
 
-The process that writes the store still builds the whole network and places every resident (it holds the city's
-inputs); the tasks and the process that runs them do not. There is no map or report: a city's residents do not fit
+The store is written a few zones at a time (:mod:`planner.city_store`): the writer holds the city's walk network
+as flat arrays and its facility list, never every resident or footprint; the tasks and the process that runs them
+hold one tile each. There is no map or report: a city's residents do not fit
 one page. Plan each district with ``--areas`` for those. Read the results with ``dask_geopandas.read_parquet``.
 """
 
@@ -25,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from .area import StudyArea
 from .atomic import FolderSwap
+from .city_store import write_city_store
 from .coverage import totals_headline
-from .errors import ConfigError
-from .pipeline import RunOptions, load_inputs
-from .tile_store import run_tile_store, write_tile_store
+from .pipeline import RunOptions
+from .tile_store import run_tile_store
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -91,17 +92,17 @@ def _plan_city(
     area: StudyArea, out: Path, tiles: tuple[int, int], options: RunOptions, client: Client | None
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    inputs = load_inputs(area, options)
-    if inputs.network is None or inputs.placed is None:
-        what = "a street network ([network] osm)" if inputs.network is None else "a [population] source"
-        msg = f"a city run by tiles needs {what}; {area.name} has none"
-        raise ConfigError(msg, path=area.file, key="network" if inputs.network is None else "population")
-    rules, horizon = area.rules, area.settings.access.horizon_min
-    index = write_tile_store(
-        inputs.network, inputs.facilities, inputs.placed, rules, horizon, out / "store", tiles=tiles
+    rules = area.rules
+    index, network = write_city_store(
+        area,
+        out / "store",
+        tiles=tiles,
+        use_cache=options.use_cache,
+        skip_invalid_facilities=options.skip_invalid_facilities,
+        progress=options.progress,
     )
-    n_nodes, n_residents = inputs.network.n_nodes, len(inputs.placed)
-    del inputs  # the tasks read the store; this process needs none of it any more
+    n_nodes, n_residents = network.n_nodes, index["n_residents"]
+    del network  # the tasks read the store; this process needs none of it any more
     t1 = time.perf_counter()
     table = run_tile_store(out / "store", out / "results", client=client, progress=options.progress)
     t2 = time.perf_counter()

@@ -21,7 +21,15 @@ import numpy as np
 from .cache import cache_dir, file_digest, read_cached, write_cached
 from .errors import InputFileNotFound, NetworkError
 
-__all__ = ["OsmExtract", "buildings_frame", "cache_buildings", "read_osm", "walk_exclusion_reason"]
+__all__ = [
+    "OsmExtract",
+    "building_arrays",
+    "buildings_frame",
+    "cache_buildings",
+    "footprints",
+    "read_osm",
+    "walk_exclusion_reason",
+]
 
 log = logging.getLogger(__name__)
 
@@ -304,22 +312,27 @@ def buildings_frame(path: str | Path, *, use_cache: bool = True):
     network, the result is cached on disk, keyed by the file's content (a walk network built from the
     file on a cache miss writes it too, from the same reading: :func:`cache_buildings`).
     """
-    import geopandas as gpd
+    return footprints(*building_arrays(path, use_cache=use_cache))
 
+
+def building_arrays(path: str | Path, *, use_cache: bool = True) -> tuple[np.ndarray, ...]:
+    """The footprints of :func:`buildings_frame` as flat arrays, a few bytes per vertex: ``(coords, ring, levels,
+    ids)``, the lon/lat of every vertex, its footprint's number, and per footprint its levels and way id (make
+    polygons of some of them with :func:`footprints`)."""
     path = Path(path)
     cached = _buildings_cache(path)
 
-    def load(file: Path) -> gpd.GeoDataFrame:
+    def load(file: Path) -> tuple[np.ndarray, ...]:
         with np.load(file, allow_pickle=False) as z:
-            return _buildings(z["coords"], z["ring"], z["levels"], z["ids"])
+            return z["coords"], z["ring"], z["levels"], z["ids"]
 
-    frame = read_cached(cached, load) if use_cache else None
-    if frame is not None:
-        return frame
+    arrays = read_cached(cached, load) if use_cache else None
+    if arrays is not None:
+        return arrays
     arrays = _building_arrays(read_osm(path))
     if use_cache:
         _write_buildings(cached, arrays)
-    return _buildings(*arrays)
+    return arrays
 
 
 def cache_buildings(path: str | Path, extract: OsmExtract) -> None:
@@ -355,12 +368,25 @@ def _write_buildings(cached: Path, arrays: tuple[np.ndarray, ...]) -> None:
     write_cached(cached, lambda file: np.savez(file, coords=coords, ring=ring, levels=levels, ids=ids))
 
 
-def _buildings(coords: np.ndarray, ring: np.ndarray, levels: np.ndarray, ids: np.ndarray):
+def footprints(
+    coords: np.ndarray, ring: np.ndarray, levels: np.ndarray, ids: np.ndarray, which: np.ndarray | None = None
+):
+    """Footprints from :func:`building_arrays` as a GeoDataFrame (EPSG:4326; ``building_id``, ``levels``), all or
+    only ``which`` (their numbers, ascending; then column ``order`` holds them)."""
     import geopandas as gpd
     import shapely
 
-    polys = shapely.polygons(shapely.linearrings(coords, indices=ring)) if len(coords) else []
-    return gpd.GeoDataFrame({"building_id": ids, "levels": levels}, geometry=polys, crs="EPSG:4326")
+    if which is None:
+        polys = shapely.polygons(shapely.linearrings(coords, indices=ring)) if len(coords) else []
+        return gpd.GeoDataFrame({"building_id": ids, "levels": levels}, geometry=polys, crs="EPSG:4326")
+    start = np.searchsorted(ring, which)
+    count = np.searchsorted(ring, which, side="right") - start
+    rows = np.repeat(start - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+    local = np.repeat(np.arange(len(which)), count)
+    polys = shapely.polygons(shapely.linearrings(coords[rows], indices=local)) if len(rows) else []
+    return gpd.GeoDataFrame(
+        {"building_id": ids[which], "levels": levels[which], "order": which}, geometry=polys, crs="EPSG:4326"
+    )
 
 
 _BUILDINGS_VERSION = "1"

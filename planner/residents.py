@@ -32,6 +32,7 @@ from .straight_line import StraightLine, lattice_points
 from .zones import place_zone_people, zone_people
 
 __all__ = [
+    "RESIDENT_COLUMNS",
     "place_residents",
     "residents_from_points",
     "residents_from_zones",
@@ -41,7 +42,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-_RESIDENT_COLUMNS = ["resident_id", "zone_id", "population", "elderly", "placement", "edge", "t", "offset_m"]
+#: The columns of placed residents (besides their points).
+RESIDENT_COLUMNS = ["resident_id", "zone_id", "population", "elderly", "placement", "edge", "t", "offset_m"]
 
 
 def residents_from_zones(
@@ -203,7 +205,7 @@ def residents_from_points(
 def _finish(df: pd.DataFrame, network: WalkNetwork | StraightLine, attrs: dict) -> gpd.GeoDataFrame:
     lon, lat = network.unproject(df["x"].to_numpy(), df["y"].to_numpy())
     df["resident_id"] = np.arange(len(df))
-    gdf = gpd.GeoDataFrame(df[_RESIDENT_COLUMNS], geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(df[RESIDENT_COLUMNS], geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     gdf.attrs.update(attrs)
     return gdf
 

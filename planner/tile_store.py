@@ -54,7 +54,7 @@ import pandas as pd
 from .access import Access, NearestFacility, facility_sets, search_horizon
 from .network import WalkNetwork
 from .tiers import Rules
-from .tiles import TileJob, iter_tile_jobs, run_tile, tile_grid
+from .tiles import TileGrid, TileJob, iter_tile_jobs, run_tile, tile_grid
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -106,20 +106,44 @@ def write_tile_store(
     dict
         The index written to ``index.json``.
     """
+    root = new_store(folder)
+    grid = tile_grid(network, residents, tiles)
+    t0 = time.perf_counter()
+    entries = []
+    for job in iter_tile_jobs(network, facilities, residents, rules, horizon_min, grid):
+        entries.append(write_job(root, job))
+        log.debug("tile %d written: %s", job.tile, entries[-1])
+    index = finish_store(root, network, facilities, rules, horizon_min, grid, entries, len(residents))
+    log.info(
+        "tile store %s: %d tiles of %d x %d in %.1f s", root, len(entries), grid.nx, grid.ny, time.perf_counter() - t0
+    )
+    return index
+
+
+def new_store(folder: str | Path) -> Path:
+    """``folder`` made ready for a store's partitions (one that already holds a finished store is refused)."""
     root = Path(folder)
     if (root / "index.json").exists():
         msg = f"{root} already holds a tile store; write to a new folder"
         raise FileExistsError(msg)
     for table in TABLES:
         (root / table).mkdir(parents=True, exist_ok=True)
-    grid = tile_grid(network, residents, tiles)
+    return root
+
+
+def finish_store(
+    root: Path,
+    network: WalkNetwork,
+    facilities: pd.DataFrame,
+    rules: Rules,
+    horizon_min: float,
+    grid: TileGrid,
+    entries: list[dict[str, Any]],
+    n_residents: int,
+) -> dict[str, Any]:
+    """After the tiles' partitions: the facility table, each key's rows, the rules and, last, ``index.json``."""
     tier_sets, service_sets = facility_sets(facilities, rules)
     sets = {f"tier:{k}": s for k, s in tier_sets.items()} | {f"service:{k}": s for k, s in service_sets.items()}
-    t0 = time.perf_counter()
-    entries = []
-    for job in iter_tile_jobs(network, facilities, residents, rules, horizon_min, grid):
-        entries.append(_write_job(root, job))
-        log.debug("tile %d written: %s", job.tile, entries[-1])
     pd.DataFrame({c: facilities[c].to_numpy() for c in ("facility_id", "edge", "t", "snap_m")}).to_parquet(
         root / "facilities.parquet"
     )
@@ -141,18 +165,15 @@ def write_tile_store(
         "keys": keys,
         "n_nodes": network.n_nodes,
         "n_edges": network.n_edges,
-        "n_residents": len(residents),
+        "n_residents": n_residents,
         "n_facilities": len(facilities),
         "tiles": entries,
     }
     (root / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")  # last: the store is complete
-    log.info(
-        "tile store %s: %d tiles of %d x %d in %.1f s", root, len(entries), grid.nx, grid.ny, time.perf_counter() - t0
-    )
     return index
 
 
-def _write_job(root: Path, job: TileJob) -> dict[str, Any]:
+def write_job(root: Path, job: TileJob) -> dict[str, Any]:
     """One tile's four partitions; its entry in the index."""
     net = job.network
     owned = np.zeros(net.n_nodes, dtype=bool)
