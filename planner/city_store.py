@@ -186,7 +186,7 @@ def _place_by_tiles(
             + [np.maximum.reduceat(coords[:, k], starts) for k in (0, 1)],
             axis=1,
         )
-    index = EdgeIndex(network)
+    index = network.edge_index
     parts = []
     tiles_with_zones = np.unique(zone_tile[zone_tile >= 0])
     with _bar(len(tiles_with_zones), "placing", progress) as bar:

@@ -9,9 +9,19 @@ lies inside. Tested against ``STRtree.query(box, predicate="intersects")`` in te
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from .network import WalkNetwork
+
+class Segments(Protocol):
+    """What the index reads of a :class:`~planner.network.WalkNetwork`: node positions and segment ends."""
+
+    x: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
 
 __all__ = ["EdgeIndex"]
 
@@ -22,11 +32,12 @@ class EdgeIndex:
     Parameters
     ----------
     network : WalkNetwork
+        Or anything with its ``x``, ``y``, ``u`` and ``v`` arrays.
     cell_m : float, default 500
         Side of a cell: boxes are tiles of kilometres; most segments fall in one or two cells.
     """
 
-    def __init__(self, network: WalkNetwork, cell_m: float = 500.0) -> None:
+    def __init__(self, network: Segments, cell_m: float = 500.0) -> None:
         self.ax, self.ay = network.x[network.u], network.y[network.u]
         self.bx, self.by = network.x[network.v], network.y[network.v]
         self.cell = float(cell_m)
@@ -81,3 +92,44 @@ class EdgeIndex:
                 t0 = np.where(~flat & (p < 0), np.maximum(t0, r), t0)
                 t1 = np.where(~flat & (p > 0), np.minimum(t1, r), t1)
         return ok & (t0 <= t1)
+
+    def nearest(self, x: np.ndarray, y: np.ndarray, max_distance: float | None = None) -> np.ndarray:
+        """The nearest segment of each point, exact (of equidistant ones the lowest index; ``-1`` beyond
+        ``max_distance`` metres or for a point that is not finite).
+
+        Each point looks in a box around it, widened until its nearest segment in the box is no farther than the
+        box's half-width: every segment outside the box is farther. Meant for a few thousand points on a large
+        network, where a shapely tree would hold an object per segment (:meth:`WalkNetwork.snap_xy`).
+        """
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        out = np.full(len(x), -1, dtype=np.int64)
+        if not len(self.ax):
+            return out
+        lo_x, lo_y = min(self.ax.min(), self.bx.min()), min(self.ay.min(), self.by.min())
+        hi_x, hi_y = max(self.ax.max(), self.bx.max()), max(self.ay.max(), self.by.max())
+        for i in np.flatnonzero(np.isfinite(x) & np.isfinite(y)):
+            px, py, r = x[i], y[i], self.cell / 2
+            while True:
+                every = px - r <= lo_x and px + r >= hi_x and py - r <= lo_y and py + r >= hi_y  # all segments
+                cand = self.query(px - r, py - r, px + r, py + r)
+                if len(cand):
+                    d2 = self._d2(px, py, cand)
+                    best = d2.min()
+                    if best <= r * r or every:  # no segment outside the box is as near
+                        if max_distance is None or np.sqrt(best) <= max_distance:
+                            out[i] = cand[np.flatnonzero(d2 == best)[0]]  # cand is sorted: the lowest index
+                        break
+                if every or (max_distance is not None and r >= max_distance):
+                    break  # no segment at all, or none within max_distance
+                r *= 2
+        return out
+
+    def _d2(self, px: float, py: float, s: np.ndarray) -> np.ndarray:
+        """Squared distance from a point to segments ``s`` (as :class:`planner.snapping.EdgeGrid` measures it)."""
+        ax, ay = self.ax[s], self.ay[s]
+        dx, dy = self.bx[s] - ax, self.by[s] - ay
+        seg2 = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.where(seg2 > 0, ((px - ax) * dx + (py - ay) * dy) / seg2, 0.0), 0.0, 1.0)
+        qx, qy = px - ax - t * dx, py - ay - t * dy
+        return qx * qx + qy * qy

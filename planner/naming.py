@@ -63,7 +63,7 @@ class _Streets:
         edge_name = mapped.where(mapped.notna(), "").to_numpy(dtype=object)
         named = np.flatnonzero(edge_name != "")
         names, street = np.unique(edge_name[named].astype(str), return_inverse=True)
-        lines = network.edge_lines[named]
+        lines = network.lines(named)
         length = np.bincount(street, weights=network.length[named], minlength=len(names))
         return cls(lines, street.astype(np.int64), names.astype(object), length, shapely.STRtree(lines))
 

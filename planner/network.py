@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyproj
@@ -29,11 +29,19 @@ from .errors import InputFileNotFound, NetworkError
 from .osm import OsmExtract, cache_buildings, read_osm
 from .snapping import EdgeGrid, Snap, SnapEnds
 
+if TYPE_CHECKING:
+    from .edge_index import EdgeIndex
+
 __all__ = ["Snap", "SnapEnds", "WalkNetwork", "load_network", "utm_crs"]
 
 log = logging.getLogger(__name__)
 
 _CACHE_VERSION = "walknet-3"
+
+
+#: Above this many segments, a few points are snapped through :attr:`WalkNetwork.edge_index` instead of a shapely
+#: tree over every segment (a city's network; the default area has some 25,000).
+LARGE_NETWORK_EDGES = 200_000
 
 
 def utm_crs(lon: float, lat: float) -> str:
@@ -323,16 +331,26 @@ class WalkNetwork(MetricFrame):
 
     @cached_property
     def edge_lines(self) -> np.ndarray:
-        """Edge geometries as shapely LineStrings in ``crs``."""
-        coords = np.stack(
-            [np.stack([self.x[self.u], self.y[self.u]], axis=1), np.stack([self.x[self.v], self.y[self.v]], axis=1)],
-            axis=1,
+        """Edge geometries as shapely LineStrings in ``crs`` (kept; :meth:`lines` for a few without keeping)."""
+        return self.lines()
+
+    def lines(self, edges: np.ndarray | None = None) -> np.ndarray:
+        """Shapely LineStrings in ``crs`` of some edges (default all), made anew."""
+        u, v = (self.u, self.v) if edges is None else (self.u[edges], self.v[edges])
+        return shapely.linestrings(
+            np.stack([np.stack([self.x[u], self.y[u]], axis=1), np.stack([self.x[v], self.y[v]], axis=1)], axis=1)
         )
-        return shapely.linestrings(coords)
 
     @cached_property
     def _edge_tree(self) -> shapely.STRtree:
         return shapely.STRtree(self.edge_lines)
+
+    @cached_property
+    def edge_index(self) -> EdgeIndex:
+        """The segments in square cells, from the arrays alone (:class:`planner.edge_index.EdgeIndex`; kept)."""
+        from .edge_index import EdgeIndex
+
+        return EdgeIndex(self)
 
     @cached_property
     def _edge_grid(self) -> EdgeGrid:
@@ -389,6 +407,12 @@ class WalkNetwork(MetricFrame):
             # batch that large, and for any batch once built (kept with the network, like the CSR).
             if "_edge_grid" in self.__dict__ or finite.sum() >= 2 * self.n_edges:
                 edge, rest = self._edge_grid.nearest(x, y, max_distance)
+            if rest.any() and self.n_edges > LARGE_NETWORK_EDGES and "_edge_tree" not in self.__dict__:
+                # a few points on a city's network: boxes widened around each (a shapely tree would hold an
+                # object per segment; the grid's build is in proportion to the network)
+                found = self.edge_index.nearest(x[rest], y[rest], max_distance)
+                edge[np.flatnonzero(rest)] = found
+                rest = np.zeros(n, dtype=bool)
             if rest.any():  # a small batch, or points beyond the grid: shapely's exact nearest
                 idx = self._edge_tree.query_nearest(
                     shapely.points(x[rest], y[rest]), max_distance=max_distance, all_matches=True

@@ -90,7 +90,7 @@ def crs_fit(
     streets = [address_street(a) or "" for a in (addresses if addresses is not None else [None] * len(lon))]
     named = {s: network.edges_named(s) for s in set(streets) if s}
     rows = [i for i, s in enumerate(streets) if s and len(named[s])]
-    lines = network.edge_lines
+    lines = {s: network.lines(edges) for s, edges in named.items() if len(edges)}  # the named streets only
     out = {}
     for crs in CRS_NAMES:
         wlon, wlat = to_wgs84(lon, lat, crs)
@@ -99,9 +99,7 @@ def crs_fit(
         if rows:
             x, y = network.project(wlon[rows], wlat[rows])
             pts = shapely.points(x, y)
-            dist = [
-                shapely.distance(pts[j], shapely.multilinestrings(lines[named[streets[i]]])) for j, i in enumerate(rows)
-            ]
+            dist = [shapely.distance(pts[j], shapely.multilinestrings(lines[streets[i]])) for j, i in enumerate(rows)]
             address_m = float(np.median(dist))
         out[crs] = CrsFit(crs, float(np.median(snap.offset_m)), address_m, len(rows))
     return out

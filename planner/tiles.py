@@ -264,7 +264,7 @@ class TileCutter:
         self.network, self.rules, self.grid = network, rules, grid
         _, self.horizon_m = search_horizon(rules, horizon_min)
         self.node_tile = grid.tile_of(network.x, network.y)
-        self.index = EdgeIndex(network)
+        self.index = network.edge_index
         self.f_edge, self.f_t, self.f_off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
         tiers, services = facility_sets(facilities, rules)
         self.sets = {f"tier:{k}": sel for k, sel in tiers.items()} | {
