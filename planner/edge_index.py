@@ -38,12 +38,13 @@ class EdgeIndex:
     """
 
     def __init__(self, network: Segments, cell_m: float = 500.0) -> None:
-        self.ax, self.ay = network.x[network.u], network.y[network.u]
-        self.bx, self.by = network.x[network.v], network.y[network.v]
+        # the network's own arrays, not copies per segment: the index adds a few integers per segment
+        self.x, self.y, self.u, self.v = network.x, network.y, network.u, network.v
+        ax, ay, bx, by = self._ends(slice(None))
         self.cell = float(cell_m)
         self.x0, self.y0 = float(network.x.min()), float(network.y.min())
-        ix0, ix1 = self._col(np.minimum(self.ax, self.bx)), self._col(np.maximum(self.ax, self.bx))
-        iy0, iy1 = self._row(np.minimum(self.ay, self.by)), self._row(np.maximum(self.ay, self.by))
+        ix0, ix1 = self._col(np.minimum(ax, bx)), self._col(np.maximum(ax, bx))
+        iy0, iy1 = self._row(np.minimum(ay, by)), self._row(np.maximum(ay, by))
         self.nx = int(ix1.max()) + 1 if len(ix1) else 1
         w, h = ix1 - ix0 + 1, iy1 - iy0 + 1
         n = w * h
@@ -51,9 +52,14 @@ class EdgeIndex:
         k = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
         cells = (iy0[seg] + k // w[seg]) * self.nx + ix0[seg] + k % w[seg]
         order = np.argsort(cells, kind="stable")
-        self.segments = seg[order]
+        self.segments = seg[order].astype(np.int32)  # four bytes a segment and cell
         self.cells, self.starts = np.unique(cells[order], return_index=True)
         self.ends = np.append(self.starts[1:], len(order))
+
+    def _ends(self, s: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Both ends of segments ``s``: ``ax, ay, bx, by``."""
+        u, v = self.u[s], self.v[s]
+        return self.x[u], self.y[u], self.x[v], self.y[v]
 
     def _col(self, x: np.ndarray | float) -> np.ndarray:
         return np.floor((np.asarray(x) - self.x0) / self.cell).astype(np.int64)
@@ -75,13 +81,13 @@ class EdgeIndex:
             return np.zeros(0, dtype=np.int64)
         lengths = self.ends[at] - self.starts[at]
         pos = np.arange(int(lengths.sum())) + np.repeat(self.starts[at] - (np.cumsum(lengths) - lengths), lengths)
-        cand = np.unique(self.segments[pos])
+        cand = np.unique(self.segments[pos]).astype(np.int64)
         return cand[self._meets(cand, xmin, ymin, xmax, ymax)]
 
     def _meets(self, s: np.ndarray, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
         """Liang–Barsky: the part of each segment inside the box, ``t`` in ``[t0, t1]``, is not empty."""
-        ax, ay = self.ax[s], self.ay[s]
-        dx, dy = self.bx[s] - ax, self.by[s] - ay
+        ax, ay, bx, by = self._ends(s)
+        dx, dy = bx - ax, by - ay
         t0, t1 = np.zeros(len(s)), np.ones(len(s))
         ok = np.ones(len(s), dtype=bool)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -103,10 +109,9 @@ class EdgeIndex:
         """
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         out = np.full(len(x), -1, dtype=np.int64)
-        if not len(self.ax):
+        if not len(self.u):
             return out
-        lo_x, lo_y = min(self.ax.min(), self.bx.min()), min(self.ay.min(), self.by.min())
-        hi_x, hi_y = max(self.ax.max(), self.bx.max()), max(self.ay.max(), self.by.max())
+        lo_x, lo_y, hi_x, hi_y = self.x.min(), self.y.min(), self.x.max(), self.y.max()
         for i in np.flatnonzero(np.isfinite(x) & np.isfinite(y)):
             px, py, r = x[i], y[i], self.cell / 2
             while True:
@@ -126,8 +131,8 @@ class EdgeIndex:
 
     def _d2(self, px: float, py: float, s: np.ndarray) -> np.ndarray:
         """Squared distance from a point to segments ``s`` (as :class:`planner.snapping.EdgeGrid` measures it)."""
-        ax, ay = self.ax[s], self.ay[s]
-        dx, dy = self.bx[s] - ax, self.by[s] - ay
+        ax, ay, bx, by = self._ends(s)
+        dx, dy = bx - ax, by - ay
         seg2 = dx * dx + dy * dy
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.clip(np.where(seg2 > 0, ((px - ax) * dx + (py - ay) * dy) / seg2, 0.0), 0.0, 1.0)
