@@ -81,7 +81,8 @@ class EdgeIndex:
             return np.zeros(0, dtype=np.int64)
         lengths = self.ends[at] - self.starts[at]
         pos = np.arange(int(lengths.sum())) + np.repeat(self.starts[at] - (np.cumsum(lengths) - lengths), lengths)
-        cand = np.unique(self.segments[pos]).astype(np.int64)
+        cand = np.sort(self.segments[pos]).astype(np.int64)  # np.sort: np.unique is hash-based and slow in numpy 2.4
+        cand = cand[np.r_[True, cand[1:] != cand[:-1]]]
         return cand[self._meets(cand, xmin, ymin, xmax, ymax)]
 
     def _meets(self, s: np.ndarray, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:

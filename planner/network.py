@@ -42,6 +42,8 @@ _CACHE_VERSION = "walknet-3"
 #: Above this many segments, a few points are snapped through :attr:`WalkNetwork.edge_index` instead of a shapely
 #: tree over every segment (a city's network; the default area has some 25,000).
 LARGE_NETWORK_EDGES = 200_000
+#: ... when they are at most this many (each looks around itself in turn; more take the tree).
+FEW_POINTS = 5_000
 
 
 def utm_crs(lon: float, lat: float) -> str:
@@ -407,7 +409,8 @@ class WalkNetwork(MetricFrame):
             # batch that large, and for any batch once built (kept with the network, like the CSR).
             if "_edge_grid" in self.__dict__ or finite.sum() >= 2 * self.n_edges:
                 edge, rest = self._edge_grid.nearest(x, y, max_distance)
-            if rest.any() and self.n_edges > LARGE_NETWORK_EDGES and "_edge_tree" not in self.__dict__:
+            few = rest.sum() <= FEW_POINTS
+            if rest.any() and few and self.n_edges > LARGE_NETWORK_EDGES and "_edge_tree" not in self.__dict__:
                 # a few points on a city's network: boxes widened around each (a shapely tree would hold an
                 # object per segment; the grid's build is in proportion to the network)
                 found = self.edge_index.nearest(x[rest], y[rest], max_distance)

@@ -197,7 +197,14 @@ def place_zone_people(
         )
 
     edge, t, x, y, weight, j = street_samples(network, spacing_m)
-    pt_idx, zone_idx = _first_zone(*tree.query(shapely.points(x, y), predicate="intersects"))
+    if not placed.all():  # only the samples within the placed zones' box can be theirs
+        x0, y0, _, _ = np.nanmin(shapely.bounds(people.inside[placed]), axis=0)
+        _, _, x1, y1 = np.nanmax(shapely.bounds(people.inside[placed]), axis=0)
+        box = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    else:
+        box = np.arange(len(x))
+    pt_idx, zone_idx = tree.query(shapely.points(x[box], y[box]), predicate="intersects")
+    pt_idx, zone_idx = _first_zone(box[pt_idx], zone_idx)
     on_street = ~by_building[zone_idx]
     pt_idx, zone_idx = pt_idx[on_street], zone_idx[on_street]
     total = np.bincount(zone_idx, weights=weight[pt_idx], minlength=n)
