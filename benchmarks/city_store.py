@@ -110,7 +110,7 @@ def drive(side: str, area_path: str, store: str, tiles: int) -> None:
     import geopandas  # noqa: F401  (the imports both sides share, before the baseline)
     import pyarrow.parquet  # noqa: F401
     import pyproj  # noqa: F401
-    import scipy.sparse.csgraph  # noqa: F401
+    import scipy.sparse.csgraph
     import scipy.spatial  # noqa: F401
     import shapely  # noqa: F401
     import tqdm  # noqa: F401
