@@ -52,7 +52,7 @@ __all__ = ["write_city_store"]
 
 log = logging.getLogger(__name__)
 
-_MARGIN_DEG = 1e-5  # about a metre: a footprint whose point lies in a zone meets the zone's box widened by this
+_SLACK_M = 0.01  # boxes compared with a centimetre to spare (projections of the same point may differ in the last bit)
 
 
 def write_city_store(
@@ -176,16 +176,16 @@ def _place_by_tiles(
     zone_tile = np.full(len(people), -1, dtype=np.int64)  # -1: no one to place
     zone_tile[live] = grid.tile_of(shapely.get_x(spot), shapely.get_y(spot))
     box = shapely.bounds(people.inside)  # NaN for an empty part: it meets no box
-    deg = people.bounds_deg
-    b_box = None  # each footprint's lon/lat bounds
+    b_box = None  # each footprint's bounds in the network CRS, where zones are drawn and points fall in them
     if buildings is not None and len(buildings[1]):
         coords, ring = buildings[0], buildings[1]
         starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+        bx, by = network.project(coords[:, 0], coords[:, 1])
         b_box = np.stack(
-            [np.minimum.reduceat(coords[:, k], starts) for k in (0, 1)]
-            + [np.maximum.reduceat(coords[:, k], starts) for k in (0, 1)],
+            [np.minimum.reduceat(c, starts) for c in (bx, by)] + [np.maximum.reduceat(c, starts) for c in (bx, by)],
             axis=1,
         )
+        del bx, by
     index = network.edge_index
     parts = []
     tiles_with_zones = np.unique(zone_tile[zone_tile >= 0])
@@ -197,10 +197,10 @@ def _place_by_tiles(
             near = np.flatnonzero((box[:, 0] <= x1) & (box[:, 2] >= x0) & (box[:, 1] <= y1) & (box[:, 3] >= y0))
             frame = None
             if buildings is not None and b_box is not None:
-                lo0, la0 = deg[mine, 0].min() - _MARGIN_DEG, deg[mine, 1].min() - _MARGIN_DEG
-                lo1, la1 = deg[mine, 2].max() + _MARGIN_DEG, deg[mine, 3].max() + _MARGIN_DEG
+                # a footprint's point lies inside it, so a footprint whose point is in a zone meets the zone's box
+                lo_x, lo_y, hi_x, hi_y = x0 - _SLACK_M, y0 - _SLACK_M, x1 + _SLACK_M, y1 + _SLACK_M
                 which = np.flatnonzero(
-                    (b_box[:, 0] <= lo1) & (b_box[:, 2] >= lo0) & (b_box[:, 1] <= la1) & (b_box[:, 3] >= la0)
+                    (b_box[:, 0] <= hi_x) & (b_box[:, 2] >= lo_x) & (b_box[:, 1] <= hi_y) & (b_box[:, 3] >= lo_y)
                 )
                 coords, ring, levels, ids = buildings
                 frame = footprints(coords, ring, levels, ids, which=which) if len(which) else None
@@ -227,7 +227,8 @@ def _to_whole(
     beat (nearer the piece's edge than its street, or none in the piece) is done again on a piece around it wide
     enough to settle it, widened until it is."""
     sub_edge = out["edge"].to_numpy(np.int64)
-    whole = np.where(sub_edge >= 0, edges[np.maximum(sub_edge, 0)], -1)
+    whole = np.full(len(sub_edge), -1, dtype=np.int64)
+    whole[sub_edge >= 0] = edges[sub_edge[sub_edge >= 0]]  # a piece may hold no street at all
     street = out["placement"].to_numpy() == "street"
     out.loc[street, "item"] = whole[street]
     x, y = out["x"].to_numpy(), out["y"].to_numpy()

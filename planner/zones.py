@@ -47,8 +47,6 @@ class ZonePeople:
         The zones' ``cell_id`` when the source has one, else their row numbers.
     row : numpy.ndarray of int
         Each zone's row in the source (the same after :meth:`take`).
-    bounds_deg : numpy.ndarray of float, shape (n, 4)
-        Bounds of ``inside`` in WGS-84 (NaN where the zone lies outside the study area).
     """
 
     inside: np.ndarray
@@ -56,7 +54,6 @@ class ZonePeople:
     elderly: np.ndarray
     zone_id: np.ndarray
     row: np.ndarray
-    bounds_deg: np.ndarray
 
     def __len__(self) -> int:
         return len(self.population)
@@ -69,7 +66,6 @@ class ZonePeople:
             self.elderly[rows],
             self.zone_id[rows],
             self.row[rows],
-            self.bounds_deg[rows],
         )
 
 
@@ -102,7 +98,7 @@ def zone_people(
         )
         raise PopulationError(msg)
     zone_id = zones["cell_id"].to_numpy() if "cell_id" in zones.columns else np.arange(len(zones))
-    return ZonePeople(np.asarray(inside), pop, eld, zone_id, np.arange(len(zones)), shapely.bounds(inside_deg))
+    return ZonePeople(np.asarray(inside), pop, eld, zone_id, np.arange(len(zones)))
 
 
 def street_samples(network: WalkNetwork, spacing_m: float) -> tuple[np.ndarray, ...]:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import lonlat, write_osm
 from planner.area import StudyArea
 from planner.city_store import write_city_store
 from planner.pipeline import RunOptions, load_inputs
@@ -98,3 +99,65 @@ def test_a_finished_store_is_not_written_over(fine_grid_area, tmp_path):
         write_city_store(fine_grid_area, tmp_path / "s", tiles=(2, 2))
     assert sorted(p.name for p in (tmp_path / "s").rglob("*")) == before
     assert np.isfinite(read_index(tmp_path / "s")["horizon_m"])
+
+
+def _area(root, nodes, ways, bounds, cells, toml=""):
+    """An area folder: streets (and footprints) from ``write_osm``, three facilities, a population grid."""
+    root.mkdir(parents=True)
+    write_osm(root / "streets.osm", nodes, ways, bounds)
+    rows = ["id,name,tier,lon,lat,services"] + [
+        f"X{i},设施{i},{t},{nodes[n][0]:.7f},{nodes[n][1]:.7f},elderly_care"
+        for i, (t, n) in enumerate(zip(("center", "station", "point"), list(nodes)[:3], strict=True))
+    ]
+    (root / "facilities.csv").write_text("\n".join(rows), encoding="utf-8")
+    grid = ["cell_id,minlon,minlat,maxlon,maxlat,population"] + [",".join(map(str, c)) for c in cells]
+    (root / "pop.csv").write_text("\n".join(grid), encoding="utf-8")
+    (root / "area.toml").write_text(
+        'name = "t"\n[network]\nosm = "streets.osm"\nmin_component_km = 0\n'
+        f'[facilities]\nfile = "facilities.csv"\nillustrative = true\n[population]\ngrid = "pop.csv"\n{toml}',
+        encoding="utf-8",
+    )
+    return StudyArea.from_toml(root / "area.toml")
+
+
+def test_a_zone_with_no_street_near_it_is_placed_at_its_point_as_in_the_whole_run(tmp_path):
+    """Two streets 3 km apart; a populated cell between them, 1.5 km from each: its tile's piece of the network
+    holds no street at all, and its one point is snapped on a wider piece (found in review: it crashed)."""
+    nodes = {k + 1: lonlat(k * 200, 0) for k in range(6)} | {k + 11: lonlat(k * 200, 3000) for k in range(6)}
+    ways = [(1, list(range(1, 7)), {"highway": "residential"}), (2, list(range(11, 17)), {"highway": "residential"})]
+    cells = [(1, *lonlat(-100, -100), *lonlat(1100, 100), 1000), (2, *lonlat(400, 1500), *lonlat(600, 1700), 300)]
+    area = _area(tmp_path / "a", nodes, ways, (*lonlat(-200, -200), *lonlat(1300, 3200)), cells, 'weights = "streets"')
+    placed = _whole_run_store(area, tmp_path / "theirs", (1, 3))
+    assert (placed["placement"] == "zone_point").sum() == 1
+    write_city_store(area, tmp_path / "mine", tiles=(1, 3))
+    _assert_same_store(tmp_path / "mine", tmp_path / "theirs")
+
+
+def test_a_footprint_in_a_wide_zone_beyond_its_lon_lat_bounds_is_found(tmp_path):
+    """A zone 19 km wide at 31.2 N: in the network's projection its northern edge is a straight chord that bulges
+    metres north of the parallel it was drawn on, and a footprint 2 m north of that parallel lies in the zone (found
+    in review: footprints were chosen by lon/lat bounds, and this one was lost)."""
+    lon0, lon1, lat0, lat1 = 121.3, 121.5, 31.2, 31.22
+    nodes, ways, nid = {}, [], 1
+    lons = np.linspace(lon0 + 0.002, lon1 - 0.002, 20)
+    rows = []
+    for la in np.linspace(lat0 + 0.002, lat1 - 0.002, 4):
+        rows.append(list(range(nid, nid + len(lons))))
+        nodes |= {nid + i: (round(float(lo), 7), round(float(la), 7)) for i, lo in enumerate(lons)}
+        nid += len(lons)
+    ways = [(w + 1, r, {"highway": "residential"}) for w, r in enumerate(rows)]
+    ways += [(100 + c, [r[c] for r in rows], {"highway": "residential"}) for c in range(len(lons))]
+    mid = (lon0 + lon1) / 2
+    for k, cy in enumerate((lat1 - 3e-5, lat1 + 1.8e-5)):  # one inside the parallel, one just north of it
+        ids = list(range(nid, nid + 4))
+        nodes |= {
+            i: (mid + dx, cy + dy)
+            for i, (dx, dy) in zip(ids, ((-6e-6, -3e-6), (6e-6, -3e-6), (6e-6, 3e-6), (-6e-6, 3e-6)), strict=True)
+        }
+        ways.append((200 + k, [*ids, ids[0]], {"building": "yes"}))
+        nid += 4
+    area = _area(tmp_path / "a", nodes, ways, (121.2, 31.1, 121.6, 31.3), [(1, lon0, lat0, lon1, lat1, 1000)])
+    placed = _whole_run_store(area, tmp_path / "theirs", (1, 1))
+    assert (placed["placement"] == "building").sum() == 2
+    write_city_store(area, tmp_path / "mine", tiles=(1, 1))
+    _assert_same_store(tmp_path / "mine", tmp_path / "theirs")
