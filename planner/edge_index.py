@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .segments import squared_distance
+
 
 class Segments(Protocol):
     """What the index reads of a :class:`~planner.network.WalkNetwork`: node positions and segment ends."""
@@ -131,11 +133,6 @@ class EdgeIndex:
         return out
 
     def _d2(self, px: float, py: float, s: np.ndarray) -> np.ndarray:
-        """Squared distance from a point to segments ``s`` (as :class:`planner.snapping.EdgeGrid` measures it)."""
+        """Squared distance from a point to segments ``s`` (:func:`planner.segments.squared_distance`)."""
         ax, ay, bx, by = self._ends(s)
-        dx, dy = bx - ax, by - ay
-        seg2 = dx * dx + dy * dy
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.clip(np.where(seg2 > 0, ((px - ax) * dx + (py - ay) * dy) / seg2, 0.0), 0.0, 1.0)
-        qx, qy = px - ax - t * dx, py - ay - t * dy
-        return qx * qx + qy * qy
+        return squared_distance(px, py, ax, ay, bx - ax, by - ay)

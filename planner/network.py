@@ -27,6 +27,7 @@ from .cache import cache_dir, file_digest, read_cached, write_cached
 from .coords import MetricFrame
 from .errors import InputFileNotFound, NetworkError
 from .osm import OsmExtract, cache_buildings, read_osm
+from .segments import squared_distance
 from .snapping import EdgeGrid, Snap, SnapEnds
 
 if TYPE_CHECKING:
@@ -417,16 +418,8 @@ class WalkNetwork(MetricFrame):
                 edge[np.flatnonzero(rest)] = found
                 rest = np.zeros(n, dtype=bool)
             if rest.any():  # a small batch, or points beyond the grid: shapely's exact nearest
-                idx = self._edge_tree.query_nearest(
-                    shapely.points(x[rest], y[rest]), max_distance=max_distance, all_matches=True
-                )
-                # of edges at the same distance, the first (as the grid does): a point's edge never depends on
-                # the batch it came in, nor on which other edges the network holds (a tile's piece of it)
-                order = np.lexsort((idx[1], idx[0]))
-                pts, edges = idx[0][order], idx[1][order]
-                first = np.ones(len(pts), dtype=bool)
-                first[1:] = pts[1:] != pts[:-1]
-                edge[np.flatnonzero(rest)[pts[first]]] = edges[first]
+                at = np.flatnonzero(rest)
+                edge[at] = self._nearest_by_tree(x[at], y[at], max_distance)
         t = np.full(n, np.nan)
         offset = np.full(n, np.nan)
         ok = edge >= 0
@@ -440,6 +433,29 @@ class WalkNetwork(MetricFrame):
         t[ok] = tt
         offset[ok] = np.hypot(x[ok] - (ax + tt * dx), y[ok] - (ay + tt * dy))
         return Snap(edge=edge, t=t, offset_m=offset, x=x, y=y)
+
+    def _nearest_by_tree(self, x: np.ndarray, y: np.ndarray, max_distance: float | None) -> np.ndarray:
+        """Nearest edge by shapely's tree, ranked as the other ways rank it: shapely's distance is rounded its own
+        way, so every edge within a hair of it is measured with :func:`planner.segments.squared_distance` and the
+        nearest taken, the lowest index among equal ones (a point's edge never depends on its batch, nor on which
+        other edges the network holds: a tile's piece of it)."""
+        pts = shapely.points(x, y)
+        (found, _), dist = self._edge_tree.query_nearest(
+            pts, max_distance=max_distance, all_matches=False, return_distance=True
+        )
+        out = np.full(len(x), -1, dtype=np.int64)
+        if not len(found):
+            return out
+        which, cand = self._edge_tree.query(pts[found], predicate="dwithin", distance=dist * (1 + 1e-9) + 1e-6)
+        point = found[which]
+        a, b = self.u[cand], self.v[cand]
+        d2 = squared_distance(x[point], y[point], self.x[a], self.y[a], self.x[b] - self.x[a], self.y[b] - self.y[a])
+        order = np.lexsort((cand, d2, point))  # by point, then distance, then edge
+        point, cand = point[order], cand[order]
+        first = np.ones(len(point), dtype=bool)
+        first[1:] = point[1:] != point[:-1]
+        out[point[first]] = cand[first]
+        return out
 
     # ------------------------------------------------------------ conversion
     def edges_named(self, name: str) -> np.ndarray:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .segments import inverse_squared_length, squared_distance
+
 if TYPE_CHECKING:
     from .network import WalkNetwork
 
@@ -117,8 +119,7 @@ class EdgeGrid:
     def __init__(self, x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray, length: np.ndarray) -> None:
         self.ax, self.ay = x[u], y[u]
         self.dx, self.dy = x[v] - self.ax, y[v] - self.ay
-        seg2 = self.dx * self.dx + self.dy * self.dy
-        self.inv = np.divide(1.0, seg2, out=np.zeros_like(seg2), where=seg2 > 0)
+        self.inv = inverse_squared_length(self.dx, self.dy)
         n_edges = len(u)
         lo_x, lo_y, hi_x, hi_y = float(x.min()), float(y.min()), float(x.max()), float(y.max())
         # about four cells per edge: some eight candidate edges per cell, a build in proportion to the network
@@ -163,12 +164,8 @@ class EdgeGrid:
         self.start = np.concatenate([[0], np.cumsum(counts)])
 
     def _d2(self, px: np.ndarray, py: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Squared distance from points to edges ``e`` (element-wise)."""
-        qx, qy, dx, dy = px - self.ax[e], py - self.ay[e], self.dx[e], self.dy[e]
-        t = np.clip((qx * dx + qy * dy) * self.inv[e], 0.0, 1.0)
-        qx -= t * dx
-        qy -= t * dy
-        return qx * qx + qy * qy
+        """Squared distance from points to edges ``e`` (element-wise; :func:`planner.segments.squared_distance`)."""
+        return squared_distance(px, py, self.ax[e], self.ay[e], self.dx[e], self.dy[e], self.inv[e])
 
     def nearest(self, x: np.ndarray, y: np.ndarray, max_distance: float | None) -> tuple[np.ndarray, np.ndarray]:
         """Nearest edge of each point (``-1`` beyond ``max_distance``), and which points lie outside the grid."""

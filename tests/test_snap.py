@@ -161,3 +161,26 @@ def test_a_point_between_two_edges_at_the_same_distance_takes_the_first(batch):
         snap = net.snap_xy(px, py)
         assert (snap.edge == 0).all()
         assert np.allclose(snap.offset_m, 5.0)
+
+
+def test_exact_ties_that_are_not_mirror_images_snap_alike_on_every_path():
+    """A point as far from a horizontal street as from an oblique one along a Pythagorean direction, in UTM-sized
+    coordinates: GEOS rounds the two distances apart, so shapely's tree alone once chose the higher edge while the
+    grid and the index chose the lower (found in review). Every path now ranks by the same formula."""
+    trip = [(3, 4, 5), (5, 12, 13), (8, 15, 17), (7, 24, 25), (20, 21, 29), (12, 35, 37), (9, 40, 41)]
+    rng = np.random.default_rng(1)
+    for k in range(300):
+        a, b, c = trip[k % len(trip)]
+        dd = int(rng.integers(1, 40)) * c
+        m, half = int(rng.integers(1, 6)), int(rng.integers(1, 50))
+        px = 350000.0 + int(rng.integers(0, 5000)) + rng.choice([0, 0.5, 0.25])
+        py = 3450000.0 + int(rng.integers(0, 5000))
+        fx, fy = px - dd * b / c, py + dd * a / c  # foot of the perpendicular on the oblique street, exact
+        x = np.array([px - half, px + half + 3, fx - m * a, fx + 2 * m * a])
+        y = np.array([py - dd, py - dd, fy - m * b, fy + 2 * m * b])
+        tree = planar_network(x, y, np.array([0, 2]), np.array([1, 3])).snap_xy(np.array([px]), np.array([py]))
+        grid_net = planar_network(x, y, np.array([0, 2]), np.array([1, 3]))
+        grid_net._edge_grid  # noqa: B018  (built: the grid answers)
+        grid = grid_net.snap_xy(np.array([px]), np.array([py]))
+        index = planar_network(x, y, np.array([0, 2]), np.array([1, 3])).edge_index.nearest([px], [py])
+        assert tree.edge[0] == grid.edge[0] == index[0] == 0
