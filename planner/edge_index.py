@@ -48,6 +48,7 @@ class EdgeIndex:
         ix0, ix1 = self._col(np.minimum(ax, bx)), self._col(np.maximum(ax, bx))
         iy0, iy1 = self._row(np.minimum(ay, by)), self._row(np.maximum(ay, by))
         self.nx = int(ix1.max()) + 1 if len(ix1) else 1
+        self.ny = int(iy1.max()) + 1 if len(iy1) else 1
         w, h = ix1 - ix0 + 1, iy1 - iy0 + 1
         n = w * h
         seg = np.repeat(np.arange(len(n)), n)
@@ -72,7 +73,7 @@ class EdgeIndex:
     def query(self, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
         """The segments (sorted indices) that meet the box ``[xmin, xmax] x [ymin, ymax]``."""
         cx0, cx1 = max(int(self._col(xmin)), 0), min(int(self._col(xmax)), self.nx - 1)
-        cy0, cy1 = max(int(self._row(ymin)), 0), int(self._row(ymax))
+        cy0, cy1 = max(int(self._row(ymin)), 0), min(int(self._row(ymax)), self.ny - 1)  # only rows that exist
         if cx1 < cx0 or cy1 < cy0:
             return np.zeros(0, dtype=np.int64)
         cols = np.arange(cx0, cx1 + 1)
