@@ -62,8 +62,9 @@ from planner.edge_index import EdgeIndex
 from planner.multi_area import local_client
 from planner.network import WalkNetwork
 from planner.tiers import Rules
+from planner.tile_jobs import TileGrid, halo_edges
 from planner.tile_store import run_tile_store, write_tile_store
-from planner.tiles import TileGrid, halo_edges, tiled_coverage
+from planner.tiles import tiled_coverage
 
 log = logging.getLogger("benchmarks.tiles")
 

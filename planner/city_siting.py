@@ -1,8 +1,8 @@
 """Siting at city scale: candidates and maximal covering (MCLP) tile by tile, recounted, with a proven gap.
 
-Every candidate site is *owned* by the :class:`~planner.tiles.TileGrid` cell its point on the street falls in. A
+Every candidate site is *owned* by the :class:`~planner.tile_jobs.TileGrid` cell its point on the street falls in. A
 tile's task keeps the edges within the walking target ``L`` (the tier's minutes at the profile's speed) of its
-cell (:func:`~planner.tiles.halo_edges`), generates or takes its candidates, and measures which demand points
+cell (:func:`~planner.tile_jobs.halo_edges`), generates or takes its candidates, and measures which demand points
 (residents the tier leaves uncovered, wherever they live) each covers. The city's ``k`` is shared out along the
 tiles' greedy curves; each tile solves for its ``k_t``; then repair rounds re-solve each tile for what the other
 tiles' sites leave uncovered; the chosen sites are recounted on the whole network.
@@ -54,7 +54,7 @@ from .errors import ConfigError
 from .network import Snap, WalkNetwork
 from .sites import Proposal, area_candidates, intersection_candidates, parse_weight, propose
 from .siting import CoverageProblem
-from .tiles import TileGrid, halo_edges, sub_network
+from .tile_jobs import TileGrid, halo_edges, sub_network
 
 if TYPE_CHECKING:
     from distributed import Client

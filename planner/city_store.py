@@ -14,9 +14,9 @@ or building footprints as objects:
    than its street is snapped again on the whole network, so every snap is the whole run's. Each tile's residents
    are written to ``placed/`` and dropped;
 4. the residents numbered in the whole run's order (from three small integers each) and the final grid over the
-   nodes and residents, as :func:`planner.tiles.tile_grid` draws it;
+   nodes and residents, as :func:`planner.tile_jobs.tile_grid` draws it;
 5. the residents sorted into the final tiles (``bucket/``), then each tile's job cut
-   (:class:`planner.tiles.TileCutter`) and written as the store's partitions.
+   (:class:`planner.tile_jobs.TileCutter`) and written as the store's partitions.
 
 A point-based population (addresses, buildings as points) is placed whole, as the single run does.
 """
@@ -44,8 +44,8 @@ from .network import WalkNetwork, load_network
 from .osm import building_arrays, footprints
 from .population import PopulationError, read_population
 from .residents import RESIDENT_COLUMNS, place_residents
+from .tile_jobs import TileCutter, TileGrid, sub_network
 from .tile_store import finish_store, new_store, write_job
-from .tiles import TileCutter, TileGrid, sub_network
 from .zones import ORDER, ZonePeople, place_zone_people, zone_people
 
 __all__ = ["write_city_store"]

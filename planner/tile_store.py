@@ -1,6 +1,6 @@
 """A city's tiles written once as Parquet partitions, each task reading only its own (issue 19, part 2).
 
-:func:`write_tile_store` cuts the inputs of access and coverage into the jobs :func:`planner.tiles.iter_tile_jobs`
+:func:`write_tile_store` cuts the inputs of access and coverage into the jobs :func:`planner.tile_jobs.iter_tile_jobs`
 builds, one tile at a time, and writes each as partition ``k`` of four tables, so the folder holds exactly what
 tile ``k``'s task needs and no process has to hold the city to run it:
 
@@ -54,7 +54,8 @@ import pandas as pd
 from .access import Access, NearestFacility, facility_sets, search_horizon
 from .network import WalkNetwork
 from .tiers import Rules
-from .tiles import TileGrid, TileJob, iter_tile_jobs, run_tile, tile_grid
+from .tile_jobs import TileGrid, TileJob, iter_tile_jobs, tile_grid
+from .tiles import run_tile
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -231,7 +232,7 @@ def read_tile_job(folder: str | Path, tile: int, parquet: str | None = None) -> 
         The store.
     tile : int
     parquet : str, optional
-        See :attr:`planner.tiles.TileJob.parquet`.
+        See :attr:`planner.tile_jobs.TileJob.parquet`.
     """
     root = Path(folder)
     index = read_index(root)

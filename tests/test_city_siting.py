@@ -15,7 +15,7 @@ from planner.network import Snap
 from planner.pipeline import RunOptions, run
 from planner.sites import intersection_candidates
 from planner.siting import CoverageProblem
-from planner.tiles import TileGrid
+from planner.tile_jobs import TileGrid
 
 TIER, K = "station", 8
 

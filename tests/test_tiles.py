@@ -9,7 +9,8 @@ import pytest
 
 from planner import StudyArea
 from planner.pipeline import RunOptions, run
-from planner.tiles import TileGrid, tiled_coverage
+from planner.tile_jobs import TileGrid
+from planner.tiles import tiled_coverage
 
 pytest.importorskip("distributed")
 
@@ -106,9 +107,9 @@ def test_tiles_on_dask_cluster(plan, client):
 @pytest.mark.slow
 def test_a_halo_too_small_is_caught(plan, monkeypatch):
     """The comparison has teeth: tiles cut 3 km short of the horizon give other minutes."""
-    import planner.tiles
+    import planner.tile_jobs
 
-    monkeypatch.setattr(planner.tiles, "_HALO_SLACK_M", -3000.0)
+    monkeypatch.setattr(planner.tile_jobs, "_HALO_SLACK_M", -3000.0)
     out, _ = tiled_coverage(
         plan.network, plan.facilities, _placed(plan), plan.rules, plan.area.settings.access.horizon_min, tiles=(3, 3)
     )
@@ -230,7 +231,8 @@ def test_a_tile_job_stays_picklable_after_it_ran(plan):
     """Dask may spill or move a job after its task ran: the search's cached graph and lock stay off it."""
     import pickle
 
-    from planner.tiles import iter_tile_jobs, run_tile
+    from planner.tile_jobs import iter_tile_jobs
+    from planner.tiles import run_tile
 
     pts = plan.residents.geometry.to_crs(plan.network.crs)
     grid = TileGrid.covering(pts.x.to_numpy(), pts.y.to_numpy(), 2, 1)
@@ -256,7 +258,7 @@ def test_halo_edges_keep_every_edge_within_reach(plan):
     import shapely
 
     from planner.edge_index import EdgeIndex
-    from planner.tiles import halo_edges, sub_network
+    from planner.tile_jobs import halo_edges, sub_network
 
     net = plan.network
     lines = net.edge_lines
