@@ -23,21 +23,30 @@ import matplotlib
 import numpy as np
 import shapely
 from matplotlib import font_manager
-from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba_array
-from matplotlib.figure import Figure
 
 from . import columns as col
 from .cache import cache_dir, content_key, read_cached, source_key, write_cached
 from .coverage import lorenz_curve
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .plan import Plan
     from .tiers import Tier
 
 __all__ = ["cjk_font", "coverage_map", "lorenz_chart", "minutes_chart", "units_chart"]
 
 log = logging.getLogger(__name__)
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A new :class:`matplotlib.figure.Figure`: imported on the first drawing (a quarter second), not by a report
+    whose pictures all come from the cache."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
 
 _CJK_NAMES = (
     "WenQuanYi Zen Hei",
@@ -110,7 +119,7 @@ def _draw_minutes(plan: Plan, cn: bool) -> str:
     residents = plan.residents
     assert residents is not None
     tiers = plan.rules.tiers
-    fig = Figure(figsize=(4 * len(tiers), 3))
+    fig = _figure(figsize=(4 * len(tiers), 3))
     axes = fig.subplots(1, len(tiers), sharey=True, squeeze=False)[0]
     for ax, tier in zip(axes, tiers):
         for prof in plan.rules.profiles:
@@ -146,7 +155,7 @@ def units_chart(plan: Plan, *, zh: bool = True, use_cache: bool = True) -> str:
 
 
 def _draw_units(u: gpd.GeoDataFrame, cn: bool) -> str:
-    fig = Figure(figsize=(11, 3.2))
+    fig = _figure(figsize=(11, 3.2))
     ax = fig.subplots()
     ax.bar(np.arange(len(u)), u["within_15min_share"].fillna(0) * 100, color="#2b6cb0")
     ax.axhline(85, color="#dd6b20", ls="--", lw=1, label="国家目标 85%" if cn else "national target 85%")
@@ -178,7 +187,7 @@ def lorenz_chart(plan: Plan, *, zh: bool = True, use_cache: bool = True) -> str:
 def _draw_lorenz(plan: Plan, cn: bool) -> str:
     residents = plan.residents
     assert residents is not None
-    fig = Figure(figsize=(4.2, 4))
+    fig = _figure(figsize=(4.2, 4))
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="#999", lw=1)
     for tier in plan.rules.tiers:
@@ -325,9 +334,11 @@ def _draw_map(plan: Plan, tier: Tier, minutes: np.ndarray, fac: gpd.GeoDataFrame
     colours = palette[
         np.select([minutes <= tier.minutes, minutes <= 2 * tier.minutes, np.isfinite(minutes)], [0, 1, 2], 3)
     ]
-    fig = Figure(figsize=(7, 6))
+    fig = _figure(figsize=(7, 6))
     ax = fig.subplots()
     ax.set_axis_off()
+    from matplotlib.collections import LineCollection
+
     ax.add_collection(LineCollection(background.streets, colors="#cccccc", linewidths=0.3))
     if background.unit_outlines is not None:
         background.unit_outlines.plot(ax=ax, color="#555555", linewidth=0.4)
