@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import LifecircleError, OutputError
 
-__all__ = ["Beside", "Ready", "beside", "done", "ready"]
+__all__ = ["Beside", "Claim", "Ready", "beside", "done", "ready"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,24 @@ class Ready(Beside):
             return
         self._args_out.send(args)
         self._args_out.close()
+
+
+class Claim:
+    """A piece of work that the caller and a child forked after this was made may each do: the first to
+    :meth:`take` it does it, the other skips it (whichever of the two is free first)."""
+
+    def __init__(self) -> None:
+        self._flag: Any = multiprocessing.get_context("fork").Value("b", 0) if _can_fork() else None
+        self._here = False
+
+    def take(self) -> bool:
+        """True for the first process to ask, False for every later one."""
+        if self._flag is None:
+            taken, self._here = self._here, True
+            return not taken
+        with self._flag.get_lock():
+            taken, self._flag.value = bool(self._flag.value), 1
+        return not taken
 
 
 def ready(prepare: Callable[[], Any], fn: Callable[..., Any]) -> Ready:

@@ -14,7 +14,7 @@ import geopandas as gpd
 
 from .atomic import FolderSwap, recover
 from .errors import OutputError, OutputExistsError
-from .forked import beside, ready
+from .forked import Claim, beside, ready
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -262,20 +262,28 @@ def _swapped(out: Path, files: tuple[str, ...], write: Callable[[Path], Any]) ->
     return result
 
 
-def _write_map_and_layers(plan: Plan, out: Path, basemap: str, embed_assets: bool) -> dict[str, float]:
-    """``map.html`` and ``plan.gpkg``; the seconds each took."""
+def _write_map_and_layers(plan: Plan, out: Path, basemap: str, embed_assets: bool, gpkg: Claim) -> dict[str, float]:
+    """``map.html``, and ``plan.gpkg`` unless the report's side took it first; the seconds each took."""
     from .maps import plan_map, save_map
 
     t0 = time.perf_counter()
     save_map(plan_map(plan, basemap=basemap), out / "map.html", embed_assets=embed_assets)
-    t1 = time.perf_counter()
+    timings = {"map_s": time.perf_counter() - t0}
+    if gpkg.take():
+        timings["write_s"] = _write_layers(plan, out)
+    return timings
+
+
+def _write_layers(plan: Plan, out: Path) -> float:
+    """``plan.gpkg``; the seconds it took."""
+    t0 = time.perf_counter()
     pop = plan.area.settings.population
     write_geopackage(
         out / "plan.gpkg",
         plan_layers(plan),
         layer_descriptions(plan.summary(), (pop.note_en or pop.note) if pop else None),
     )
-    return {"map_s": t1 - t0, "write_s": time.perf_counter() - t1}
+    return time.perf_counter() - t0
 
 
 def _write_report_and_lists(
@@ -321,11 +329,15 @@ def _write_all(
     plan: Plan, out: Path, *, basemap: str, embed_assets: bool, lang: Literal["zh", "en"], use_cache: bool
 ) -> dict[str, Any]:
     timings = dict(plan.timings)
-    # the map and the GeoPackage are written in a forked child while this process writes the report, its PDF and
-    # the lists: both cores at work (forked.py; in this process where forking is unavailable)
-    child = beside(_write_map_and_layers, plan, out, basemap, embed_assets)
+    # the map is written in a forked child while this process writes the report, its PDF and the lists: both cores
+    # at work (forked.py; in this process where forking is unavailable). The GeoPackage goes to whichever is free
+    # first: the child on a cold run, whose report draws its pictures; this process when they come from the cache.
+    gpkg = Claim()
+    child = beside(_write_map_and_layers, plan, out, basemap, embed_assets, gpkg)
     try:
         timings["report_s"], pdf = _write_report_and_lists(plan, out, lang, use_cache)
+        if gpkg.take():
+            timings["write_s"] = _write_layers(plan, out)
     except BaseException:
         child.cancel()
         raise

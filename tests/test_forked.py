@@ -10,7 +10,7 @@ import time
 import pytest
 
 from planner.errors import InputError, OutputError
-from planner.forked import beside, ready
+from planner.forked import Claim, beside, ready
 
 
 def _double(x: int) -> int:
@@ -81,3 +81,28 @@ def test_ready_prepares_in_the_child_then_runs_on_what_it_is_given(monkeypatch):
     here = ready(_get_ready, _where)
     here.give(8)
     assert here.result() == (8, os.getpid(), [])  # no fork: run here, when given; no preparation needed
+
+
+@pytest.mark.parametrize("child_first", [True, False])
+def test_a_claim_goes_to_exactly_one_of_the_caller_and_its_child(child_first):
+    claim = Claim()
+
+    def child_takes() -> bool:
+        if not child_first:
+            time.sleep(0.5)  # the caller asks first
+        return claim.take()
+
+    job = beside(child_takes)
+    if child_first:
+        time.sleep(0.5)
+    mine = claim.take()
+    theirs = job.result()
+    assert (mine, theirs) == ((False, True) if child_first else (True, False))
+    assert claim.take() is False
+
+
+def test_without_fork_the_first_to_ask_takes_the_claim(monkeypatch):
+    monkeypatch.setenv("LIFECIRCLE_NO_FORK", "1")
+    claim = Claim()
+    assert beside(claim.take).result() is True  # run here, first
+    assert claim.take() is False
