@@ -40,6 +40,12 @@ __all__ = ["cjk_font", "coverage_map", "lorenz_chart", "minutes_chart", "units_c
 log = logging.getLogger(__name__)
 
 
+def _settings() -> str:
+    """matplotlib's settings as text, but its backend: reading ``rcParams["backend"]`` makes matplotlib pick one,
+    which imports pyplot (half a second), and the figures are drawn with Agg whatever it is."""
+    return repr(sorted((k, repr(v)) for k, v in dict.items(matplotlib.rcParams) if k != "backend"))
+
+
 def _figure(figsize: tuple[float, float]) -> Figure:
     """A new :class:`matplotlib.figure.Figure`: imported on the first drawing (a quarter second), not by a report
     whose pictures all come from the cache."""
@@ -265,7 +271,7 @@ def _kept(kind: str, parts: tuple[object, ...], cn: bool, use_cache: bool, draw:
         kind,
         source_key(__name__),
         _library_versions(),
-        repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())),
+        _settings(),
         cn,
         *parts,
     )
