@@ -37,6 +37,7 @@ __all__ = [
     "compute_access",
     "coverage_sets",
     "facility_sets",
+    "keyed_facility_sets",
     "nearest_facility",
     "point_distances",
     "search_horizon",
@@ -250,6 +251,12 @@ def facility_sets(facilities: pd.DataFrame, rules: Rules) -> tuple[dict[str, np.
         else:
             log.info("no facility list offers %r (%s): not assessed", rule.key, rule.name_en)
     return tiers, services
+
+
+def keyed_facility_sets(facilities: pd.DataFrame, rules: Rules) -> dict[str, np.ndarray]:
+    """:func:`facility_sets` in one mapping keyed ``"tier:<key>"`` and ``"service:<key>"`` (a tile's sources)."""
+    tiers, services = facility_sets(facilities, rules)
+    return {f"tier:{k}": sel for k, sel in tiers.items()} | {f"service:{k}": sel for k, sel in services.items()}
 
 
 def compute_access(network: WalkNetwork, facilities: pd.DataFrame, rules: Rules, horizon_min: float) -> Access:

@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .access import facility_sets, search_horizon
+from .access import keyed_facility_sets, search_horizon
 from .edge_index import EdgeIndex
 from .network import WalkNetwork
 from .tiers import Rules
@@ -208,10 +208,7 @@ class TileCutter:
         self.node_tile = grid.tile_of(network.x, network.y)
         self.index = network.edge_index
         self.f_edge, self.f_t, self.f_off = (facilities[c].to_numpy() for c in ("edge", "t", "snap_m"))
-        tiers, services = facility_sets(facilities, rules)
-        self.sets = {f"tier:{k}": sel for k, sel in tiers.items()} | {
-            f"service:{k}": sel for k, sel in services.items()
-        }
+        self.sets = keyed_facility_sets(facilities, rules)
         self.facility_ids = facilities["facility_id"].to_numpy()
 
     def job(

@@ -51,7 +51,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .access import Access, NearestFacility, facility_sets, search_horizon
+from .access import Access, NearestFacility, keyed_facility_sets, search_horizon
 from .network import WalkNetwork
 from .tiers import Rules
 from .tile_jobs import TileGrid, TileJob, iter_tile_jobs, tile_grid
@@ -143,8 +143,7 @@ def finish_store(
     n_residents: int,
 ) -> dict[str, Any]:
     """After the tiles' partitions: the facility table, each key's rows, the rules and, last, ``index.json``."""
-    tier_sets, service_sets = facility_sets(facilities, rules)
-    sets = {f"tier:{k}": s for k, s in tier_sets.items()} | {f"service:{k}": s for k, s in service_sets.items()}
+    sets = keyed_facility_sets(facilities, rules)
     pd.DataFrame({c: facilities[c].to_numpy() for c in ("facility_id", "edge", "t", "snap_m")}).to_parquet(
         root / "facilities.parquet"
     )
