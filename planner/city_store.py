@@ -132,10 +132,11 @@ def write_city_store(
                 raise ConfigError(msg, path=area.file, key="population.weights")
         parts = _place_by_tiles(network, people, buildings, cfg.spacing_m, tiles, reach_m, scratch, progress)
     t1 = time.perf_counter()
-    grid, n_residents = _number(network, parts, tiles)
+    grid, ids = _number(network, parts, tiles)
+    n_residents = sum(len(i) for i in ids)
     cutter = TileCutter(network, facilities, rules, area.settings.access.horizon_min, grid)
     entries = []
-    for tile, residents, rx, ry in _by_tile(area, parts, grid, scratch, progress):
+    for tile, residents, rx, ry in _by_tile(area, parts, ids, grid, scratch, progress):
         job = cutter.job(tile, residents, rx, ry)
         if job is not None:
             entries.append(write_job(root, job))
@@ -271,9 +272,9 @@ def _place_whole(area: StudyArea, network: WalkNetwork, scratch: Path, use_cache
     return [path]
 
 
-def _number(network: WalkNetwork, parts: list[Path], tiles: tuple[int, int]) -> tuple[TileGrid, int]:
-    """Number the residents in the whole run's order (``resident_id``, written into their files) and draw the
-    final grid over the nodes and residents."""
+def _number(network: WalkNetwork, parts: list[Path], tiles: tuple[int, int]) -> tuple[TileGrid, list[np.ndarray]]:
+    """Number the residents in the whole run's order (each part's ``resident_id``) and draw the final grid over
+    the nodes and residents; only the order and point columns are read."""
     keys = [pd.read_parquet(p, columns=[*ORDER, "px", "py"]) for p in parts]
     counts = [len(k) for k in keys]
     if not sum(counts):
@@ -285,20 +286,25 @@ def _number(network: WalkNetwork, parts: list[Path], tiles: tuple[int, int]) -> 
     rid[order] = np.arange(len(order))
     xs = np.r_[network.x.min(), network.x.max(), everyone["px"].min(), everyone["px"].max()]
     ys = np.r_[network.y.min(), network.y.max(), everyone["py"].min(), everyone["py"].max()]
-    start = np.cumsum(counts) - counts
-    for path, s, n in zip(parts, start, counts, strict=True):
-        frame = pd.read_parquet(path)
-        frame["resident_id"] = rid[s : s + n]
-        frame.to_parquet(path)
-    return TileGrid.covering(xs, ys, *tiles), len(order)
+    return TileGrid.covering(xs, ys, *tiles), np.split(rid, np.cumsum(counts)[:-1])
 
 
-def _by_tile(area: StudyArea, parts: list[Path], grid: TileGrid, scratch: Path, progress: bool | None):
-    """Each final tile's residents as the whole run lists them (index: ``resident_id``), with their points."""
+def _by_tile(
+    area: StudyArea,
+    parts: list[Path],
+    ids: list[np.ndarray],
+    grid: TileGrid,
+    scratch: Path,
+    progress: bool | None,
+):
+    """Each final tile's residents as the whole run lists them (index: ``resident_id``, ``ids`` per part), with
+    their points."""
     bucket = scratch / "bucket"
-    template = pd.read_parquet(parts[0]).iloc[:0]  # a tile with nodes and no residents: the same columns
-    for n, path in enumerate(parts):
+    template = None  # a tile with nodes and no residents: the same columns, no rows
+    for n, (path, rid) in enumerate(zip(parts, ids, strict=True)):
         frame = pd.read_parquet(path)
+        frame["resident_id"] = rid
+        template = frame.iloc[:0] if template is None else template
         owner = grid.tile_of(frame["px"].to_numpy(), frame["py"].to_numpy())
         for t in np.unique(owner):
             (bucket / f"{int(t):05d}").mkdir(parents=True, exist_ok=True)
@@ -312,6 +318,7 @@ def _by_tile(area: StudyArea, parts: list[Path], grid: TileGrid, scratch: Path, 
                 frame = pd.concat([pd.read_parquet(f) for f in files]).sort_values("resident_id")
                 shutil.rmtree(folder)
             else:
+                assert template is not None  # parts is never empty (_number refuses no residents)
                 frame = template
             residents = gpd.GeoDataFrame(
                 frame[RESIDENT_COLUMNS].set_index(frame["resident_id"].to_numpy()),
