@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -147,11 +148,16 @@ class OsmExtract:
     building_levels: np.ndarray = field(default_factory=lambda: np.zeros(0))
     way_names: dict[int, str] = field(default_factory=dict)
 
+    @cached_property
+    def _sorted_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """The node ids' stable sort order and the sorted ids (sorted once: ways and footprints both look up)."""
+        order = np.argsort(self.node_ids, kind="stable")
+        return order, self.node_ids[order]
+
     def positions(self, refs: np.ndarray) -> np.ndarray:
         """Index into ``node_ids`` of each node id in ``refs`` (-1 where the file has no such node; of a node
         given twice, its last position)."""
-        order = np.argsort(self.node_ids, kind="stable")
-        ids = self.node_ids[order]
+        order, ids = self._sorted_ids
         k = np.searchsorted(ids, refs, side="right") - 1
         found = (k >= 0) & (ids[np.maximum(k, 0)] == refs)
         return np.where(found, order[np.maximum(k, 0)], -1)
